@@ -1,0 +1,1 @@
+"""Numpy-only building blocks shared by the training pipelines and the edge runtime."""

@@ -1,0 +1,156 @@
+"""Causal window features in pure numpy: one definition for training and for the edge.
+
+Everything here works on one episode at a time (rows in time order) and uses only the current and
+earlier rows, so a feature at row t never sees the future and never crosses an episode. The Kedro
+feature pipeline and ``pdm_kedro.edge`` both call :func:`episode_features`, which is what makes
+training/serving parity hold by construction (and a test checks it).
+
+Only numpy is imported: this module runs on an edge device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+STATISTICS = ("mean", "std", "slope", "min", "max")
+
+
+def forward_fill(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Fill NaN with the last earlier reading of the same sensor, else with ``fallback``."""
+    out = np.array(values, dtype=np.float64, copy=True)
+    n = out.shape[0]
+    missing = np.isnan(out)
+    if not missing.any():
+        return out
+    idx = np.where(~missing, np.arange(n)[:, None], -1)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.take_along_axis(out, np.maximum(idx, 0), axis=0)
+    no_history = idx < 0
+    filled[no_history] = np.broadcast_to(fallback, out.shape)[no_history]
+    return filled
+
+
+def _window_sums(x: np.ndarray, window: int) -> np.ndarray:
+    """Sum of the last ``window`` rows (fewer at the start) for each row and column."""
+    c = np.cumsum(x, axis=0)
+    out = c.copy()
+    out[window:] -= c[:-window]
+    return out
+
+
+def rolling_stats(
+    x: np.ndarray, window: int, statistics: Sequence[str] = STATISTICS
+) -> dict[str, np.ndarray]:
+    """Trailing-window statistics of each column of ``x`` (n, k), expanding at the start.
+
+    ``std`` is the population standard deviation; ``slope`` is the least-squares slope per row.
+    """
+    n = x.shape[0]
+    count = np.minimum(np.arange(1, n + 1), window).astype(np.float64)[:, None]
+    out: dict[str, np.ndarray] = {}
+    centre = x[:1]  # centring keeps the running sums well conditioned
+    xc = x - centre
+    s1 = _window_sums(xc, window)
+    mean_c = s1 / count
+    if "mean" in statistics:
+        out["mean"] = mean_c + centre
+    if "std" in statistics:
+        s2 = _window_sums(xc * xc, window)
+        out["std"] = np.sqrt(np.maximum(s2 / count - mean_c * mean_c, 0.0))
+    if "slope" in statistics:
+        t = np.arange(n, dtype=np.float64)[:, None]
+        st = _window_sums(t, window)
+        stt = _window_sums(t * t, window)
+        stx = _window_sums(t * xc, window)
+        var_t = stt / count - (st / count) ** 2
+        cov = stx / count - (st / count) * mean_c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(var_t > 1e-12, cov / var_t, 0.0)
+        out["slope"] = slope
+    if "min" in statistics or "max" in statistics:
+        pad_shape = (window - 1, x.shape[1])
+        if "min" in statistics:
+            padded = np.vstack([np.full(pad_shape, np.inf), x])
+            view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
+            out["min"] = view.min(axis=-1)
+        if "max" in statistics:
+            padded = np.vstack([np.full(pad_shape, -np.inf), x])
+            view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
+            out["max"] = view.max(axis=-1)
+    return {k: out[k] for k in statistics}
+
+
+def feature_names(
+    sensors: Sequence[str],
+    kinds: Sequence[str],
+    window_labels: Sequence[str],
+    statistics: Sequence[str] = STATISTICS,
+) -> list[str]:
+    """Column names produced by :func:`episode_features`, in order."""
+    names = [f"{s}" for s in sensors]
+    names += [f"{s}__zscore" for s in sensors]
+    names += [f"{s}__abs_diff" for s in sensors]
+    for label in window_labels:
+        names += [f"{s}__{stat}_{label}" for stat in statistics for s in sensors]
+    if "temperature" in kinds:
+        names += ["temperature__mean", "temperature__max", "temperature__spread"]
+    if "vibration" in kinds:
+        names += ["vibration__rms", f"vibration__peak_{window_labels[0]}"]
+    names += ["health_index", f"health_index__slope_{window_labels[-1]}"]
+    return names
+
+
+def episode_features(
+    readings: np.ndarray,
+    kinds: Sequence[str],
+    median: np.ndarray,
+    scale: np.ndarray,
+    windows_rows: Sequence[int],
+    statistics: Sequence[str] = STATISTICS,
+) -> np.ndarray:
+    """Feature matrix of one episode, in the column order of :func:`feature_names`.
+
+    Args:
+        readings: (n, sensors) raw readings of one episode in time order; NaN allowed.
+        kinds: the kind of each sensor (``temperature``, ``vibration``, ...).
+        median, scale: per-sensor baseline fitted on the training split.
+        windows_rows: trailing window lengths in rows, shortest first.
+        statistics: rolling statistics to compute per window.
+    """
+    x = forward_fill(np.asarray(readings, dtype=np.float64), median)
+    z = (x - median) / scale
+    abs_diff = np.vstack([np.zeros((1, x.shape[1])), np.abs(np.diff(x, axis=0))])
+    blocks = [x, z, abs_diff]
+    for window in windows_rows:
+        stats = rolling_stats(x, int(window), statistics)
+        blocks += [stats[name] for name in statistics]
+    kinds_arr = np.asarray(kinds)
+    temps = x[:, kinds_arr == "temperature"]
+    if temps.shape[1]:
+        blocks.append(
+            np.column_stack(
+                [temps.mean(axis=1), temps.max(axis=1), temps.max(axis=1) - temps.min(axis=1)]
+            )
+        )
+    vib = x[:, kinds_arr == "vibration"]
+    if vib.shape[1]:
+        rms = np.sqrt(np.mean(vib * vib, axis=1, keepdims=True))
+        peak = rolling_stats(rms, int(windows_rows[0]), ("max",))["max"]
+        blocks.append(np.column_stack([rms, peak]))
+    long_mean_z = rolling_stats(z, int(windows_rows[-1]), ("mean",))["mean"]
+    health = np.mean(np.abs(long_mean_z), axis=1, keepdims=True)
+    health_slope = rolling_stats(health, int(windows_rows[-1]), ("slope",))["slope"]
+    blocks.append(np.column_stack([health, health_slope]))
+    return np.column_stack(blocks)
+
+
+def window_rows(windows_hours: Sequence[float], rows_per_hour: float) -> list[int]:
+    """Window lengths in rows (at least 2) for a machine's sampling rate."""
+    return [max(2, round(h * rows_per_hour)) for h in windows_hours]
+
+
+def window_labels(windows_hours: Sequence[float]) -> list[str]:
+    """Readable window suffixes: ``3h``, ``12h``, ``48h``."""
+    return [f"{h:g}h" for h in windows_hours]

@@ -1,0 +1,1 @@
+"""Metrics and baselines shared by the feature report and the model families."""

@@ -1,0 +1,186 @@
+"""Typed machine configuration and the fleet read from ``conf/``.
+
+A machine is a top-level parameters key ``<machine_id>`` holding a ``machine:`` block (one file per
+machine in ``conf/base/parameters/machines/``). Adding a machine is adding such a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+logger = logging.getLogger(__name__)
+
+MACHINE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class UnknownMachineError(KeyError):
+    """A machine id that no config entry defines."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; this one reads as a sentence
+        return str(self.args[0])
+
+
+class SensorSpec(BaseModel):
+    """One sensor of a machine: unit, nominal value, noise and physical range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: str = Field(description="temperature, vibration, pressure, current, flow, speed, ...")
+    unit: str
+    nominal: float
+    noise: float = Field(ge=0)
+    min: float
+    max: float
+    load_sensitivity: float = 0.0
+    daily_amplitude: float = 0.0
+
+    @model_validator(mode="after")
+    def _check_range(self) -> SensorSpec:
+        if not self.min <= self.nominal <= self.max:
+            raise ValueError(
+                f"sensor {self.name}: nominal {self.nominal} outside [{self.min}, {self.max}]"
+            )
+        return self
+
+
+class SignatureSpec(BaseModel):
+    """How a failure mode shows on one sensor at failure (wear = 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: float = 0.0  # relative change of the sensor's level (0.3 = +30 % of nominal)
+    noise: float = 0.0  # relative increase of the sensor's noise (2.0 = three times the noise)
+
+
+class FailureModeSpec(BaseModel):
+    """A failure mode and its sensor signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    signature: dict[str, SignatureSpec]
+
+
+class SourceSpec(BaseModel):
+    """Where a machine's raw data comes from."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["synthetic", "file"] = "synthetic"
+
+
+class MachineSpec(BaseModel):
+    """A machine's metadata, sensors, failure modes and data source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    machine_id: str
+    category: str
+    manufacturer: str
+    model: str
+    power_kw: float = Field(ge=0)
+    rated_speed_rpm: float = Field(ge=0)
+    voltage: float = Field(ge=0)
+    age_years: float = Field(ge=0)
+    sampling_interval_min: float = Field(gt=0)
+    on_invalid: Literal["fail", "quarantine"] = "quarantine"
+    source: SourceSpec = SourceSpec()
+    sensors: list[SensorSpec] = Field(min_length=1)
+    failure_modes: dict[str, FailureModeSpec] = Field(default_factory=dict)
+    forecast_sensors: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> MachineSpec:
+        if not MACHINE_ID_PATTERN.match(self.machine_id):
+            raise ValueError(
+                f"machine_id {self.machine_id!r} must be lower-case letters, digits and underscores"
+            )
+        names = [s.name for s in self.sensors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"machine {self.machine_id}: duplicate sensor names in {names}")
+        for mode, spec in self.failure_modes.items():
+            unknown = sorted(set(spec.signature) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"machine {self.machine_id}: failure mode {mode} names unknown sensors {unknown}"
+                )
+        unknown = sorted(set(self.forecast_sensors) - set(names))
+        if unknown:
+            raise ValueError(f"machine {self.machine_id}: unknown forecast_sensors {unknown}")
+        return self
+
+    @property
+    def sensor_names(self) -> list[str]:
+        """Sensor column names, in config order."""
+        return [s.name for s in self.sensors]
+
+    @property
+    def rows_per_hour(self) -> float:
+        """Readings per hour at the machine's sampling interval."""
+        return 60.0 / self.sampling_interval_min
+
+
+def parse_machine(raw: dict[str, Any] | MachineSpec) -> MachineSpec:
+    """Validate a machine's ``machine:`` parameters block into a :class:`MachineSpec`."""
+    if isinstance(raw, MachineSpec):
+        return raw
+    return MachineSpec.model_validate(raw)
+
+
+def machines_in_parameters(parameters: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every machine defined in a parameters dict: ``{machine_id: machine block}``."""
+    machines = {}
+    for key, value in parameters.items():
+        if isinstance(value, dict) and isinstance(value.get("machine"), dict):
+            block = value["machine"]
+            if block.get("machine_id", key) != key:
+                raise ValueError(
+                    f"parameters key {key!r} holds machine_id {block.get('machine_id')!r}: "
+                    "they must match"
+                )
+            machines[key] = block
+    return machines
+
+
+def priority_machines(parameters: dict[str, Any]) -> list[str]:
+    """The machines of the default run, checked against the defined machines."""
+    defined = machines_in_parameters(parameters)
+    priority = list(parameters.get("fleet", {}).get("priority_machines", []))
+    for machine_id in priority:
+        require_machine(machine_id, defined)
+    return priority
+
+
+def require_machine(machine_id: str, defined: dict[str, Any]) -> None:
+    """Raise a clear error if ``machine_id`` is not defined in config."""
+    if machine_id not in defined:
+        raise UnknownMachineError(
+            f"Unknown machine id {machine_id!r}. Defined machines: {', '.join(sorted(defined))}. "
+            "Add conf/base/parameters/machines/<machine_id>.yml to define a new one."
+        )
+
+
+def load_project_parameters(env: str | None = None, conf_source: Path | None = None) -> dict:
+    """Load the project's parameters (base merged with ``env``) outside a Kedro session.
+
+    ``register_pipelines()`` receives no config, so it reads the machine list through here.
+    """
+    import os  # noqa: PLC0415
+
+    from kedro.framework.project import settings  # noqa: PLC0415
+
+    from pdm_kedro.paths import project_root  # noqa: PLC0415
+
+    source = conf_source or (project_root() / settings.CONF_SOURCE)
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(source),
+        env=env or os.environ.get("KEDRO_ENV"),
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    return loader["parameters"]

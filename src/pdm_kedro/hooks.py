@@ -1,0 +1,1 @@
+"""Project hooks (none yet beyond those of the installed plugins)."""

@@ -1,0 +1,98 @@
+"""Register one namespaced instance of every template pipeline per machine.
+
+Templates live in ``pipelines/<stage>/`` and know nothing of machines. The machine list comes from
+config (``conf/base`` plus ``KEDRO_ENV``), so adding a machine is adding a config file.
+
+Registered pipelines:
+- ``__default__``: every stage for the priority machines (``fleet.priority_machines``);
+- ``<stage>`` (e.g. ``feature_engineering``): that stage for the priority machines;
+- ``fleet``: every stage for every defined machine;
+- ``<machine_id>``: every stage for that machine (priority or not).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from kedro.pipeline import Pipeline
+
+from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
+
+# Stages that produce a machine's raw splits, by the machine's `source.type`.
+SOURCE_STAGES = {"synthetic": "data_generation"}
+MACHINE_PARAMETER = "params:machine"
+
+
+def namespace_for_machine(template: Pipeline, machine_id: str) -> Pipeline:
+    """The template's instance for one machine.
+
+    Datasets, nodes and ``params:machine`` get the ``<machine_id>.`` prefix; every other
+    parameter is fleet-wide and keeps its name.
+    """
+    shared_params = {
+        name
+        for name in template.inputs()
+        if name.startswith("params:") and name != MACHINE_PARAMETER
+        and not name.startswith(MACHINE_PARAMETER + ".")
+    }
+    return Pipeline(template, namespace=machine_id, parameters=shared_params)
+
+
+def machine_pipeline(
+    templates: dict[str, Pipeline], machine_id: str, source_type: str
+) -> dict[str, Pipeline]:
+    """The per-stage instances for one machine, with the ingestion stage its source needs."""
+    source_stages = set(SOURCE_STAGES.values())
+    wanted = SOURCE_STAGES[source_type]
+    return {
+        stage: namespace_for_machine(template, machine_id)
+        for stage, template in templates.items()
+        if stage not in source_stages or stage == wanted
+    }
+
+
+def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str, Pipeline]:
+    """All registered pipelines for the machines defined in ``parameters``."""
+    machines = machines_in_parameters(parameters)
+    priority = priority_machines(parameters)
+    per_machine = {
+        machine_id: machine_pipeline(
+            templates, machine_id, block.get("source", {}).get("type", "synthetic")
+        )
+        for machine_id, block in machines.items()
+    }
+    registry: dict[str, Pipeline] = {}
+    for stage in templates:
+        registry[stage] = sum(
+            (per_machine[m][stage] for m in priority if stage in per_machine[m]), Pipeline([])
+        )
+    for machine_id, stages in per_machine.items():
+        registry[machine_id] = sum(stages.values(), Pipeline([]))
+    registry["fleet"] = sum((registry[m] for m in per_machine), Pipeline([]))
+    registry["__default__"] = sum((registry[m] for m in priority), Pipeline([]))
+    return registry
+
+
+def discover_templates() -> dict[str, Pipeline]:
+    """Every template pipeline under ``pdm_kedro.pipelines`` (one folder each).
+
+    Like ``find_pipelines(raise_errors=True)`` a broken template fails loudly, but all of them are
+    loaded whatever ``--pipelines`` asks for: the registered names are machine ids and stages,
+    not folder names.
+    """
+    package = importlib.import_module("pdm_kedro.pipelines")
+    templates = {}
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.ispkg:
+            continue
+        pipe = importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
+        if not isinstance(pipe, Pipeline):
+            raise TypeError(f"pipelines/{module.name}: create_pipeline() must return a Pipeline")
+        templates[module.name] = pipe
+    return templates
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines."""
+    return build_registry(discover_templates(), load_project_parameters())

@@ -1,0 +1,5 @@
+"""data_validation template pipeline."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,119 @@
+"""Pandera schemas of the raw data contract, built from a machine's sensor config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from pdm_kedro import contract as c
+from pdm_kedro.fleet import MachineSpec
+
+
+def _is_datetime(series: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(series)
+
+
+def _is_integer(series: pd.Series) -> bool:
+    return pd.api.types.is_integer_dtype(series)
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _is_text(series: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
+
+
+def _finite(series: pd.Series) -> pd.Series:
+    values = pd.to_numeric(series, errors="coerce")
+    return ~np.isinf(values) | values.isna()
+
+
+def null_burst_mask(series: pd.Series, max_run: int) -> pd.Series:
+    """True for rows that sit in a run of more than ``max_run`` consecutive missing values."""
+    missing = series.isna()
+    run_id = (missing != missing.shift()).cumsum()
+    run_length = missing.groupby(run_id).transform("size")
+    return missing & (run_length > max_run)
+
+
+def _in_range(lo: float, hi: float):
+    def check(series: pd.Series) -> pd.Series:
+        values = pd.to_numeric(series, errors="coerce")
+        return values.isna() | ((values >= lo) & (values <= hi))
+
+    return check
+
+
+def _timestamps_unique(df: pd.DataFrame) -> pd.Series:
+    return ~df.duplicated(subset=[c.EPISODE, c.TIMESTAMP], keep="first")
+
+
+def _timestamps_increasing(df: pd.DataFrame) -> pd.Series:
+    previous_max = df.groupby(c.EPISODE, sort=False)[c.TIMESTAMP].cummax()
+    previous_max = previous_max.groupby(df[c.EPISODE], sort=False).shift()
+    return previous_max.isna() | (df[c.TIMESTAMP] >= previous_max)
+
+
+def build_raw_schema(spec: MachineSpec, max_null_run: int) -> pa.DataFrameSchema:
+    """Schema of one machine's raw split: the generic data contract plus the sensor config.
+
+    Column-level failures (missing column, wrong dtype) can't be fixed by dropping rows; row-level
+    failures (range, inf, null bursts, timestamp order, label domains) name the rows.
+    """
+    columns: dict[str, pa.Column] = {
+        c.TIMESTAMP: pa.Column(
+            checks=[pa.Check(_is_datetime, name="dtype_is_datetime", element_wise=False)],
+            nullable=False,
+        ),
+        c.EPISODE: pa.Column(
+            checks=[pa.Check(_is_integer, name="dtype_is_integer")],
+            nullable=False,
+        ),
+        c.REGIME: pa.Column(
+            checks=[pa.Check(_is_text, name="dtype_is_text")], nullable=False, required=False
+        ),
+        c.RUL: pa.Column(
+            checks=[
+                pa.Check(_is_numeric, name="dtype_is_numeric"),
+                pa.Check.greater_than_or_equal_to(0, name="rul_non_negative"),
+            ],
+            nullable=False,
+            required=False,
+        ),
+        c.FAILURE_WITHIN_HORIZON: pa.Column(
+            checks=[pa.Check.isin([0, 1], name="label_is_0_or_1")], nullable=False, required=False
+        ),
+        c.ANOMALY: pa.Column(
+            checks=[pa.Check.isin([0, 1], name="label_is_0_or_1")], nullable=False, required=False
+        ),
+    }
+    for sensor in spec.sensors:
+        columns[sensor.name] = pa.Column(
+            checks=[
+                pa.Check(_is_numeric, name="dtype_is_numeric"),
+                pa.Check(_finite, name="finite", ignore_na=False),
+                pa.Check(
+                    _in_range(sensor.min, sensor.max),
+                    name=f"in_physical_range[{sensor.min}, {sensor.max}] {sensor.unit}",
+                ),
+                pa.Check(
+                    lambda s, n=max_null_run: ~null_burst_mask(s, n),
+                    name=f"no_null_run_longer_than_{max_null_run}",
+                    ignore_na=False,
+                ),
+            ],
+            nullable=True,
+        )
+    return pa.DataFrameSchema(
+        columns,
+        checks=[
+            pa.Check(_timestamps_unique, name="timestamp_unique_within_episode"),
+            pa.Check(_timestamps_increasing, name="timestamp_increasing_within_episode"),
+        ],
+        strict=False,
+        coerce=False,
+        name=f"raw_{spec.machine_id}",
+    )

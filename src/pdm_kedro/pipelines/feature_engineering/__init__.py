@@ -1,0 +1,5 @@
+"""feature_engineering template pipeline."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,128 @@
+"""Causal window features per episode, with baselines fitted on the training split only."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pdm_kedro import contract as c
+from pdm_kedro.core.window_features import (
+    episode_features,
+    feature_names,
+    window_labels,
+    window_rows,
+)
+from pdm_kedro.evaluation.threshold_rule import (
+    apply_threshold_rule,
+    f1_score_binary,
+    fit_threshold_rule,
+)
+from pdm_kedro.fleet import parse_machine
+
+logger = logging.getLogger(__name__)
+
+MAD_TO_SD = 1.4826
+
+
+def fit_sensor_baselines(
+    train: pd.DataFrame, machine: dict[str, Any], features: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-sensor median and robust scale (MAD) of the training split, and its regimes.
+
+    Fitted on train only; the same constants are applied to val, test and on the edge.
+    """
+    spec = parse_machine(machine)
+    floor = float(features["robust_scale_floor"])
+    sensors = {}
+    for sensor in spec.sensors:
+        values = train[sensor.name].to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        median = float(np.median(values)) if values.size else sensor.nominal
+        mad = float(np.median(np.abs(values - median))) if values.size else 0.0
+        sensors[sensor.name] = {
+            "median": median,
+            "scale": max(MAD_TO_SD * mad, sensor.noise, floor),
+            "unit": sensor.unit,
+            "kind": sensor.kind,
+        }
+    regimes = sorted(train[c.REGIME].dropna().unique().tolist()) if c.REGIME in train else []
+    return {
+        "machine_id": spec.machine_id,
+        "sensors": sensors,
+        "regimes": regimes,
+        "windows_hours": list(features["windows_hours"]),
+        "window_rows": window_rows(features["windows_hours"], spec.rows_per_hour),
+        "statistics": list(features["statistics"]),
+        "fitted_on": {"split": "train", "rows": len(train)},
+    }
+
+
+def build_window_features(
+    validated: pd.DataFrame, baselines: dict[str, Any], machine: dict[str, Any]
+) -> pd.DataFrame:
+    """Window features of every row, computed episode by episode from that row and earlier ones.
+
+    Returns the id columns (timestamp, episode_id, regime), the label columns present in the
+    input, ``regime_code`` and the feature columns named by
+    :func:`pdm_kedro.core.window_features.feature_names`.
+    """
+    spec = parse_machine(machine)
+    sensors = spec.sensor_names
+    kinds = [baselines["sensors"][s]["kind"] for s in sensors]
+    median = np.array([baselines["sensors"][s]["median"] for s in sensors])
+    scale = np.array([baselines["sensors"][s]["scale"] for s in sensors])
+    windows = baselines["window_rows"]
+    stats = baselines["statistics"]
+    names = feature_names(sensors, kinds, window_labels(baselines["windows_hours"]), stats)
+
+    ordered = validated.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable").reset_index(drop=True)
+    readings = ordered[sensors].to_numpy(dtype=np.float64)
+    starts = np.flatnonzero(np.r_[True, ordered[c.EPISODE].to_numpy()[1:] != ordered[c.EPISODE].to_numpy()[:-1]])
+    bounds = np.r_[starts, len(ordered)]
+    blocks = [
+        episode_features(readings[a:b], kinds, median, scale, windows, stats)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    matrix = np.vstack(blocks) if blocks else np.empty((0, len(names)))
+    keep = [col for col in (*c.ID_COLUMNS, *c.LABEL_COLUMNS) if col in ordered.columns]
+    out = ordered[keep].copy()
+    if c.REGIME in ordered.columns:
+        codes = {name: i for i, name in enumerate(baselines["regimes"])}
+        out["regime_code"] = ordered[c.REGIME].map(codes).fillna(-1).astype(np.int64)
+    features = pd.DataFrame(matrix, columns=names, index=out.index)
+    return pd.concat([out, features], axis=1)
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The model-input columns of a feature table (everything but ids and labels)."""
+    excluded = {*c.ID_COLUMNS, *c.LABEL_COLUMNS}
+    return [col for col in frame.columns if col not in excluded]
+
+
+def assess_label_difficulty(
+    features_train: pd.DataFrame, features_val: pd.DataFrame, machine: dict[str, Any]
+) -> dict[str, Any]:
+    """How well a single-row threshold on one raw sensor predicts each binary label.
+
+    The rule is fitted on train and scored on val. Near-perfect scores would mean the labels are
+    computable from one row's readings (leakage); the model families must beat these figures.
+    """
+    spec = parse_machine(machine)
+    report: dict[str, Any] = {"machine_id": spec.machine_id, "labels": {}}
+    for label in (c.FAILURE_WITHIN_HORIZON, c.ANOMALY):
+        if label not in features_train or label not in features_val:
+            continue
+        rule = fit_threshold_rule(features_train, spec.sensor_names, label)
+        flags = apply_threshold_rule(features_val, rule)
+        y_val = features_val[label].to_numpy()
+        report["labels"][label] = {
+            "rule": {k: rule[k] for k in ("column", "direction", "threshold")},
+            "f1_train": rule["f1"],
+            "f1_val": f1_score_binary(y_val, flags),
+            "positive_rate_train": float(features_train[label].mean()),
+            "positive_rate_val": float(np.mean(y_val)),
+        }
+    return report

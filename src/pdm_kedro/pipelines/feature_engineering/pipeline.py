@@ -1,0 +1,36 @@
+"""Template pipeline: fit sensor baselines on train, then window features for every split."""
+
+from kedro.pipeline import Node, Pipeline
+
+from pdm_kedro.contract import SPLITS
+
+from .nodes import assess_label_difficulty, build_window_features, fit_sensor_baselines
+
+
+def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
+    """``validated_<split>`` -> ``sensor_baselines`` (train only) -> ``features_<split>``."""
+    return Pipeline(
+        [
+            Node(
+                fit_sensor_baselines,
+                inputs=["validated_train", "params:machine", "params:features"],
+                outputs="sensor_baselines",
+                name="fit_sensor_baselines",
+            ),
+            *(
+                Node(
+                    build_window_features,
+                    inputs=[f"validated_{split}", "sensor_baselines", "params:machine"],
+                    outputs=f"features_{split}",
+                    name=f"build_{split}_window_features",
+                )
+                for split in SPLITS
+            ),
+            Node(
+                assess_label_difficulty,
+                inputs=["features_train", "features_val", "params:machine"],
+                outputs="label_difficulty",
+                name="assess_label_difficulty",
+            ),
+        ]
+    )

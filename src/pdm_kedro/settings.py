@@ -1,0 +1,19 @@
+"""Project settings: config loader, custom resolvers and hooks. Kept thin on purpose."""
+
+from kedro.config import OmegaConfigLoader
+
+from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # conf/local and environments override single keys instead of whole top-level blocks
+    "merge_strategy": {"parameters": "soft"},
+    "custom_resolvers": {
+        "project_root": lambda: str(project_root()),
+        "data_root": lambda: str(data_root()),
+        "mlflow_tracking_uri": mlflow_tracking_uri,
+        "mlflow_artifact_location": mlflow_artifact_location,
+    },
+}
