@@ -78,16 +78,16 @@ def build_raw_schema(spec: MachineSpec, max_null_run: int) -> pa.DataFrameSchema
         c.RUL: pa.Column(
             checks=[
                 pa.Check(_is_numeric, name="dtype_is_numeric"),
-                pa.Check.greater_than_or_equal_to(0, name="rul_non_negative"),
+                pa.Check.greater_than_or_equal_to(0),
             ],
             nullable=False,
             required=False,
         ),
         c.FAILURE_WITHIN_HORIZON: pa.Column(
-            checks=[pa.Check.isin([0, 1], name="label_is_0_or_1")], nullable=False, required=False
+            checks=[pa.Check.isin([0, 1])], nullable=False, required=False
         ),
         c.ANOMALY: pa.Column(
-            checks=[pa.Check.isin([0, 1], name="label_is_0_or_1")], nullable=False, required=False
+            checks=[pa.Check.isin([0, 1])], nullable=False, required=False
         ),
     }
     for sensor in spec.sensors:
