@@ -71,8 +71,12 @@ def main() -> None:
     machines = priority_machines(load_project_parameters("base", PROJECT_ROOT / "conf"))
     per_machine = {}
     for machine in machines:
-        report = json.loads((data_root / "08_reporting" / machine / "validation_report.json").read_text())
-        difficulty = json.loads((data_root / "08_reporting" / machine / "label_difficulty.json").read_text())
+        report = json.loads(
+            (data_root / "08_reporting" / machine / "validation_report.json").read_text()
+        )
+        difficulty = json.loads(
+            (data_root / "08_reporting" / machine / "label_difficulty.json").read_text()
+        )
         rule = difficulty["labels"]["failure_within_horizon"]
         per_machine[machine] = {
             "rows_in": report["rows_in"],
@@ -103,7 +107,9 @@ def main() -> None:
     print(f"  kedro command wall time : {wall:6.1f} s (target < {TARGET_SECONDS:.0f} s)")
     print(f"  pipeline wall time      : {pipeline_s} s (Kedro's figure, without start-up)")
     print(f"  peak memory (max RSS)   : {peak_kib / 1024:6.0f} MB")
-    print(f"  {'machine':38s} {'rows':>6s} {'quar.':>5s} {'pos.rate':>8s} {'rule F1 (val)':>13s}  rule")
+    print(
+        f"  {'machine':38s} {'rows':>6s} {'quar.':>5s} {'pos.rate':>8s} {'rule F1 (val)':>13s}  rule"
+    )
     for machine, m in per_machine.items():
         print(f"  {machine:38s} {m['rows_in']:6d} {m['rows_quarantined']:5d} "
               f"{m['positive_rate_train']:8.3f} {m['threshold_rule_f1_val']:13.3f}  {m['threshold_rule']}")  # fmt: skip

@@ -41,7 +41,9 @@ def test_kedro_run_one_machine_end_to_end(run_env, isolated_project_env):
         raw = pd.read_parquet(data / "01_raw" / TEST_MACHINE / f"{split}.parquet")
         features = pd.read_parquet(data / "04_feature" / TEST_MACHINE / f"features_{split}.parquet")
         assert len(features) == len(raw) > 0
-    report = json.loads((data / "08_reporting" / TEST_MACHINE / "validation_report.json").read_text())
+    report = json.loads(
+        (data / "08_reporting" / TEST_MACHINE / "validation_report.json").read_text()
+    )
     assert report["rows_in"] == report["rows_valid"] + report["rows_quarantined"] == 4000
     assert (isolated_project_env / "mlflow.db").exists()
     assert project_data_snapshot() == before, "the run wrote into the project's own data/"

@@ -1,1 +1,23 @@
-"""Project hooks (none yet beyond those of the installed plugins)."""
+"""Project hooks."""
+
+from __future__ import annotations
+
+from kedro.framework.context import KedroContext
+from kedro.framework.hooks import hook_impl
+
+from pdm_kedro import pipeline_registry
+
+
+class ConfigEnvHook:
+    """Let the pipeline registry see the session's configuration environment.
+
+    ``register_pipelines()`` gets no config, and ``kedro run -e cmapss`` does not set
+    ``KEDRO_ENV``. A session creates its context (this hook) before it first reads the pipelines,
+    so recording ``context.env`` here makes the registry build the machines of that environment.
+    ``tryfirst``: before plugin hooks, which may read the pipelines through ``context.params``.
+    """
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: KedroContext) -> None:
+        """Record the environment the registry reads the machine list from."""
+        pipeline_registry.use_config_env(context.env)

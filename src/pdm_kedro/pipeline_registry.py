@@ -20,8 +20,21 @@ from kedro.pipeline import Pipeline
 from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
 
 # Stages that produce a machine's raw splits, by the machine's `source.type`.
-SOURCE_STAGES = {"synthetic": "data_generation"}
+SOURCE_STAGES = {"synthetic": "data_generation", "file": "data_ingestion"}
 MACHINE_PARAMETER = "params:machine"
+# Model-family stages a file-source machine may restrict with `source.families` (data that
+# support only some of them train only those).
+FAMILY_STAGES = ("classification", "regression", "anomaly", "forecasting")
+
+# The configuration environment of the active Kedro session (`kedro run -e cmapss`), recorded by
+# `pdm_kedro.hooks.ConfigEnvHook` before the pipelines are first read; None: KEDRO_ENV or local.
+_config_env: str | None = None
+
+
+def use_config_env(env: str | None) -> None:
+    """Build the machine list from ``env`` (set by a hook from the session's ``--env``)."""
+    global _config_env  # noqa: PLW0603
+    _config_env = env
 
 
 def namespace_for_machine(template: Pipeline, machine_id: str) -> Pipeline:
@@ -33,22 +46,30 @@ def namespace_for_machine(template: Pipeline, machine_id: str) -> Pipeline:
     shared_params = {
         name
         for name in template.inputs()
-        if name.startswith("params:") and name != MACHINE_PARAMETER
+        if name.startswith("params:")
+        and name != MACHINE_PARAMETER
         and not name.startswith(MACHINE_PARAMETER + ".")
     }
     return Pipeline(template, namespace=machine_id, parameters=shared_params)
 
 
 def machine_pipeline(
-    templates: dict[str, Pipeline], machine_id: str, source_type: str
+    templates: dict[str, Pipeline],
+    machine_id: str,
+    source_type: str,
+    families: list[str] | None = None,
 ) -> dict[str, Pipeline]:
-    """The per-stage instances for one machine, with the ingestion stage its source needs."""
+    """The per-stage instances for one machine, with the ingestion stage its source needs.
+
+    ``families`` (a file source's ``source.families``) keeps only those model-family stages.
+    """
     source_stages = set(SOURCE_STAGES.values())
     wanted = SOURCE_STAGES[source_type]
+    skipped = set(FAMILY_STAGES) - set(families) if families is not None else set()
     return {
         stage: namespace_for_machine(template, machine_id)
         for stage, template in templates.items()
-        if stage not in source_stages or stage == wanted
+        if (stage not in source_stages or stage == wanted) and stage not in skipped
     }
 
 
@@ -58,7 +79,10 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str
     priority = priority_machines(parameters)
     per_machine = {
         machine_id: machine_pipeline(
-            templates, machine_id, block.get("source", {}).get("type", "synthetic")
+            templates,
+            machine_id,
+            block.get("source", {}).get("type", "synthetic"),
+            block.get("source", {}).get("families"),
         )
         for machine_id, block in machines.items()
     }
@@ -95,4 +119,4 @@ def discover_templates() -> dict[str, Pipeline]:
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines."""
-    return build_registry(discover_templates(), load_project_parameters())
+    return build_registry(discover_templates(), load_project_parameters(env=_config_env))

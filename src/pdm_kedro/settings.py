@@ -2,6 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
+from pdm_kedro.hooks import ConfigEnvHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
@@ -17,3 +18,6 @@ CONFIG_LOADER_ARGS = {
         "mlflow_artifact_location": mlflow_artifact_location,
     },
 }
+
+# The registry builds the machines of the session's `--env` (see ConfigEnvHook).
+HOOKS = (ConfigEnvHook(),)

@@ -20,8 +20,10 @@ def test_generation_validation_features_on_one_namespace(machine, tiny_params):
     catalog = DataCatalog(
         {
             f"params:{TEST_MACHINE}.machine": MemoryDataset(machine),
-            **{f"params:{k}": MemoryDataset(tiny_params[k]) for k in
-               ("simulation", "labels", "splits", "validation", "features")},
+            **{
+                f"params:{k}": MemoryDataset(tiny_params[k])
+                for k in ("simulation", "labels", "splits", "validation", "features")
+            },
         }  # fmt: skip
     )
     SequentialRunner().run(pipe, catalog)

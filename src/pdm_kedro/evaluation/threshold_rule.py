@@ -53,5 +53,7 @@ def apply_threshold_rule(frame: pd.DataFrame, rule: dict) -> np.ndarray:
     if rule["column"] is None:
         return np.zeros(len(frame), dtype=np.int8)
     values = frame[rule["column"]].to_numpy(dtype=np.float64)
-    flags = values >= rule["threshold"] if rule["direction"] == ">=" else values <= rule["threshold"]
+    flags = (
+        values >= rule["threshold"] if rule["direction"] == ">=" else values <= rule["threshold"]
+    )
     return flags.astype(np.int8)

@@ -98,7 +98,9 @@ def _simulate_episode(
         scale = abs(sensor.nominal) if sensor.nominal else sensor.noise
         base = sensor.nominal * (1.0 + sensor.load_sensitivity * (load - 1.0))
         base = base + sensor.daily_amplitude * daily + scale * level_gain * signature
-        drift = np.cumsum(rng.normal(0.0, 1.0, n)) / np.sqrt(n) * sim["drift_noise_sd"] * sensor.noise
+        drift = (
+            np.cumsum(rng.normal(0.0, 1.0, n)) / np.sqrt(n) * sim["drift_noise_sd"] * sensor.noise
+        )
         noise = rng.normal(0.0, 1.0, n) * sensor.noise * (1.0 + noise_gain * signature)
         values[:, j] = base + drift + noise
     return values, regime_idx, wear, timestamps.to_numpy()
@@ -123,7 +125,9 @@ def _inject_sensor_faults(
     for _ in range(events("spike")):
         row, j = int(rng.integers(n)), int(rng.integers(n_sensors))
         sign = rng.choice([-1.0, 1.0])
-        values[row, j] += sign * faults["spike"]["magnitude_noise_sd"] * noise[j] * rng.uniform(1, 2)
+        values[row, j] += (
+            sign * faults["spike"]["magnitude_noise_sd"] * noise[j] * rng.uniform(1, 2)
+        )
         anomaly[row] = 1
     for _ in range(events("stuck")):
         d = duration("stuck")
@@ -138,7 +142,9 @@ def _inject_sensor_faults(
     for _ in range(events("process_upset")):
         d = duration("process_upset")
         row = int(rng.integers(max(1, n - d)))
-        affected = rng.choice(n_sensors, size=min(n_sensors, int(rng.integers(2, 4))), replace=False)
+        affected = rng.choice(
+            n_sensors, size=min(n_sensors, int(rng.integers(2, 4))), replace=False
+        )
         for j in affected:
             shift = max(faults["process_upset"]["magnitude_fraction"] * nominal[j], 8 * noise[j])
             values[row : row + d, j] += rng.choice([-1.0, 1.0]) * shift
@@ -163,7 +169,9 @@ def simulate_machine_history(
     spec = parse_machine(machine)
     rng = machine_rng(simulation["seed"], spec.machine_id)
     dt_h = 1.0 / spec.rows_per_hour
-    lengths = _episode_lengths(int(simulation["rows_per_machine"]), dt_h, simulation["life_hours"], rng)
+    lengths = _episode_lengths(
+        int(simulation["rows_per_machine"]), dt_h, simulation["life_hours"], rng
+    )
     regime_names = np.array([r["name"] for r in simulation["regimes"]])
 
     frames = []
@@ -184,7 +192,9 @@ def simulate_machine_history(
         frame[c.FAILURE_WITHIN_HORIZON] = (rul <= labels["failure_horizon_hours"]).astype(np.int8)
         frame[c.ANOMALY] = anomaly
         frames.append(frame)
-        gap_h = rng.uniform(simulation["repair_gap_hours"]["min"], simulation["repair_gap_hours"]["max"])
+        gap_h = rng.uniform(
+            simulation["repair_gap_hours"]["min"], simulation["repair_gap_hours"]["max"]
+        )
         gap_rows = max(1, round(gap_h / dt_h))
         start = pd.Timestamp(timestamps[-1]) + pd.Timedelta(
             minutes=spec.sampling_interval_min * gap_rows
@@ -222,6 +232,4 @@ def split_by_episode(
     if n_train < 1:
         raise ValueError(f"split fractions {splits} leave no training episode out of {n}")
     parts = np.split(episodes, [n_train, n_train + n_val])
-    return tuple(
-        history[history[c.EPISODE].isin(part)].reset_index(drop=True) for part in parts
-    )  # type: ignore[return-value]
+    return tuple(history[history[c.EPISODE].isin(part)].reset_index(drop=True) for part in parts)  # type: ignore[return-value]

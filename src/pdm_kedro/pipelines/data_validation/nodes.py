@@ -53,15 +53,19 @@ def _summarise_failures(
         else:
             entry["scope"] = "column"
             entry["detail"] = (
-                f"found dtype {frame[column].dtype}" if column in frame.columns else "column is missing"
+                f"found dtype {frame[column].dtype}"
+                if column in frame.columns
+                else "column is missing"
             )
         summary.append(entry)
     return summary
 
 
 def _describe(machine_id: str, split: str, failures: list[dict[str, Any]]) -> str:
-    lines = [f"Machine {machine_id}, split {split} (dataset {machine_id}.raw_{split}) "
-             "breaks the raw data contract:"]
+    lines = [
+        f"Machine {machine_id}, split {split} (dataset {machine_id}.raw_{split}) "
+        "breaks the raw data contract:"
+    ]
     for f in failures:
         if f.get("scope") == "column":
             lines.append(f"  - column {f['column']!r}: check {f['check']} failed: {f['detail']}")

@@ -86,9 +86,7 @@ def build_raw_schema(spec: MachineSpec, max_null_run: int) -> pa.DataFrameSchema
         c.FAILURE_WITHIN_HORIZON: pa.Column(
             checks=[pa.Check.isin([0, 1])], nullable=False, required=False
         ),
-        c.ANOMALY: pa.Column(
-            checks=[pa.Check.isin([0, 1])], nullable=False, required=False
-        ),
+        c.ANOMALY: pa.Column(checks=[pa.Check.isin([0, 1])], nullable=False, required=False),
     }
     for sensor in spec.sensors:
         columns[sensor.name] = pa.Column(

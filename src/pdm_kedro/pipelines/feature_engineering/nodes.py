@@ -80,7 +80,9 @@ def build_window_features(
 
     ordered = validated.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable").reset_index(drop=True)
     readings = ordered[sensors].to_numpy(dtype=np.float64)
-    starts = np.flatnonzero(np.r_[True, ordered[c.EPISODE].to_numpy()[1:] != ordered[c.EPISODE].to_numpy()[:-1]])
+    starts = np.flatnonzero(
+        np.r_[True, ordered[c.EPISODE].to_numpy()[1:] != ordered[c.EPISODE].to_numpy()[:-1]]
+    )
     bounds = np.r_[starts, len(ordered)]
     blocks = [
         episode_features(readings[a:b], kinds, median, scale, windows, stats)
