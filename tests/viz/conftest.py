@@ -1,0 +1,54 @@
+"""One ``kedro viz build`` of the project per test session, built in a project shim under tmp."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pdm_kedro.fleet import load_project_parameters, priority_machines
+from pdm_kedro.pipeline_registry import discover_templates
+from tests.docs.kedro_cli import PROJECT_ROOT, isolated_env, make_project_shim, run_kedro
+
+VIZ_BUILD_COMMAND = "kedro viz build"
+
+
+@pytest.fixture(scope="session")
+def viz_root(tmp_path_factory) -> Path:
+    """Scratch root of the viz tests: project shim, data root (screenshots) and MLflow store."""
+    return tmp_path_factory.mktemp("viz")
+
+
+@pytest.fixture(scope="session")
+def viz_build(viz_root: Path) -> Path:
+    """The static kedro-viz site of the default pipeline (``build/`` of the project shim)."""
+    shim = make_project_shim(viz_root)
+    result = run_kedro(VIZ_BUILD_COMMAND, cwd=shim, env=isolated_env(viz_root))
+    build = shim / "build"
+    # kedro-viz reports a failed build on stdout but still exits 0
+    assert (build / "index.html").is_file() and (build / "api" / "main").is_file(), (
+        f"`{VIZ_BUILD_COMMAND}` wrote no site:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return build
+
+
+@pytest.fixture(scope="session")
+def viz_main(viz_build: Path) -> dict:
+    """The graph data the site serves (``api/main``)."""
+    return json.loads((viz_build / "api" / "main").read_text())
+
+
+@pytest.fixture(scope="session")
+def fleet_priority() -> list[str]:
+    """The priority machines of conf/base: the default pipeline kedro-viz shows."""
+    return priority_machines(load_project_parameters(env="base", conf_source=PROJECT_ROOT / "conf"))
+
+
+@pytest.fixture(scope="session")
+def family_namespaces() -> list[str]:
+    """Nested namespaces the templates define (model families such as ``classification``)."""
+    names = set()
+    for template in discover_templates().values():
+        names.update(node.namespace.split(".")[0] for node in template.nodes if node.namespace)
+    return sorted(names)
