@@ -1,0 +1,464 @@
+"""A machine's raw splits from the user's own files: map columns, derive labels, split.
+
+The files arrive through the ``<machine>.source_files`` catalog dataset (a ``PartitionedDataset``:
+partition name -> loader); nodes never open files themselves. The output meets the same raw data
+contract as the simulator's (``docs/data_contract.md``) and goes through the same validation.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pdm_kedro import contract as c
+from pdm_kedro.fleet import parse_machine
+from pdm_kedro.pipelines.data_generation.nodes import split_by_episode
+
+from .source import FileSourceSpec, parse_file_source
+
+logger = logging.getLogger(__name__)
+
+SOURCE_FILE = "source_file"  # extra raw column (ignored by the contract): where a row came from
+SOURCE_EPISODE = "source_episode"  # the episode / unit id as written in the user's file
+ROLE = "source_role"
+READING_ROLES = ("data", "train", "val", "test")
+MAX_ROWS_QUOTED = 5
+
+
+class DataSourceError(ValueError):
+    """A user's file that cannot be mapped onto the data contract: names file, column and rows."""
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def match_partitions(available: list[str], pattern: str) -> list[str]:
+    """Partition names matching ``pattern`` (exact name, file stem or glob), in natural order."""
+    hits = [
+        name
+        for name in available
+        if fnmatch.fnmatch(name, pattern) or name.rsplit(".", 1)[0] == pattern
+    ]
+    return sorted(set(hits), key=_natural_key)
+
+
+def _load(part: Callable[[], pd.DataFrame] | pd.DataFrame) -> pd.DataFrame:
+    return part() if callable(part) else part
+
+
+def _bad_rows(original: pd.Series, parsed: pd.Series) -> list[int]:
+    """Data rows (1-based, header not counted) whose value is present but did not parse."""
+    return [
+        int(i) + 1 for i in np.flatnonzero(parsed.isna().to_numpy() & original.notna().to_numpy())
+    ]
+
+
+def _fail(file: str, column: str, what: str, rows: list[int], values: pd.Series) -> None:
+    shown = [str(v) for v in values.iloc[[r - 1 for r in rows[:MAX_ROWS_QUOTED]]].tolist()]
+    raise DataSourceError(
+        f"File {file!r}, column {column!r}: {what} in {len(rows)} rows, e.g. data rows "
+        f"{rows[:MAX_ROWS_QUOTED]} (1-based, header not counted) with values {shown}"
+    )
+
+
+def _numeric(frame: pd.DataFrame, column: str, file: str, what: str) -> pd.Series:
+    values = frame[column]
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = _bad_rows(values, parsed)
+    if bad:
+        _fail(file, column, f"{what}: values that are not numbers", bad, values)
+    return parsed.astype(np.float64)
+
+
+def _require_columns(frame: pd.DataFrame, wanted: dict[str, str], file: str) -> None:
+    missing = {use: col for use, col in wanted.items() if col not in frame.columns}
+    if missing:
+        listed = ", ".join(f"{col!r} (for {use})" for use, col in missing.items())
+        raise DataSourceError(
+            f"File {file!r}: missing column(s) {listed}; the file has columns "
+            f"{[str(col) for col in frame.columns]}. Fix the file or the machine's "
+            "source.columns / source.column_names."
+        )
+
+
+def _standardise_file(
+    raw: pd.DataFrame, file: str, role: str, source: FileSourceSpec, sensors: list[str]
+) -> pd.DataFrame:
+    """One file's rows with contract names: time, episode, sensors, labels (not yet derived)."""
+    frame = raw.copy()
+    if source.column_names is not None:
+        if frame.shape[1] < len(source.column_names):
+            raise DataSourceError(
+                f"File {file!r}: {frame.shape[1]} columns, but source.column_names lists "
+                f"{len(source.column_names)}"
+            )
+        frame = frame.iloc[:, : len(source.column_names)]
+        frame.columns = source.column_names
+    cols = source.columns
+    sensor_cols = {name: cols.sensors.get(name, name) for name in sensors}
+    wanted = {f"sensor {name}": col for name, col in sensor_cols.items()}
+    if cols.time is not None:
+        wanted["time"] = cols.time
+    if cols.episode is not None:
+        wanted["episode"] = cols.episode
+    if cols.regime is not None:
+        wanted["regime"] = cols.regime
+    present_labels = {lab: col for lab, col in cols.labels.items() if col in frame.columns}
+    _require_columns(frame, wanted, file)
+
+    out = pd.DataFrame(index=frame.index)
+    if cols.time_kind == "datetime":
+        parsed = pd.to_datetime(frame[cols.time], errors="coerce")
+        bad = _bad_rows(frame[cols.time], parsed)
+        if bad:
+            _fail(file, cols.time, "time: values that are not dates", bad, frame[cols.time])
+        out["_time"] = parsed.astype("datetime64[ns]")
+    elif cols.time_kind == "cycle":
+        out["_time"] = _numeric(frame, cols.time, file, "cycle")
+    if cols.episode is not None:
+        out[SOURCE_EPISODE] = _numeric(frame, cols.episode, file, "episode")
+    if cols.regime is not None:
+        out[c.REGIME] = frame[cols.regime].astype(str)
+    for name, col in sensor_cols.items():
+        out[name] = _numeric(frame, col, file, f"sensor {name}")
+    for label, col in present_labels.items():
+        out[label] = _numeric(frame, col, file, f"label {label}")
+    for label, value in source.fill_labels.get(role, {}).items():
+        out[label] = float(value)
+    out[SOURCE_FILE] = file
+    out[ROLE] = role
+    return out.reset_index(drop=True)
+
+
+def _assign_episodes(frames: list[pd.DataFrame], source: FileSourceSpec) -> list[pd.DataFrame]:
+    """Integer ``episode_id`` per row, unique over every file.
+
+    With an episode column, ids are kept unless an earlier file used them (then the file's ids are
+    shifted by a multiple of 1000: C-MAPSS test unit 7 becomes 1007); without one, each file is an
+    episode (or, with no time order, each row).
+    """
+    used: set[int] = set()
+    next_id = 0
+    out = []
+    for original in frames:
+        frame = original.copy()
+        if source.columns.episode is not None:
+            ids = frame[SOURCE_EPISODE].astype(np.int64)
+            frame[SOURCE_EPISODE] = ids
+            offset = 0
+            while used & set((ids + offset).unique().tolist()):
+                offset += 1000
+            frame[c.EPISODE] = (ids + offset).astype(np.int64)
+        elif source.columns.time_kind == "none":
+            frame[c.EPISODE] = np.arange(next_id, next_id + len(frame), dtype=np.int64)
+            frame[SOURCE_EPISODE] = frame[c.EPISODE]
+        else:
+            frame[c.EPISODE] = np.int64(next_id)
+            frame[SOURCE_EPISODE] = np.int64(next_id)
+        used |= set(frame[c.EPISODE].unique().tolist())
+        next_id = max(used) + 1 if used else 0
+        out.append(frame)
+    return out
+
+
+def _assign_timestamps(
+    readings: pd.DataFrame, source: FileSourceSpec, sampling_interval_min: float
+) -> pd.DataFrame:
+    """``timestamp`` (datetime64) from dates, from cycles (nominal cycle duration), or from order.
+
+    Cycle-indexed episodes are laid end to end (one cycle apart) from ``source.start``, so time
+    increases over the whole history as it does for simulated machines.
+    """
+    out = readings.copy()
+    start = pd.Timestamp(source.start)
+    kind = source.columns.time_kind
+    if kind == "datetime":
+        out[c.TIMESTAMP] = out.pop("_time")
+        return out
+    if kind == "cycle":
+        cycles = out.pop("_time")
+        first = cycles.groupby(out[c.EPISODE], sort=False).transform("min")
+        span = cycles.groupby(out[c.EPISODE], sort=False).agg(lambda s: s.max() - s.min() + 2)
+        offsets = span.cumsum() - span  # episodes in order of appearance
+        elapsed = (cycles - first) + out[c.EPISODE].map(offsets)
+        minutes = elapsed.to_numpy(dtype=np.float64) * float(source.cycle_minutes)
+        out[c.TIMESTAMP] = (start + pd.to_timedelta(minutes, unit="min")).astype("datetime64[ns]")
+        return out
+    minutes = np.arange(len(out), dtype=np.float64) * float(sampling_interval_min)
+    out[c.TIMESTAMP] = (start + pd.to_timedelta(minutes, unit="min")).astype("datetime64[ns]")
+    return out
+
+
+def standardise_source_files(
+    source_files: dict[str, Callable[[], pd.DataFrame] | pd.DataFrame], machine: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Map the user's files onto the raw data contract (names, dtypes), before labels and splits.
+
+    Args:
+        source_files: partition name -> loader (``PartitionedDataset``) or frame.
+        machine: the machine's config block with a ``source: {type: file, ...}`` section.
+
+    Returns:
+        the readings of every role's files (``timestamp``, ``episode_id``, sensors, the labels
+        present, ``source_file``, ``source_episode``, ``source_role``), and the final RUL table of
+        the ``test_final_rul`` file (``episode_id``, ``final_rul``; empty without that file).
+
+    Raises:
+        DataSourceError: naming the file, column and rows of a value that cannot be read.
+    """
+    spec = parse_machine(machine)
+    source = parse_file_source(spec.source.model_dump())
+    available = list(source_files)
+    frames = []
+    for role in READING_ROLES:
+        if role not in source.files:
+            continue
+        names = match_partitions(available, source.files[role])
+        if not names:
+            raise DataSourceError(
+                f"Machine {spec.machine_id}: no source file matches {source.files[role]!r} "
+                f"(role {role}); available: {sorted(available, key=_natural_key)[:20]}"
+            )
+        frames += [
+            _standardise_file(_load(source_files[n]), n, role, source, spec.sensor_names)
+            for n in names
+        ]
+    frames = _assign_episodes(frames, source)
+    readings = _assign_timestamps(
+        pd.concat(frames, ignore_index=True), source, spec.sampling_interval_min
+    )
+    final_rul = pd.DataFrame({c.EPISODE: pd.Series(dtype=np.int64), "final_rul": []})
+    if "test_final_rul" in source.files:
+        names = match_partitions(available, source.files["test_final_rul"])
+        if len(names) != 1:
+            raise DataSourceError(
+                f"Machine {spec.machine_id}: test_final_rul must match one file, got {names}"
+            )
+        table = _load(source_files[names[0]])
+        values = _numeric(table, table.columns[0], names[0], "final RUL")
+        test_episodes = sorted(readings.loc[readings[ROLE] == "test", c.EPISODE].unique())
+        if len(values) != len(test_episodes):
+            raise DataSourceError(
+                f"File {names[0]!r}: {len(values)} final RUL values for "
+                f"{len(test_episodes)} test episodes"
+            )
+        final_rul = pd.DataFrame({c.EPISODE: test_episodes, "final_rul": values.to_numpy()})
+    logger.info(
+        "%s: read %d rows in %d episodes from %d files",
+        spec.machine_id,
+        len(readings),
+        readings[c.EPISODE].nunique(),
+        len(frames),
+    )
+    return readings, final_rul
+
+
+def _time_hours(readings: pd.DataFrame) -> pd.Series:
+    """Hours since the start of each row's episode."""
+    first = readings.groupby(c.EPISODE)[c.TIMESTAMP].transform("min")
+    return (readings[c.TIMESTAMP] - first) / pd.Timedelta(hours=1)
+
+
+def derive_labels(
+    readings: pd.DataFrame,
+    final_rul: pd.DataFrame,
+    machine: dict[str, Any],
+    labels: dict[str, Any],
+) -> pd.DataFrame:
+    """Labels the data allow: RUL of run-to-failure episodes (capped), failure within horizon.
+
+    - ``rul`` (hours): given as a column (in the data's time unit: hours, or cycles for
+      cycle-indexed data), or, with ``run_to_failure``, the time left to the episode's last row;
+      test episodes cut before failure add their final RUL from ``test_final_rul``. Capped at
+      ``rul_cap_hours`` when set (C-MAPSS: 125 cycles).
+    - ``failure_within_horizon``: given, or ``rul <= labels.failure_horizon_hours``.
+    - ``anomaly``: only as given (or filled by ``fill_labels``); never invented.
+    """
+    spec = parse_machine(machine)
+    source = parse_file_source(spec.source.model_dump())
+    out = readings.copy()
+    hours_per_unit = (
+        float(source.cycle_minutes) / 60.0 if source.columns.time_kind == "cycle" else 1.0
+    )
+    if c.RUL in out.columns:
+        out[c.RUL] = out[c.RUL] * hours_per_unit
+    elif source.run_to_failure:
+        elapsed = _time_hours(out)
+        left = elapsed.groupby(out[c.EPISODE]).transform("max") - elapsed
+        final = out[c.EPISODE].map(final_rul.set_index(c.EPISODE)["final_rul"] * hours_per_unit)
+        out[c.RUL] = left + final.fillna(0.0)
+    if c.RUL in out.columns and source.rul_cap_hours is not None:
+        out[c.RUL] = out[c.RUL].clip(upper=float(source.rul_cap_hours))
+    horizon = float(labels["failure_horizon_hours"])
+    if c.FAILURE_WITHIN_HORIZON not in out.columns and c.RUL in out.columns:
+        if source.rul_cap_hours is not None and source.rul_cap_hours <= horizon:
+            raise ValueError(
+                f"{spec.machine_id}: rul_cap_hours {source.rul_cap_hours} must exceed the "
+                f"failure horizon {horizon} h, or every row would be positive"
+            )
+        out[c.FAILURE_WITHIN_HORIZON] = (out[c.RUL] <= horizon).astype(np.int8)
+    for label in (c.FAILURE_WITHIN_HORIZON, c.ANOMALY):
+        if label in out.columns and out[label].notna().all():
+            out[label] = out[label].astype(np.int8)
+    return out
+
+
+def _split_time(
+    readings: pd.DataFrame, source: FileSourceSpec
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    data = readings[readings[ROLE] == "data"]
+    order = data.groupby(c.EPISODE).cumcount()
+    n_train = int(source.split.train_rows)
+    n_val = int(source.split.val_rows or 0) if "val" not in source.files else 0
+    train = data[order < n_train]
+    if "val" in source.files:
+        val = readings[readings[ROLE] == "val"]
+    else:
+        val = data[(order >= n_train) & (order < n_train + n_val)]
+    test = data[order >= n_train + n_val]
+    return train, val, test
+
+
+def _split_files(
+    readings: pd.DataFrame, source: FileSourceSpec
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    train = readings[readings[ROLE] == "train"]
+    test = readings[readings[ROLE] == "test"]
+    if "val" in source.files:
+        return train, readings[readings[ROLE] == "val"], test
+    episodes = np.sort(train[c.EPISODE].unique())
+    n_val = max(1, round(len(episodes) * source.split.val_fraction))
+    rng = np.random.default_rng(source.split.seed)
+    val_episodes = rng.choice(episodes, size=n_val, replace=False)
+    in_val = train[c.EPISODE].isin(val_episodes)
+    return train[~in_val], train[in_val], test
+
+
+def _split_random(
+    readings: pd.DataFrame, source: FileSourceSpec, splits: dict[str, float]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    data = readings[readings[ROLE] == "data"]
+    total = splits["train"] + splits["val"] + splits["test"]
+    draw = np.random.default_rng(source.split.seed).random(len(data)) * total
+    train = data[draw < splits["train"]]
+    val = data[(draw >= splits["train"]) & (draw < splits["train"] + splits["val"])]
+    test = data[draw >= splits["train"] + splits["val"]]
+    return train, val, test
+
+
+def split_source_readings(
+    readings: pd.DataFrame, machine: dict[str, Any], splits: dict[str, float]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Raw train / val / test by the machine's ``source.split`` (see ``SplitSpec``).
+
+    Episode and file splits never share an episode between splits; a ``time`` split cuts each
+    episode (train first). ``source_role`` is dropped; ``source_file`` stays for tracing.
+    """
+    spec = parse_machine(machine)
+    source = parse_file_source(spec.source.model_dump())
+    method = source.split.method
+    if method == "episode":
+        parts = split_by_episode(readings[readings[ROLE] == "data"], splits)
+    elif method == "time":
+        parts = _split_time(readings, source)
+    elif method == "files":
+        parts = _split_files(readings, source)
+    else:
+        parts = _split_random(readings, source, splits)
+    out = tuple(part.drop(columns=[ROLE]).reset_index(drop=True) for part in parts)
+    for name, part in zip(c.SPLITS, out, strict=True):
+        if part.empty:
+            raise ValueError(
+                f"{spec.machine_id}: source split {method!r} leaves {name} empty; "
+                "check source.split and source.files"
+            )
+    logger.info(
+        "%s: %s split: %s rows",
+        spec.machine_id,
+        method,
+        "/".join(str(len(p)) for p in out),
+    )
+    return out  # type: ignore[return-value]
+
+
+def supported_families(labelled: pd.DataFrame, machine: dict[str, Any]) -> dict[str, str]:
+    """Which model families the data support: family -> "" if supported, else why not."""
+    spec = parse_machine(machine)
+    source = parse_file_source(spec.source.model_dump())
+    timed = source.columns.time_kind != "none"
+
+    def has(label: str) -> bool:
+        return label in labelled.columns and bool(labelled[label].notna().all())
+
+    reasons = {
+        "regression": "" if has(c.RUL) else "no RUL: no rul column and not run_to_failure",
+        "classification": ""
+        if has(c.FAILURE_WITHIN_HORIZON)
+        else "no failure_within_horizon label and no RUL to derive it from",
+        "anomaly": "" if has(c.ANOMALY) else "no anomaly labels to choose a threshold and score",
+        "forecasting": ""
+        if timed and spec.forecast_sensors
+        else ("no time order (snapshots)" if not timed else "no forecast_sensors configured"),
+    }
+    return reasons
+
+
+def report_source(
+    labelled: pd.DataFrame, final_rul: pd.DataFrame, machine: dict[str, Any]
+) -> dict[str, Any]:
+    """What was read, which labels were given or derived, and which families train and why.
+
+    Raises:
+        ValueError: if ``source.families`` names a family the data cannot support.
+    """
+    spec = parse_machine(machine)
+    source = parse_file_source(spec.source.model_dump())
+    reasons = supported_families(labelled, machine)
+    supported = [f for f, why in reasons.items() if not why]
+    trained = list(source.families) if source.families is not None else supported
+    unsupported = sorted(set(trained) - set(supported))
+    if unsupported:
+        raise ValueError(
+            f"{spec.machine_id}: source.families lists {unsupported}, which the data cannot "
+            f"support: { ({f: reasons[f] for f in unsupported}) }"
+        )
+    given = set(source.columns.labels)
+    label_origin = {}
+    for label in c.LABEL_COLUMNS:
+        if label not in labelled.columns:
+            label_origin[label] = "absent"
+        elif label in given:
+            label_origin[label] = "given"
+        elif any(label in fill for fill in source.fill_labels.values()):
+            label_origin[label] = "filled for " + ", ".join(
+                role for role, fill in source.fill_labels.items() if label in fill
+            )
+        else:
+            label_origin[label] = "derived"
+    by_role = labelled.groupby(ROLE)
+    return {
+        "machine_id": spec.machine_id,
+        "source": "file",
+        "files": sorted(labelled[SOURCE_FILE].unique().tolist(), key=_natural_key),
+        "rows": {role: int(len(g)) for role, g in by_role},
+        "episodes": {role: int(g[c.EPISODE].nunique()) for role, g in by_role},
+        "test_final_rul_rows": int(len(final_rul)),
+        "split": source.split.model_dump(),
+        "labels": label_origin,
+        "rul_cap_hours": source.rul_cap_hours,
+        "families": {
+            f: {
+                "trained": f in trained,
+                "supported": not why,
+                "why": why or ("data support it" if f in trained else "not in source.families"),
+            }
+            for f, why in reasons.items()
+        },
+    }

@@ -1,0 +1,128 @@
+"""Typed configuration of a file source: which files, which columns, how to split.
+
+A machine with ``source: {type: file, ...}`` in its config gets its raw splits from the user's files
+through the ``data_ingestion`` pipeline instead of the simulator. ``fleet.SourceSpec`` accepts the
+extra keys; this module validates them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pdm_kedro import contract as c
+
+FILE_ROLES = ("data", "train", "val", "test", "test_final_rul")
+
+
+class ColumnMap(BaseModel):
+    """How the user's columns map onto the raw data contract."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time: str | None = Field(
+        default=None, description="column holding the time (datetime) or the cycle number"
+    )
+    time_kind: Literal["datetime", "cycle", "none"] = "datetime"
+    episode: str | None = Field(
+        default=None,
+        description="column with the episode / unit id; None: one episode per file "
+        "(or, without time, one per row)",
+    )
+    regime: str | None = None
+    sensors: dict[str, str] = Field(
+        default_factory=dict, description="sensor name -> source column (default: same name)"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="contract label (rul, failure_within_horizon, anomaly) -> source column",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnMap:
+        unknown = sorted(set(self.labels) - set(c.LABEL_COLUMNS))
+        if unknown:
+            raise ValueError(f"columns.labels: unknown labels {unknown}; use {c.LABEL_COLUMNS}")
+        if self.time_kind != "none" and self.time is None:
+            raise ValueError(f"columns.time is required when time_kind is {self.time_kind!r}")
+        return self
+
+
+class SplitSpec(BaseModel):
+    """How the readings become train / val / test.
+
+    - ``episode``: the ``data`` files' episodes in time order by the fleet's ``splits`` fractions;
+    - ``time``: the first ``train_rows`` rows of every episode train, the rest test; val from the
+      ``val`` files (or the next ``val_rows`` rows of every episode);
+    - ``files``: the ``train`` and ``test`` files as given; val is ``val_fraction`` of the
+      training episodes (drawn with ``seed``) unless ``val`` files are given;
+    - ``random``: rows (independent snapshots) drawn into the splits with ``seed``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["episode", "time", "files", "random"]
+    train_rows: int | None = Field(default=None, gt=0)
+    val_rows: int | None = Field(default=None, gt=0)
+    val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 42
+
+
+class FileSourceSpec(BaseModel):
+    """A machine's ``source:`` block for ``type: file``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["file"]
+    files: dict[str, str] = Field(
+        description="role -> partition name or glob in the machine's source_files dataset; "
+        f"roles: {FILE_ROLES}"
+    )
+    column_names: list[str] | None = Field(
+        default=None, description="column names for files without a header row"
+    )
+    columns: ColumnMap
+    cycle_minutes: float | None = Field(
+        default=None, gt=0, description="nominal duration of one cycle (time_kind: cycle)"
+    )
+    start: str = "2020-01-01T00:00:00"
+    run_to_failure: bool = Field(
+        default=False,
+        description="every episode of the data/train files ends at a failure: derive RUL",
+    )
+    rul_cap_hours: float | None = Field(default=None, gt=0)
+    fill_labels: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="role -> {label: value} for files known to be all one class "
+        "(e.g. anomaly-free recordings: {val: {anomaly: 0}})",
+    )
+    split: SplitSpec
+    families: list[Literal["classification", "regression", "anomaly", "forecasting"]] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> FileSourceSpec:
+        unknown = sorted(set(self.files) - set(FILE_ROLES))
+        if unknown:
+            raise ValueError(f"source.files: unknown roles {unknown}; use {FILE_ROLES}")
+        needed = {
+            "episode": {"data"},
+            "time": {"data"},
+            "files": {"train", "test"},
+            "random": {"data"},
+        }[self.split.method]
+        missing = sorted(needed - set(self.files))
+        if missing:
+            raise ValueError(f"split method {self.split.method!r} needs source.files {missing}")
+        if self.split.method == "time" and self.split.train_rows is None:
+            raise ValueError("split method 'time' needs split.train_rows")
+        if self.columns.time_kind == "cycle" and self.cycle_minutes is None:
+            raise ValueError("time_kind 'cycle' needs source.cycle_minutes")
+        return self
+
+
+def parse_file_source(source: dict | FileSourceSpec) -> FileSourceSpec:
+    """Validate a machine's ``source`` block (``type: file``)."""
+    if isinstance(source, FileSourceSpec):
+        return source
+    return FileSourceSpec.model_validate(dict(source))
