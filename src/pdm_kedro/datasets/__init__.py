@@ -1,0 +1,1 @@
+"""Custom Kedro datasets of the project (catalog entries name them by full module path)."""

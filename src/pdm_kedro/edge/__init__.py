@@ -1,0 +1,1 @@
+"""Edge runtime: answers the four maintenance questions from a machine's ONNX bundle (numpy + onnxruntime only)."""

@@ -1,0 +1,163 @@
+"""Load a machine's edge bundle: ``manifest.json`` plus one ONNX file per model family.
+
+The bundle is what the ``edge_export`` Kedro stage writes to ``06_models/<machine>/edge/``. Loading
+checks the manifest's format version, the machine id and the sha256 of every ONNX file before any
+model is handed to onnxruntime. Only numpy, onnxruntime and the standard library are imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from pdm_kedro.edge.errors import BundleError, UnknownMachineError
+
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+FAMILIES = ("classification", "regression", "anomaly", "forecasting")
+INPUT_NAME = "features"
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data`` (what the manifest records for each ONNX file)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_session(model_bytes: bytes, threads: int = 1) -> ort.InferenceSession:
+    """A CPU inference session tuned for single-row latency on a small device."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class EdgeBundle:
+    """A loaded bundle: its folder, its manifest and one onnxruntime session per model file.
+
+    ``sessions[family]`` is a session, or a ``{key: session}`` dict for a family exported as
+    several files (the manifest entry then has ``files`` instead of ``file``).
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    sessions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def machine_id(self) -> str:
+        """The machine this bundle serves."""
+        return str(self.manifest["machine_id"])
+
+    @property
+    def families(self) -> list[str]:
+        """Model families present in the bundle, in the canonical order."""
+        return [f for f in FAMILIES if f in self.manifest["models"]]
+
+
+def _known_machines(root: Path) -> list[str]:
+    return sorted(p.parent.name for p in root.glob(f"*/edge/{MANIFEST_FILE}"))
+
+
+def resolve_bundle_dir(bundle: str | Path, machine_id: str | None = None) -> Path:
+    """The bundle folder for ``bundle``: a bundle folder itself, or a ``06_models`` root.
+
+    With a ``06_models``-like root, ``machine_id`` picks ``<root>/<machine_id>/edge``.
+
+    Raises:
+        UnknownMachineError: no bundle exists for ``machine_id`` under the root.
+        BundleError: the path holds no bundle at all.
+    """
+    path = Path(bundle)
+    if (path / MANIFEST_FILE).is_file():
+        return path
+    if machine_id is not None:
+        candidate = path / machine_id / "edge"
+        if (candidate / MANIFEST_FILE).is_file():
+            return candidate
+        known = _known_machines(path)
+        raise UnknownMachineError(
+            f"Unknown machine {machine_id!r}: no bundle at {candidate}. "
+            f"Machines with a bundle under {path}: {', '.join(known) or 'none'}."
+        )
+    known = _known_machines(path)
+    hint = f" Pass --machine, one of: {', '.join(known)}." if known else ""
+    raise BundleError(f"No {MANIFEST_FILE} in {path}: not an edge bundle folder.{hint}")
+
+
+def _file_entries(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{key: {"file", "sha256", ...}}`` of a model entry (``model`` for single-file families)."""
+    if "files" in entry:
+        return dict(entry["files"])
+    return {"model": entry}
+
+
+def _read_verified(folder: Path, family: str, key: str, spec: dict[str, Any]) -> bytes:
+    path = folder / spec["file"]
+    if not path.is_file():
+        raise BundleError(f"Bundle {folder}: {family} model file {spec['file']} is missing.")
+    data = path.read_bytes()
+    digest = sha256_hex(data)
+    if digest != spec["sha256"]:
+        raise BundleError(
+            f"Bundle {folder}: {family} file {spec['file']} ({key}) has sha256 {digest[:12]}..., "
+            f"the manifest says {spec['sha256'][:12]}...: the file was changed or belongs to "
+            "another export. Re-export the bundle."
+        )
+    return data
+
+
+def load_bundle(
+    bundle: str | Path,
+    machine_id: str | None = None,
+    families: tuple[str, ...] | None = None,
+    threads: int = 1,
+) -> EdgeBundle:
+    """Load and verify a bundle; one inference session per model file.
+
+    Args:
+        bundle: a bundle folder, or a folder holding ``<machine_id>/edge/`` bundles.
+        machine_id: if given, the bundle must belong to this machine.
+        families: load only these families (default: every family in the manifest).
+        threads: onnxruntime intra-op threads per session.
+
+    Raises:
+        BundleError: missing manifest or file, sha256 mismatch, unsupported format version.
+        UnknownMachineError: no bundle for ``machine_id``, or the bundle is another machine's.
+    """
+    folder = resolve_bundle_dir(bundle, machine_id)
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    except json.JSONDecodeError as err:
+        raise BundleError(f"Bundle {folder}: {MANIFEST_FILE} is not valid JSON ({err}).") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"Bundle {folder}: manifest format_version {version!r}, this runtime reads "
+            f"{FORMAT_VERSION}. Re-export the bundle or update the runtime."
+        )
+    if machine_id is not None and manifest["machine_id"] != machine_id:
+        raise UnknownMachineError(
+            f"Bundle {folder} serves machine {manifest['machine_id']!r}, not {machine_id!r}."
+        )
+    wanted = tuple(manifest["models"]) if families is None else families
+    unknown = sorted(set(wanted) - set(manifest["models"]))
+    if unknown:
+        raise BundleError(
+            f"Bundle {folder} has no {', '.join(unknown)} model; it has {', '.join(manifest['models'])}."
+        )
+    sessions: dict[str, Any] = {}
+    for family in wanted:
+        files = _file_entries(manifest["models"][family])
+        loaded = {
+            key: make_session(_read_verified(folder, family, key, spec), threads)
+            for key, spec in files.items()
+        }
+        sessions[family] = loaded["model"] if "files" not in manifest["models"][family] else loaded
+    return EdgeBundle(path=folder, manifest=manifest, sessions=sessions)

@@ -1,0 +1,59 @@
+"""Model inputs from validated readings, with the training pipeline's own feature function.
+
+:func:`pdm_kedro.core.window_features.episode_features` is what ``build_window_features`` calls per
+episode during training; here it runs on the recent readings with the constants fitted on the
+training split (stored in the manifest), so serving features equal training features.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pdm_kedro.core.window_features import episode_features
+from pdm_kedro.edge.readings import Readings
+
+REGIME_CODE = "regime_code"
+
+
+def regime_codes(regimes: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
+    """Regime names -> the codes training used (sorted train regimes); unknown -> -1."""
+    codes = manifest["regimes"]["codes"]
+    unknown = int(manifest["regimes"]["unknown_code"])
+    return np.array([codes.get(str(r), unknown) for r in regimes], dtype=np.float64)
+
+
+def compute_features(readings: Readings, manifest: dict[str, Any]) -> np.ndarray:
+    """(n, features) float64 matrix in the order of ``manifest["feature_names"]``.
+
+    The window features of the last row equal the training pipeline's as soon as the readings
+    cover ``manifest["inputs"]["min_history_rows"]`` rows (or start at the episode's start).
+    """
+    sensors = manifest["sensors"]
+    window = manifest["windows"]
+    matrix = episode_features(
+        readings.values,
+        [s["kind"] for s in sensors],
+        np.array([s["median"] for s in sensors], dtype=np.float64),
+        np.array([s["scale"] for s in sensors], dtype=np.float64),
+        window["rows"],
+        window["statistics"],
+    )
+    names = manifest["feature_names"]
+    window_names = manifest["window_feature_names"]
+    if matrix.shape[1] != len(window_names):
+        raise ValueError(  # a bundle/runtime mismatch, not a user error
+            f"episode_features returned {matrix.shape[1]} columns, the manifest lists "
+            f"{len(window_names)}: the runtime and the bundle disagree on the feature definition."
+        )
+    columns = {name: matrix[:, i] for i, name in enumerate(window_names)}
+    columns[REGIME_CODE] = regime_codes(readings.regimes, manifest)
+    return np.column_stack([columns[name] for name in names])
+
+
+def model_inputs(features: np.ndarray, manifest: dict[str, Any], family: str) -> np.ndarray:
+    """The float32 columns one model was trained on, in its order."""
+    index = {name: i for i, name in enumerate(manifest["feature_names"])}
+    wanted = manifest["models"][family]["feature_names"]
+    return np.ascontiguousarray(features[:, [index[n] for n in wanted]], dtype=np.float32)

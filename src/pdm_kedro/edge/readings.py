@@ -1,0 +1,209 @@
+"""Check raw sensor readings against a bundle's manifest and turn them into typed arrays.
+
+The edge receives the recent readings of one running episode, oldest first: a timestamp column,
+the regime column and one column per sensor (names and units in the manifest). Every check raises
+:class:`~pdm_kedro.edge.errors.EdgeInputError` with a message a technician can act on.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pdm_kedro.edge.errors import EdgeInputError
+
+MISSING_TOKENS = frozenset({"", "nan", "NaN", "NA", "null", "None"})
+
+
+@dataclass(frozen=True)
+class Readings:
+    """Validated readings: (n, sensors) float64 values in manifest order, regimes, timestamps."""
+
+    values: np.ndarray
+    regimes: np.ndarray
+    timestamps: np.ndarray
+    sensors: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+
+def read_readings_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Columns of a readings CSV (header row first) as string arrays; nothing is converted yet."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeInputError(f"Readings file {path} does not exist.")
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        raise EdgeInputError(f"Readings file {path} is empty: expected a header row and readings.")
+    header, body = rows[0], rows[1:]
+    bad = [i + 2 for i, row in enumerate(body) if len(row) != len(header)]
+    if bad:
+        raise EdgeInputError(
+            f"Readings file {path}: lines {bad[:5]} do not have {len(header)} fields like the header."
+        )
+    columns = list(zip(*body, strict=True)) if body else [() for _ in header]
+    return {
+        name.strip(): np.asarray(col, dtype=str) for name, col in zip(header, columns, strict=True)
+    }
+
+
+def _to_float(name: str, values: Any) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise EdgeInputError(f"Column {name!r} must be one-dimensional, got shape {array.shape}.")
+    if array.dtype.kind in "fiu":
+        return array.astype(np.float64)
+    if array.dtype.kind not in "USO":
+        raise EdgeInputError(
+            f"Column {name!r} has dtype {array.dtype}: sensor readings must be numbers."
+        )
+    out = np.empty(array.shape[0], dtype=np.float64)
+    for i, value in enumerate(array.tolist()):
+        if value is None or (isinstance(value, str) and value.strip() in MISSING_TOKENS):
+            out[i] = np.nan
+            continue
+        if isinstance(value, bool):
+            raise EdgeInputError(f"Column {name!r}, row {i}: {value!r} is not a number.")
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError):
+            raise EdgeInputError(
+                f"Column {name!r}, row {i}: {value!r} is not a number (wrong dtype)."
+            ) from None
+    return out
+
+
+def _to_timestamps(values: Any) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind == "M":
+        return array.astype("datetime64[s]")
+    if array.dtype.kind not in "USO":
+        raise EdgeInputError(
+            f"Column 'timestamp' has dtype {array.dtype}: expected ISO 8601 date-times."
+        )
+    out = np.empty(array.shape[0], dtype="datetime64[s]")
+    for i, value in enumerate(array.tolist()):
+        text = str(value).strip().replace(" ", "T").removesuffix("Z")
+        try:
+            out[i] = np.datetime64(text, "s")
+        except ValueError:
+            raise EdgeInputError(
+                f"Column 'timestamp', row {i}: {value!r} is not an ISO 8601 date-time."
+            ) from None
+    return out
+
+
+def _max_nan_run(column: np.ndarray) -> tuple[int, int]:
+    """Length and start row of the longest run of NaN in ``column``."""
+    missing = np.r_[False, np.isnan(column), False].astype(np.int8)
+    edges = np.diff(missing)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not starts.size:
+        return 0, -1
+    lengths = ends - starts
+    k = int(np.argmax(lengths))
+    return int(lengths[k]), int(starts[k])
+
+
+def check_readings(
+    readings: Mapping[str, Any],
+    manifest: dict[str, Any],
+    min_rows: int,
+    from_episode_start: bool = False,
+) -> Readings:
+    """Validate raw readings for a bundle and return them typed, in the manifest's sensor order.
+
+    Args:
+        readings: column name -> 1-D values (numbers, or strings as read from a CSV).
+        manifest: the bundle manifest (sensors, regime column, allowed gaps).
+        min_rows: rows needed for the last row's features to equal the training pipeline's.
+        from_episode_start: the first row is the episode's first reading (any length is enough
+            then, and the features of every row equal training exactly).
+
+    Raises:
+        EdgeInputError: wrong sensor names or count, ragged columns, non-numeric values, inf,
+            missing readings beyond what training allowed, unordered timestamps, too few rows.
+    """
+    if not isinstance(readings, Mapping):
+        raise EdgeInputError(
+            f"Readings must be a mapping of column name to values, got {type(readings).__name__}."
+        )
+    spec = manifest["inputs"]
+    sensors = [s["name"] for s in manifest["sensors"]]
+    required = [spec["timestamp_column"], spec["regime_column"], *sensors]
+    missing = [name for name in required if name not in readings]
+    ignored = set(spec.get("ignored_columns", []))
+    unknown = sorted(set(readings) - set(required) - ignored)
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing columns {missing}")
+        if unknown:
+            parts.append(f"unknown columns {unknown}")
+        raise EdgeInputError(
+            f"Readings for machine {manifest['machine_id']}: {' and '.join(parts)}. Expected "
+            f"{spec['timestamp_column']!r}, {spec['regime_column']!r} and the {len(sensors)} "
+            f"sensors {sensors}."
+        )
+    lengths = {name: len(np.asarray(readings[name])) for name in required}
+    if len(set(lengths.values())) != 1:
+        raise EdgeInputError(f"Readings columns have different lengths: {lengths}.")
+    n = next(iter(lengths.values()))
+    if n == 0:
+        raise EdgeInputError("Readings hold no rows.")
+    if not from_episode_start and n < min_rows:
+        raise EdgeInputError(
+            f"Too little history: {n} rows given, machine {manifest['machine_id']} needs the last "
+            f"{min_rows} readings ({spec['min_history_hours']:g} h at one reading every "
+            f"{manifest['sampling_interval_min']:g} min) so that the features equal training's, "
+            "or the whole episode from its first reading (--from-episode-start)."
+        )
+    values = np.column_stack([_to_float(name, readings[name]) for name in sensors])
+    infinite = np.argwhere(np.isinf(values))
+    if infinite.size:
+        row, col = infinite[0]
+        raise EdgeInputError(
+            f"Sensor {sensors[col]!r} has an infinite reading at row {row} "
+            f"({len(infinite)} infinite values in all): send the raw reading or leave it empty."
+        )
+    max_gap = int(spec["max_missing_run"])
+    for j, name in enumerate(sensors):
+        run, start = _max_nan_run(values[:, j])
+        if run > max_gap:
+            raise EdgeInputError(
+                f"Sensor {name!r} is missing (NaN) for {run} consecutive rows from row {start}; "
+                f"at most {max_gap} are allowed (training quarantined longer gaps)."
+            )
+    if not from_episode_start:
+        first_missing = [name for j, name in enumerate(sensors) if np.isnan(values[0, j])]
+        if first_missing:
+            raise EdgeInputError(
+                f"The first row has no reading (NaN) for {first_missing}: it seeds forward "
+                "filling, so send one more row of history (or --from-episode-start)."
+            )
+    timestamps = _to_timestamps(readings[spec["timestamp_column"]])
+    steps = np.diff(timestamps).astype(np.int64)
+    if np.any(steps <= 0):
+        row = int(np.flatnonzero(steps <= 0)[0]) + 1
+        raise EdgeInputError(
+            f"Timestamps must increase strictly (oldest first): row {row} ({timestamps[row]}) "
+            f"does not come after row {row - 1} ({timestamps[row - 1]})."
+        )
+    regimes = np.asarray(readings[spec["regime_column"]])
+    if regimes.dtype.kind not in "USO":
+        raise EdgeInputError(
+            f"Column {spec['regime_column']!r} has dtype {regimes.dtype}: expected regime names."
+        )
+    return Readings(
+        values=values,
+        regimes=regimes.astype(str),
+        timestamps=timestamps,
+        sensors=tuple(sensors),
+    )

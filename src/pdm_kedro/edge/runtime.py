@@ -1,0 +1,127 @@
+"""Answer the four maintenance questions for one machine from its recent raw readings.
+
+1. failure within the horizon: probability and decision (threshold chosen on validation data);
+2. remaining useful life in hours;
+3. anomaly score and flag;
+4. 24-hour forecast of the machine's key sensors (when the bundle has a forecaster).
+
+Only numpy, onnxruntime and the standard library are imported (plus ``pdm_kedro.core``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from pdm_kedro.edge.bundle import INPUT_NAME, EdgeBundle
+from pdm_kedro.edge.features import compute_features, model_inputs
+from pdm_kedro.edge.readings import Readings, check_readings
+
+
+def _output(session: Any, name: str, inputs: np.ndarray) -> np.ndarray:
+    return session.run([name], {INPUT_NAME: inputs})[0]
+
+
+def failure_probability(bundle: EdgeBundle, features: np.ndarray) -> np.ndarray:
+    """P(failure within the horizon) for each row of the full feature matrix."""
+    entry = bundle.manifest["models"]["classification"]
+    x = model_inputs(features, bundle.manifest, "classification")
+    proba = _output(bundle.sessions["classification"], entry["output"], x)
+    return np.asarray(proba, dtype=np.float64)[:, int(entry["positive_column"])]
+
+
+def remaining_useful_life(bundle: EdgeBundle, features: np.ndarray) -> np.ndarray:
+    """Predicted remaining useful life in hours for each row."""
+    entry = bundle.manifest["models"]["regression"]
+    x = model_inputs(features, bundle.manifest, "regression")
+    return np.asarray(_output(bundle.sessions["regression"], entry["output"], x)).reshape(-1)
+
+
+def anomaly_score(bundle: EdgeBundle, features: np.ndarray) -> np.ndarray:
+    """Anomaly score for each row (higher = more anomalous)."""
+    entry = bundle.manifest["models"]["anomaly"]
+    x = model_inputs(features, bundle.manifest, "anomaly")
+    raw = np.asarray(_output(bundle.sessions["anomaly"], entry["output"], x)).reshape(-1)
+    return float(entry["score_sign"]) * raw.astype(np.float64)
+
+
+def _forecast(bundle: EdgeBundle, readings: Readings) -> dict[str, Any]:
+    from pdm_kedro.edge.forecast import forecast_from_readings  # noqa: PLC0415
+
+    entry = bundle.manifest["models"]["forecasting"]
+    columns = {name: readings.values[:, j] for j, name in enumerate(readings.sensors)}
+    return forecast_from_readings(
+        bundle.sessions["forecasting"], entry["spec"], readings.timestamps, columns
+    )
+
+
+def _rows(values: np.ndarray, all_rows: bool) -> Any:
+    return values.tolist() if all_rows else values[-1].item()
+
+
+def predict(
+    bundle: EdgeBundle,
+    readings: Mapping[str, Any],
+    *,
+    all_rows: bool = False,
+    from_episode_start: bool = False,
+) -> dict[str, Any]:
+    """The four answers for the last reading (or every reading with ``all_rows``).
+
+    Args:
+        bundle: a loaded bundle (:func:`pdm_kedro.edge.bundle.load_bundle`).
+        readings: column -> values: ``timestamp``, ``regime`` and every sensor of the machine,
+            oldest first, one running episode.
+        all_rows: answer for every row (rows before ``min_history_rows`` only equal training
+            when ``from_episode_start``).
+        from_episode_start: the readings start at the episode's first reading.
+
+    Raises:
+        EdgeInputError: readings the runtime cannot answer from (see ``check_readings``).
+    """
+    manifest = bundle.manifest
+    checked = check_readings(
+        readings, manifest, int(manifest["inputs"]["min_history_rows"]), from_episode_start
+    )
+    features = compute_features(checked, manifest)
+    models = manifest["models"]
+    result: dict[str, Any] = {
+        "machine_id": bundle.machine_id,
+        "rows": len(checked),
+        "timestamp": (
+            [str(t) for t in checked.timestamps] if all_rows else str(checked.timestamps[-1])
+        ),
+    }
+    warnings = []
+    unknown = sorted(set(checked.regimes.tolist()) - set(manifest["regimes"]["codes"]))
+    if unknown:
+        warnings.append(f"unknown regimes {unknown} were coded as -1 (not seen in training)")
+    if "classification" in bundle.sessions:
+        proba = failure_probability(bundle, features)
+        threshold = float(models["classification"]["threshold"])
+        result["failure"] = {
+            "probability": _rows(proba, all_rows),
+            "decision": _rows(proba >= threshold, all_rows),
+            "threshold": threshold,
+            "horizon_hours": models["classification"]["horizon_hours"],
+        }
+    if "regression" in bundle.sessions:
+        result["rul_hours"] = {
+            "value": _rows(remaining_useful_life(bundle, features), all_rows),
+            "cap_hours": models["regression"]["rul_cap_hours"],
+        }
+    if "anomaly" in bundle.sessions:
+        score = anomaly_score(bundle, features)
+        threshold = float(models["anomaly"]["threshold"])
+        result["anomaly"] = {
+            "score": _rows(score, all_rows),
+            "flag": _rows(score >= threshold, all_rows),
+            "threshold": threshold,
+            "detector": models["anomaly"]["detector"],
+        }
+    if "forecasting" in bundle.sessions:
+        result["forecast"] = _forecast(bundle, checked)
+    result["warnings"] = warnings
+    return result

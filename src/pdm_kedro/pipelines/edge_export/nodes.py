@@ -1,0 +1,311 @@
+"""Export every model family of a machine to ONNX, prove parity, and describe the edge bundle."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import onnx
+import pandas as pd
+
+import pdm_kedro
+from pdm_kedro import contract as c
+from pdm_kedro.core.window_features import feature_names as window_feature_names
+from pdm_kedro.core.window_features import window_labels
+from pdm_kedro.edge.bundle import FORMAT_VERSION, INPUT_NAME, sha256_hex
+from pdm_kedro.edge.features import REGIME_CODE
+from pdm_kedro.fleet import parse_machine
+from pdm_kedro.pipelines.feature_engineering.nodes import feature_columns
+
+from .converters import (
+    CLASSIFIER_OUTPUT,
+    DETECTOR_OUTPUT,
+    REGRESSOR_OUTPUT,
+    run_onnx,
+    sklearn_to_onnx,
+    with_metadata,
+    xgboost_to_onnx,
+)
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_REGIME_CODE = -1
+
+
+class EdgeParityError(AssertionError):
+    """ONNX and native outputs differ beyond tolerance (names machine, family and worst row)."""
+
+
+def _metadata(model: dict[str, Any], machine_id: str) -> dict[str, Any]:
+    props = {
+        "machine_id": machine_id,
+        "family": model["family"],
+        "feature_names": list(model["feature_names"]),
+        "input_name": INPUT_NAME,
+        "pdm_kedro_version": pdm_kedro.__version__,
+    }
+    for key in ("threshold", "horizon_hours", "rul_cap_hours", "detector"):
+        if key in model:
+            props[key] = model[key]
+    return props
+
+
+def export_to_onnx(
+    model: dict[str, Any], machine: dict[str, Any], edge_export: dict[str, Any]
+) -> onnx.ModelProto:
+    """ONNX graph of one family's native model, with its feature names and settings as metadata.
+
+    Classification and regression (XGBoost) go through onnxmltools, the anomaly detector through
+    skl2onnx. The graph's single input is ``features`` (float32, n x len(feature_names)).
+    """
+    spec = parse_machine(machine)
+    family = model["family"]
+    n_features = len(model["feature_names"])
+    opsets = edge_export["onnx"]
+    if family in ("classification", "regression"):
+        graph = xgboost_to_onnx(model["estimator"], n_features, opsets["xgboost_opset"])
+    elif family == "anomaly":
+        graph = sklearn_to_onnx(model["estimator"], n_features, opsets["sklearn_opsets"])
+    else:
+        raise ValueError(f"{spec.machine_id}: no ONNX exporter for model family {family!r}")
+    doc = f"{spec.machine_id} {family} model ({spec.manufacturer} {spec.model}), pdm_kedro"
+    exported = with_metadata(graph, _metadata(model, spec.machine_id), doc)
+    logger.info("%s/%s: exported to ONNX (%d bytes)", spec.machine_id, family, exported.ByteSize())
+    return exported
+
+
+def _native_and_onnx(
+    model: dict[str, Any], onnx_model: onnx.ModelProto, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(native output, onnx output, decision threshold) for the family's answer on ``x``."""
+    family = model["family"]
+    estimator = model["estimator"]
+    if family == "classification":
+        native = estimator.predict_proba(x)[:, 1]
+        exported = run_onnx(onnx_model, x, CLASSIFIER_OUTPUT)[:, 1]
+        return native, exported, float(model["threshold"])
+    if family == "regression":
+        native = estimator.predict(x)
+        exported = run_onnx(onnx_model, x, REGRESSOR_OUTPUT).reshape(-1)
+        return native, exported, None
+    if family == "anomaly":
+        native = -estimator.decision_function(x)
+        exported = -run_onnx(onnx_model, x, DETECTOR_OUTPUT).reshape(-1)
+        return native, exported, float(model["threshold"])
+    raise ValueError(f"no parity check for model family {family!r}")
+
+
+def _tolerance(family: str, parity: dict[str, Any], native: np.ndarray) -> np.ndarray:
+    if family == "classification":
+        return np.full(native.shape, float(parity["probability_atol"]))
+    if family == "regression":
+        return float(parity["rul_atol"]) + float(parity["rul_rtol"]) * np.abs(native)
+    return np.full(native.shape, float(parity["anomaly_score_atol"]))
+
+
+def check_onnx_parity(
+    model: dict[str, Any],
+    onnx_model: onnx.ModelProto,
+    features_test: pd.DataFrame,
+    machine: dict[str, Any],
+    edge_export: dict[str, Any],
+) -> dict[str, Any]:
+    """Compare ONNX and native outputs on every test row; raise if any row is out of tolerance.
+
+    Both models get the same float32 matrix (the serving dtype). Probabilities within
+    ``probability_atol``; RUL within ``rul_atol + rul_rtol * |native|`` (float32 sums over
+    hundreds of trees of values in the hundreds of hours); anomaly scores within
+    ``anomaly_score_atol``; decisions (probability >= threshold, score >= threshold) identical.
+
+    Raises:
+        EdgeParityError: naming machine, family, the worst row (episode and timestamp) and values.
+    """
+    spec = parse_machine(machine)
+    family = model["family"]
+    x = features_test[list(model["feature_names"])].to_numpy(dtype=np.float32)
+    native, exported, threshold = _native_and_onnx(model, onnx_model, x)
+    native = np.asarray(native, dtype=np.float64)
+    exported = np.asarray(exported, dtype=np.float64)
+    diff = np.abs(native - exported)
+    tolerance = _tolerance(family, edge_export["parity"], native)
+    worst = int(np.argmax(diff - tolerance)) if len(diff) else 0
+    mismatched = (
+        np.flatnonzero((native >= threshold) != (exported >= threshold))
+        if threshold is not None
+        else np.array([], dtype=np.int64)
+    )
+    report = {
+        "family": family,
+        "split": "test",
+        "rows": len(x),
+        "max_abs_diff": float(diff.max()) if len(diff) else 0.0,
+        "worst_row": worst,
+        "tolerance": {k: float(v) for k, v in edge_export["parity"].items()},
+        "decisions_compared": threshold is not None,
+        "mismatched_decisions": int(mismatched.size),
+    }
+    failing = len(diff) and diff[worst] > tolerance[worst]
+    if failing or mismatched.size:
+        row = int(mismatched[0]) if not failing else worst
+        where = features_test.iloc[row]
+        raise EdgeParityError(
+            f"ONNX parity failed for machine {spec.machine_id}, family {family}: worst test row "
+            f"{row} (episode {where.get(c.EPISODE)}, timestamp {where.get(c.TIMESTAMP)}): native "
+            f"{native[row]:.8g}, onnx {exported[row]:.8g}, |diff| {diff[row]:.3g} "
+            f"(tolerance {tolerance[row]:.3g}); {mismatched.size} decisions differ "
+            f"(threshold {threshold})."
+        )
+    logger.info(
+        "%s/%s: ONNX parity on %d test rows, max |diff| %.3g",
+        spec.machine_id,
+        family,
+        len(x),
+        report["max_abs_diff"],
+    )
+    return report
+
+
+def describe_for_edge(
+    model: dict[str, Any],
+    onnx_model: onnx.ModelProto,
+    metrics: dict[str, Any],
+    parity: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest entry of one family: file, sha256, version, inputs, outputs, thresholds,
+    training metrics and the parity result."""
+    family = model["family"]
+    data = onnx_model.SerializeToString()
+    digest = sha256_hex(data)
+    entry: dict[str, Any] = {
+        "family": family,
+        "file": f"{family}.onnx",
+        "sha256": digest,
+        "size_bytes": len(data),
+        "version": digest[:12],
+        "opsets": {op.domain or "ai.onnx": int(op.version) for op in onnx_model.opset_import},
+        "input_name": INPUT_NAME,
+        "feature_names": list(model["feature_names"]),
+    }
+    if family == "classification":
+        entry |= {
+            "output": CLASSIFIER_OUTPUT,
+            "positive_column": 1,
+            "threshold": float(model["threshold"]),
+            "horizon_hours": float(model["horizon_hours"]),
+        }
+    elif family == "regression":
+        entry |= {"output": REGRESSOR_OUTPUT, "rul_cap_hours": float(model["rul_cap_hours"])}
+    elif family == "anomaly":
+        entry |= {
+            "output": DETECTOR_OUTPUT,
+            "score_sign": -1.0,  # score = -decision_function: higher = more anomalous
+            "threshold": float(model["threshold"]),
+            "detector": str(model["detector"]),
+        }
+    entry["hyperparameters"] = metrics.get("model", {})
+    entry["metrics"] = {
+        "split": metrics.get("split"),
+        "n_rows": metrics.get("n_rows"),
+        "test": metrics.get("metrics", []),
+        "val": metrics.get("val_metrics", {}),
+    }
+    entry["parity"] = parity
+    return entry
+
+
+def required_history_rows(windows_rows: list[int]) -> int:
+    """Rows the edge needs for the last row's features to equal training's.
+
+    The longest window ``W`` feeds the health index (a W-row mean), whose W-row slope is also a
+    feature: the last row therefore depends on the ``2 W - 1`` rows before and including it.
+    """
+    return 2 * max(int(w) for w in windows_rows) - 1
+
+
+def build_edge_manifest(
+    machine: dict[str, Any],
+    sensor_baselines: dict[str, Any],
+    features_test: pd.DataFrame,
+    validation: dict[str, Any],
+    *family_entries: dict[str, Any],
+) -> dict[str, Any]:
+    """The bundle's ``manifest.json``: everything the edge runtime needs besides the ONNX files.
+
+    Sensors (order, units, kinds, fitted median/scale), regime codes, windows, feature order,
+    input checks, and one entry per family (file, sha256, thresholds, metrics, parity).
+
+    Raises:
+        ValueError: if the feature table's columns differ from what ``episode_features`` makes
+            (the edge would compute other features than the models were trained on).
+    """
+    spec = parse_machine(machine)
+    sensors = spec.sensor_names
+    kinds = [sensor_baselines["sensors"][s]["kind"] for s in sensors]
+    labels = window_labels(sensor_baselines["windows_hours"])
+    window_names = window_feature_names(sensors, kinds, labels, sensor_baselines["statistics"])
+    names = [REGIME_CODE, *window_names]
+    trained = feature_columns(features_test)
+    if trained != names:
+        raise ValueError(
+            f"{spec.machine_id}: feature table columns differ from the edge feature definition "
+            f"(only in table: {sorted(set(trained) - set(names))}, only at the edge: "
+            f"{sorted(set(names) - set(trained))}, or the order differs)."
+        )
+    for entry in family_entries:
+        unknown = sorted(set(entry.get("feature_names", [])) - set(names))
+        if unknown:
+            raise ValueError(
+                f"{spec.machine_id}/{entry['family']}: model inputs {unknown} are not features "
+                "the edge computes."
+            )
+    min_rows = required_history_rows(sensor_baselines["window_rows"])
+    return {
+        "format_version": FORMAT_VERSION,
+        "machine_id": spec.machine_id,
+        "machine": {
+            "category": spec.category,
+            "manufacturer": spec.manufacturer,
+            "model": spec.model,
+        },
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "producer": {"package": "pdm_kedro", "version": pdm_kedro.__version__},
+        "sampling_interval_min": spec.sampling_interval_min,
+        "sensors": [
+            {
+                "name": s,
+                "unit": sensor_baselines["sensors"][s]["unit"],
+                "kind": sensor_baselines["sensors"][s]["kind"],
+                "median": float(sensor_baselines["sensors"][s]["median"]),
+                "scale": float(sensor_baselines["sensors"][s]["scale"]),
+            }
+            for s in sensors
+        ],
+        "preprocessing": {
+            "fitted_on": sensor_baselines.get("fitted_on"),
+            "missing_readings": "forward-filled from the same sensor's last reading",
+            "zscore": "(reading - median) / scale",
+        },
+        "regimes": {
+            "codes": {name: i for i, name in enumerate(sensor_baselines["regimes"])},
+            "unknown_code": UNKNOWN_REGIME_CODE,
+        },
+        "windows": {
+            "hours": list(sensor_baselines["windows_hours"]),
+            "rows": [int(w) for w in sensor_baselines["window_rows"]],
+            "labels": labels,
+            "statistics": list(sensor_baselines["statistics"]),
+        },
+        "window_feature_names": window_names,
+        "feature_names": names,
+        "inputs": {
+            "timestamp_column": c.TIMESTAMP,
+            "regime_column": c.REGIME,
+            "ignored_columns": [c.EPISODE, *c.LABEL_COLUMNS],
+            "max_missing_run": int(validation["max_null_run"]),
+            "min_history_rows": min_rows,
+            "min_history_hours": min_rows * spec.sampling_interval_min / 60.0,
+        },
+        "models": {entry["family"]: entry for entry in family_entries},
+    }
