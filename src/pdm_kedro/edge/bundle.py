@@ -62,7 +62,7 @@ class EdgeBundle:
 
 
 def _known_machines(root: Path) -> list[str]:
-    return sorted(p.parent.name for p in root.glob(f"*/edge/{MANIFEST_FILE}"))
+    return sorted(p.parent.parent.name for p in root.glob(f"*/edge/{MANIFEST_FILE}"))
 
 
 def resolve_bundle_dir(bundle: str | Path, machine_id: str | None = None) -> Path:

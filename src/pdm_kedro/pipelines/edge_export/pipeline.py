@@ -62,9 +62,8 @@ def family_export_pipeline(family: str) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
+def build_edge_export_pipeline(families: list[str] | tuple[str, ...]) -> Pipeline:
     """Per family: ``F.model`` -> ``edge_F_onnx`` (+ parity, entry); then ``edge_manifest``."""
-    families = available_families()
     if not families:
         return Pipeline([])
     exports = sum((family_export_pipeline(f) for f in families), Pipeline([]))
@@ -85,3 +84,8 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         ]
     )
     return exports + manifest
+
+
+def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
+    """The edge export of every family whose training pipeline exists in the project."""
+    return build_edge_export_pipeline(available_families())

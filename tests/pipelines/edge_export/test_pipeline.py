@@ -1,0 +1,53 @@
+"""The edge_export template on one machine namespace, with an in-memory catalog."""
+
+from __future__ import annotations
+
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro_datasets.json import JSONDataset
+
+from pdm_kedro.datasets.onnx_dataset import OnnxModelDataset
+from pdm_kedro.edge.bundle import load_bundle
+from pdm_kedro.pipeline_registry import namespace_for_machine
+from pdm_kedro.pipelines.edge_export.pipeline import (
+    EXPORTED_FAMILIES,
+    build_edge_export_pipeline,
+)
+
+from .helpers import _metrics
+
+
+def test_pipeline_writes_a_loadable_bundle(
+    tiny_models, tiny_features, tiny_baselines, machine, tiny_params, tmp_path
+):
+    m = machine["machine_id"]
+    pipeline = namespace_for_machine(build_edge_export_pipeline(EXPORTED_FAMILIES), m)
+    folder = tmp_path / "06_models" / m / "edge"
+    datasets = {
+        f"params:{m}.machine": MemoryDataset(machine),
+        "params:edge_export": MemoryDataset(tiny_params["edge_export"]),
+        "params:validation": MemoryDataset(tiny_params["validation"]),
+        f"{m}.sensor_baselines": MemoryDataset(tiny_baselines),
+        f"{m}.features_test": MemoryDataset(tiny_features["test"]),
+        f"{m}.edge_manifest": JSONDataset(filepath=str(folder / "manifest.json")),
+    }
+    for family in EXPORTED_FAMILIES:
+        datasets[f"{m}.{family}.model"] = MemoryDataset(tiny_models[family], copy_mode="assign")
+        datasets[f"{m}.{family}.metrics"] = MemoryDataset(_metrics(m, family, 1))
+        datasets[f"{m}.edge_{family}_onnx"] = OnnxModelDataset(str(folder / f"{family}.onnx"))
+    assert pipeline.inputs() == {k for k in datasets if ".model" in k or ".metrics" in k} | {
+        f"params:{m}.machine",
+        "params:edge_export",
+        "params:validation",
+        f"{m}.sensor_baselines",
+        f"{m}.features_test",
+    }
+    SequentialRunner().run(pipeline, DataCatalog(datasets))
+    bundle = load_bundle(tmp_path / "06_models", machine_id=m)
+    assert bundle.families == list(EXPORTED_FAMILIES)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "anomaly.onnx",
+        "classification.onnx",
+        "manifest.json",
+        "regression.onnx",
+    ]
