@@ -1,0 +1,54 @@
+"""Helpers shared by the XGBoost families: model inputs, importances, episode age."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pdm_kedro import contract as c
+from pdm_kedro.pipelines.feature_engineering.nodes import feature_columns
+
+SECONDS_PER_HOUR = 3600.0
+
+
+def select_feature_names(frame: pd.DataFrame, wanted: Sequence[str] | None = None) -> list[str]:
+    """The model inputs: every feature column, or those of ``wanted`` that exist, in table order."""
+    names = feature_columns(frame)
+    if not wanted:
+        return names
+    chosen = [name for name in names if name in set(wanted)]
+    if not chosen:
+        raise ValueError("none of the configured feature columns exist in the feature table")
+    return chosen
+
+
+def feature_matrix(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    """The float32 matrix XGBoost and ONNX expect (no column names reach the booster)."""
+    return frame[list(names)].to_numpy(dtype=np.float32)
+
+
+def xgboost_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """XGBoost constructor arguments from a family's parameters (seeded)."""
+    settings = dict(params["xgboost"])
+    settings["random_state"] = int(params["seed"])
+    settings["early_stopping_rounds"] = int(params["early_stopping_rounds"])
+    return settings
+
+
+def gain_importance(estimator: Any, names: Sequence[str]) -> pd.DataFrame:
+    """``feature, importance`` (total gain, normalised to sum 1), most important first."""
+    scores = estimator.get_booster().get_score(importance_type="total_gain")
+    gains = np.array([scores.get(f"f{i}", 0.0) for i in range(len(names))], dtype=np.float64)
+    total = gains.sum()
+    frame = pd.DataFrame({"feature": list(names), "importance": gains / total if total else gains})
+    return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def episode_age_hours(frame: pd.DataFrame) -> np.ndarray:
+    """Hours since the start of each row's episode (time since the last repair)."""
+    stamps = pd.to_datetime(frame[c.TIMESTAMP])
+    start = stamps.groupby(frame[c.EPISODE]).transform("min")
+    return ((stamps - start).dt.total_seconds() / SECONDS_PER_HOUR).to_numpy(dtype=np.float64)

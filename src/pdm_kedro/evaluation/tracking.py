@@ -1,0 +1,53 @@
+"""What a model family hands to MLflow: flat metrics and a registry entry (pure functions).
+
+The MLflow calls themselves live in catalog datasets (kedro-mlflow's metric dataset and
+:class:`pdm_kedro.datasets.mlflow_model_registry.MlflowModelRegistryDataset`), never in nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from pdm_kedro.evaluation.report import frame_fingerprint
+
+
+def tracking_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Test metrics and their baselines in kedro-mlflow's ``{name: {"value", "step"}}`` form.
+
+    The catalog's ``prefix: "{machine}.{family}"`` turns ``f1`` into ``<machine>.<family>.f1``.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for row in metrics["metrics"]:
+        if row["value"] is not None:
+            out[row["metric"]] = {"value": float(row["value"]), "step": 0}
+        if row.get("baseline") is not None:
+            out[f"baseline_{row['metric']}"] = {"value": float(row["baseline"]), "step": 0}
+    return out
+
+
+def registration_entry(
+    model: dict[str, Any],
+    metrics: dict[str, Any],
+    features_test: pd.DataFrame,
+    registry: dict[str, Any],
+) -> dict[str, Any]:
+    """The model plus what the registry needs to decide on the ``champion`` alias.
+
+    ``registry`` holds ``champion_metric`` and ``greater_is_better``. The test split's
+    fingerprint makes scores comparable only between versions scored on the same test data.
+    """
+    name = registry["champion_metric"]
+    values = {row["metric"]: row["value"] for row in metrics["metrics"]}
+    if name not in values:
+        raise KeyError(f"champion metric {name!r} is not among the family's metrics")
+    return {
+        "model": model,
+        "family": metrics["family"],
+        "machine_id": metrics["machine_id"],
+        "score_name": name,
+        "score": values[name],
+        "greater_is_better": bool(registry["greater_is_better"]),
+        "test_fingerprint": frame_fingerprint(features_test, list(features_test.columns)),
+    }

@@ -1,0 +1,253 @@
+"""Will the machine fail within the horizon? An XGBoost classifier and its single-row baseline.
+
+Fitting uses train (trees) and val (early stopping, decision threshold) only; test is scored.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_curve
+
+from pdm_kedro import contract as c
+from pdm_kedro.evaluation.classification_metrics import (
+    best_f1_threshold,
+    confusion_counts,
+    ranking_metrics,
+    threshold_metrics,
+)
+from pdm_kedro.evaluation.model_inputs import (
+    feature_matrix,
+    gain_importance,
+    select_feature_names,
+    xgboost_settings,
+)
+from pdm_kedro.evaluation.report import metric_rows
+from pdm_kedro.evaluation.threshold_rule import apply_threshold_rule, fit_threshold_rule
+from pdm_kedro.fleet import parse_machine
+
+logger = logging.getLogger(__name__)
+
+FAMILY = "classification"
+LABEL = c.FAILURE_WITHIN_HORIZON
+BASELINE_NAME = "single_row_threshold_rule"
+
+
+def fit_failure_rule(
+    features_train: pd.DataFrame, machine: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """The baseline: the best single raw-sensor threshold for the label, fitted on train."""
+    spec = parse_machine(machine)
+    rule = fit_threshold_rule(
+        features_train, spec.sensor_names, LABEL, int(params["baseline_quantiles"])
+    )
+    return {k: rule[k] for k in ("column", "direction", "threshold")}
+
+
+def train_failure_classifier(
+    features_train: pd.DataFrame, features_val: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
+    """XGBoost on train, class imbalance weighted, early-stopped on val (aucpr).
+
+    Returns ``{"estimator", "feature_names", "scale_pos_weight", "best_iteration"}``.
+    """
+    names = select_feature_names(features_train, params.get("feature_columns"))
+    y_train = features_train[LABEL].to_numpy(dtype=np.int8)
+    positives = int(y_train.sum())
+    weight = params.get("scale_pos_weight", "auto")
+    if weight == "auto":
+        weight = (len(y_train) - positives) / max(positives, 1)
+    estimator = xgb.XGBClassifier(**xgboost_settings(params), scale_pos_weight=float(weight))
+    estimator.fit(
+        feature_matrix(features_train, names),
+        y_train,
+        eval_set=[(feature_matrix(features_val, names), features_val[LABEL].to_numpy(np.int8))],
+        verbose=False,
+    )
+    logger.info(
+        "classifier: %d features, best iteration %d, scale_pos_weight %.1f",
+        len(names),
+        estimator.best_iteration,
+        weight,
+    )
+    return {
+        "estimator": estimator,
+        "feature_names": names,
+        "scale_pos_weight": float(weight),
+        "best_iteration": int(estimator.best_iteration),
+    }
+
+
+def failure_probability(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """P(failure within the horizon) of every row."""
+    matrix = feature_matrix(features, model["feature_names"])
+    return model["estimator"].predict_proba(matrix)[:, 1]
+
+
+def choose_decision_threshold(
+    classifier: dict[str, Any], features_val: pd.DataFrame, params: dict[str, Any]
+) -> float:
+    """The P(failure) threshold that maximises F1 on val (never on test)."""
+    scores = failure_probability(classifier, features_val)
+    best = best_f1_threshold(
+        features_val[LABEL].to_numpy(), scores, float(params["min_decision_threshold"])
+    )
+    logger.info("decision threshold %.4f (val F1 %.3f)", best["threshold"], best["f1"])
+    return best["threshold"]
+
+
+def package_failure_model(
+    classifier: dict[str, Any], threshold: float, labels: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``model`` artefact of the contract: estimator, ordered features, threshold, horizon."""
+    return {
+        "family": FAMILY,
+        "estimator": classifier["estimator"],
+        "feature_names": list(classifier["feature_names"]),
+        "threshold": float(threshold),
+        "horizon_hours": float(labels["failure_horizon_hours"]),
+    }
+
+
+def predict_failures(model: dict[str, Any], features_test: pd.DataFrame) -> pd.DataFrame:
+    """Per-row test predictions: ids, true label, P(failure) and the alarm at the threshold."""
+    probability = failure_probability(model, features_test)
+    out = features_test[[c.TIMESTAMP, c.EPISODE]].copy()
+    out[LABEL] = features_test[LABEL].to_numpy(dtype=np.int8)
+    out["probability"] = probability
+    out["alarm"] = (probability >= model["threshold"]).astype(np.int8)
+    return out
+
+
+def _scores(y_true: np.ndarray, flags: np.ndarray, ranking: np.ndarray) -> dict[str, float]:
+    return {**threshold_metrics(y_true, flags), **ranking_metrics(y_true, ranking)}
+
+
+def evaluate_failure_model(
+    model: dict[str, Any],
+    classifier: dict[str, Any],
+    baseline_rule: dict[str, Any],
+    features_val: pd.DataFrame,
+    test_predictions: pd.DataFrame,
+    features_test: pd.DataFrame,
+    machine: dict[str, Any],
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Test metrics of the model beside the single-row rule on the same rows; val for reference.
+
+    The rule's ranking score for PR/ROC-AUC is the sensor reading itself (sign-flipped for a
+    ``<=`` rule).
+    """
+    sign = 1.0 if baseline_rule["direction"] == ">=" else -1.0
+
+    def rule_scores(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        flags = apply_threshold_rule(frame, baseline_rule)
+        if baseline_rule["column"] is None:
+            return flags, np.zeros(len(frame))
+        reading = frame[baseline_rule["column"]].to_numpy(dtype=np.float64)
+        return flags, np.nan_to_num(sign * reading, nan=-np.inf if sign > 0 else np.inf)
+
+    y_test = test_predictions[LABEL].to_numpy()
+    model_test = _scores(
+        y_test, test_predictions["alarm"].to_numpy(), test_predictions["probability"]
+    )
+    rule_flags, rule_rank = rule_scores(features_test)
+    rule_test = _scores(y_test, rule_flags, np.where(np.isfinite(rule_rank), rule_rank, 0.0))
+
+    y_val = features_val[LABEL].to_numpy()
+    p_val = failure_probability(model, features_val)
+    model_val = _scores(y_val, p_val >= model["threshold"], p_val)
+    val_flags, val_rank = rule_scores(features_val)
+    rule_val = _scores(y_val, val_flags, np.where(np.isfinite(val_rank), val_rank, 0.0))
+
+    estimator = model["estimator"]
+    return {
+        "machine_id": parse_machine(machine).machine_id,
+        "family": FAMILY,
+        "split": "test",
+        "n_rows": len(test_predictions),
+        "positive_rate": float(np.mean(y_test)) if len(y_test) else float("nan"),
+        "metrics": metric_rows(model_test, rule_test, BASELINE_NAME),
+        "confusion_matrix": confusion_counts(y_test, test_predictions["alarm"].to_numpy()),
+        "baseline_confusion_matrix": confusion_counts(y_test, rule_flags),
+        "val_metrics": {"model": model_val, "baseline": rule_val},
+        "baseline": baseline_rule,
+        "model": {
+            "estimator": type(estimator).__name__,
+            "n_features": len(model["feature_names"]),
+            "best_iteration": classifier["best_iteration"],
+            "scale_pos_weight": classifier["scale_pos_weight"],
+            "horizon_hours": model["horizon_hours"],
+            "threshold_chosen_on": "val (max F1)",
+            "early_stopping_on": "val",
+            **{k: v for k, v in params["xgboost"].items()},
+            "seed": int(params["seed"]),
+        },
+        "threshold": float(model["threshold"]),
+        "plots": ["pr_curve.png", "confusion_matrix.png"],
+    }
+
+
+def plot_precision_recall(test_predictions: pd.DataFrame, metrics: dict[str, Any]) -> Figure:
+    """Test precision-recall curve with the operating point at the val-chosen threshold."""
+    fig = Figure(figsize=(5.5, 4.5))
+    ax = fig.subplots()
+    y = test_predictions[LABEL].to_numpy()
+    if y.sum() > 0:
+        precision, recall, _ = precision_recall_curve(y, test_predictions["probability"])
+        ax.plot(recall, precision, label="XGBoost")
+    values = {row["metric"]: row for row in metrics["metrics"]}
+    ax.scatter(
+        [values["recall"]["value"]],
+        [values["precision"]["value"]],
+        color="C3",
+        zorder=3,
+        label=f"threshold {metrics['threshold']:.2f}",
+    )
+    ax.scatter(
+        [values["recall"]["baseline"]],
+        [values["precision"]["baseline"]],
+        marker="x",
+        color="k",
+        zorder=3,
+        label="single-row rule",
+    )
+    ax.axhline(metrics["positive_rate"], color="grey", ls=":", label="prevalence")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    ax.set_title(f"{metrics['machine_id']}: failure within horizon (test)", fontsize=9)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(metrics: dict[str, Any]) -> Figure:
+    """Test confusion matrix at the val-chosen threshold."""
+    counts = metrics["confusion_matrix"]
+    grid = np.array([[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]])
+    fig = Figure(figsize=(4.2, 3.8))
+    ax = fig.subplots()
+    ax.imshow(grid, cmap="Blues")
+    for (i, j), value in np.ndenumerate(grid):
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            color="white" if value > grid.max() / 2 else "black",
+        )
+    ax.set_xticks([0, 1], ["no alarm", "alarm"])
+    ax.set_yticks([0, 1], ["healthy", "fails in horizon"])
+    ax.set_title(f"{metrics['machine_id']} (test)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def rank_feature_importance(model: dict[str, Any]) -> pd.DataFrame:
+    """``feature, importance`` of the classifier (normalised total gain)."""
+    return gain_importance(model["estimator"], model["feature_names"])

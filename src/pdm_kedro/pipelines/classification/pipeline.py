@@ -1,0 +1,110 @@
+"""Template pipeline of the classification family (nested as ``<machine>.classification``)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
+
+from .nodes import (
+    FAMILY,
+    choose_decision_threshold,
+    evaluate_failure_model,
+    fit_failure_rule,
+    package_failure_model,
+    plot_confusion_matrix,
+    plot_precision_recall,
+    predict_failures,
+    rank_feature_importance,
+    train_failure_classifier,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
+    """Train on train, early-stop and pick the threshold on val, score on test only."""
+    nodes = [
+        Node(
+            fit_failure_rule,
+            inputs=["features_train", "params:machine", "params:classification"],
+            outputs="baseline_rule",
+            name="fit_failure_rule",
+        ),
+        Node(
+            train_failure_classifier,
+            inputs=["features_train", "features_val", "params:classification"],
+            outputs="classifier",
+            name="train_failure_classifier",
+        ),
+        Node(
+            choose_decision_threshold,
+            inputs=["classifier", "features_val", "params:classification"],
+            outputs="decision_threshold",
+            name="choose_decision_threshold",
+        ),
+        Node(
+            package_failure_model,
+            inputs=["classifier", "decision_threshold", "params:labels"],
+            outputs="model",
+            name="package_failure_model",
+        ),
+        Node(
+            predict_failures,
+            inputs=["model", "features_test"],
+            outputs="test_predictions",
+            name="predict_test_failures",
+        ),
+        Node(
+            evaluate_failure_model,
+            inputs=[
+                "model",
+                "classifier",
+                "baseline_rule",
+                "features_val",
+                "test_predictions",
+                "features_test",
+                "params:machine",
+                "params:classification",
+            ],
+            outputs="metrics",
+            name="evaluate_failure_model",
+        ),
+        Node(
+            plot_precision_recall,
+            inputs=["test_predictions", "metrics"],
+            outputs="pr_curve_plot",
+            name="plot_precision_recall",
+        ),
+        Node(
+            plot_confusion_matrix,
+            inputs="metrics",
+            outputs="confusion_matrix_plot",
+            name="plot_confusion_matrix",
+        ),
+        Node(
+            rank_feature_importance,
+            inputs="model",
+            outputs="feature_importance",
+            name="rank_feature_importance",
+        ),
+        Node(
+            tracking_metrics,
+            inputs="metrics",
+            outputs="mlflow_metrics",
+            name="track_metrics",
+        ),
+        Node(
+            registration_entry,
+            inputs=["model", "metrics", "features_test", "params:classification.registry"],
+            outputs="registered_model",
+            name="register_model",
+        ),
+    ]
+    return Pipeline(
+        nodes,
+        namespace=FAMILY,
+        inputs={"features_train", "features_val", "features_test"},
+        parameters={
+            "params:machine",
+            "params:classification",
+            "params:labels",
+            "params:classification.registry",
+        },
+    )

@@ -1,0 +1,208 @@
+"""Remaining useful life: an XGBoost regressor on the capped RUL and a linear-degradation baseline.
+
+Fitting uses train (trees) and val (early stopping) only; test is scored. Every metric is on
+the capped target ``min(rul, rul_cap_hours)``, the baseline's included.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from matplotlib.figure import Figure
+
+from pdm_kedro import contract as c
+from pdm_kedro.evaluation.model_inputs import (
+    episode_age_hours,
+    feature_matrix,
+    gain_importance,
+    select_feature_names,
+    xgboost_settings,
+)
+from pdm_kedro.evaluation.regression_metrics import regression_metrics
+from pdm_kedro.evaluation.report import metric_rows
+from pdm_kedro.fleet import parse_machine
+
+logger = logging.getLogger(__name__)
+
+FAMILY = "regression"
+LINEAR = "linear_degradation"
+MEAN = "mean_capped_rul"
+
+
+def capped_rul(frame: pd.DataFrame, cap_hours: float) -> np.ndarray:
+    """The regression target: RUL in hours, capped at ``cap_hours``."""
+    return np.minimum(frame[c.RUL].to_numpy(dtype=np.float64), float(cap_hours))
+
+
+def fit_rul_baseline(
+    features_train: pd.DataFrame, features_val: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The RUL baseline: linear degradation or the mean, fitted on train, picked on val.
+
+    Linear degradation assumes every episode lives the median train episode life and predicts
+    ``clip(median_life - age, 0, cap)``, age being the hours since the episode started (the last
+    repair). The mean predictor always answers the mean capped train RUL. The one with the lower
+    val RMSE is the baseline every test metric is compared with.
+    """
+    cap = float(params["rul_cap_hours"])
+    life = episode_age_hours(features_train) + features_train[c.RUL].to_numpy(dtype=np.float64)
+    lives = pd.Series(life).groupby(features_train[c.EPISODE].to_numpy()).max()
+    baseline = {
+        "kind": LINEAR,
+        "median_life_hours": float(lives.median()) if len(lives) else cap,
+        "mean_capped_rul_hours": float(capped_rul(features_train, cap).mean()),
+        "rul_cap_hours": cap,
+        "fitted_on": {"split": "train", "episodes": len(lives)},
+    }
+    y_val = capped_rul(features_val, cap)
+    val_rmse = {
+        kind: regression_metrics(
+            y_val, predict_rul_baseline({**baseline, "kind": kind}, features_val)
+        )["rmse"]
+        for kind in (LINEAR, MEAN)
+    }
+    baseline["kind"] = min(val_rmse, key=val_rmse.get)
+    baseline["val_rmse"] = val_rmse
+    return baseline
+
+
+def predict_rul_baseline(baseline: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """The baseline's RUL prediction for every row (capped)."""
+    if baseline["kind"] == MEAN:
+        return np.full(len(features), baseline["mean_capped_rul_hours"])
+    remaining = baseline["median_life_hours"] - episode_age_hours(features)
+    return np.clip(remaining, 0.0, baseline["rul_cap_hours"])
+
+
+def train_rul_regressor(
+    features_train: pd.DataFrame, features_val: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
+    """XGBoost on the capped RUL of train, early-stopped on val; the ``model`` artefact."""
+    cap = float(params["rul_cap_hours"])
+    names = select_feature_names(features_train, params.get("feature_columns"))
+    estimator = xgb.XGBRegressor(**xgboost_settings(params))
+    estimator.fit(
+        feature_matrix(features_train, names),
+        capped_rul(features_train, cap),
+        eval_set=[(feature_matrix(features_val, names), capped_rul(features_val, cap))],
+        verbose=False,
+    )
+    logger.info(
+        "RUL regressor: %d features, cap %.0f h, best iteration %d",
+        len(names),
+        cap,
+        estimator.best_iteration,
+    )
+    return {
+        "family": FAMILY,
+        "estimator": estimator,
+        "feature_names": names,
+        "rul_cap_hours": cap,
+        "best_iteration": int(estimator.best_iteration),
+    }
+
+
+def predict_rul(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """The model's RUL prediction (hours, clipped to ``[0, cap]``) for every row."""
+    raw = model["estimator"].predict(feature_matrix(features, model["feature_names"]))
+    return np.clip(raw.astype(np.float64), 0.0, model["rul_cap_hours"])
+
+
+def predict_test_rul(
+    model: dict[str, Any], baseline: dict[str, Any], features_test: pd.DataFrame
+) -> pd.DataFrame:
+    """Per-row test predictions: ids, true capped RUL, model and baseline predictions."""
+    out = features_test[[c.TIMESTAMP, c.EPISODE]].copy()
+    out["rul_capped"] = capped_rul(features_test, model["rul_cap_hours"])
+    out["rul_predicted"] = predict_rul(model, features_test)
+    out["rul_baseline"] = predict_rul_baseline(baseline, features_test)
+    return out
+
+
+def evaluate_rul_model(
+    model: dict[str, Any],
+    baseline: dict[str, Any],
+    features_val: pd.DataFrame,
+    test_predictions: pd.DataFrame,
+    features_test: pd.DataFrame,
+    machine: dict[str, Any],
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Test RMSE, MAE, R2 and NASA score (hours, capped target) beside the baseline's."""
+    cap = model["rul_cap_hours"]
+    y_test = test_predictions["rul_capped"].to_numpy()
+    model_test = regression_metrics(y_test, test_predictions["rul_predicted"].to_numpy())
+    baseline_test = regression_metrics(y_test, test_predictions["rul_baseline"].to_numpy())
+    other = MEAN if baseline["kind"] == LINEAR else LINEAR
+    other_test = regression_metrics(
+        y_test, predict_rul_baseline({**baseline, "kind": other}, features_test)
+    )
+    y_val = capped_rul(features_val, cap)
+    return {
+        "machine_id": parse_machine(machine).machine_id,
+        "family": FAMILY,
+        "split": "test",
+        "n_rows": len(test_predictions),
+        "target": f"rul capped at {cap:g} h",
+        "units": "hours (RMSE, MAE and the NASA score's d = predicted - true)",
+        "metrics": metric_rows(model_test, baseline_test, baseline["kind"]),
+        "other_baselines": {other: other_test},
+        "val_metrics": {
+            "model": regression_metrics(y_val, predict_rul(model, features_val)),
+            "baseline": regression_metrics(y_val, predict_rul_baseline(baseline, features_val)),
+        },
+        "baseline": baseline,
+        "model": {
+            "estimator": type(model["estimator"]).__name__,
+            "n_features": len(model["feature_names"]),
+            "best_iteration": model["best_iteration"],
+            "rul_cap_hours": cap,
+            "early_stopping_on": "val",
+            **dict(params["xgboost"]),
+            "seed": int(params["seed"]),
+        },
+        "threshold": None,
+        "plots": ["rul_predicted_vs_true.png"],
+    }
+
+
+def plot_rul_predictions(test_predictions: pd.DataFrame, metrics: dict[str, Any]) -> Figure:
+    """Predicted vs true capped RUL on test (model and baseline), with the identity line."""
+    cap = metrics["model"]["rul_cap_hours"]
+    fig = Figure(figsize=(5.5, 4.8))
+    ax = fig.subplots()
+    y = test_predictions["rul_capped"]
+    ax.scatter(
+        y,
+        test_predictions["rul_baseline"],
+        s=3,
+        alpha=0.25,
+        color="grey",
+        label=f"baseline ({metrics['baseline']['kind']})",
+    )
+    ax.scatter(y, test_predictions["rul_predicted"], s=3, alpha=0.35, color="C0", label="XGBoost")
+    ax.plot([0, cap], [0, cap], color="k", lw=1)
+    values = {row["metric"]: row for row in metrics["metrics"]}
+    ax.set(
+        xlabel="true RUL (h, capped)",
+        ylabel="predicted RUL (h)",
+        xlim=(0, cap * 1.02),
+        ylim=(0, cap * 1.02),
+    )
+    ax.set_title(
+        f"{metrics['machine_id']} (test): R2 {values['r2']['value']:.2f}"
+        f" vs {values['r2']['baseline']:.2f} baseline",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8, loc="upper left", markerscale=4)
+    fig.tight_layout()
+    return fig
+
+
+def rank_feature_importance(model: dict[str, Any]) -> pd.DataFrame:
+    """``feature, importance`` of the regressor (normalised total gain)."""
+    return gain_importance(model["estimator"], model["feature_names"])

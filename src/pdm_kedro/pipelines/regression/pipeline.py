@@ -1,0 +1,78 @@
+"""Template pipeline of the regression family (nested as ``<machine>.regression``)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
+
+from .nodes import (
+    FAMILY,
+    evaluate_rul_model,
+    fit_rul_baseline,
+    plot_rul_predictions,
+    predict_test_rul,
+    rank_feature_importance,
+    train_rul_regressor,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
+    """Train on train, early-stop on val, score model and baseline on test only."""
+    nodes = [
+        Node(
+            fit_rul_baseline,
+            inputs=["features_train", "features_val", "params:regression"],
+            outputs="baseline",
+            name="fit_rul_baseline",
+        ),
+        Node(
+            train_rul_regressor,
+            inputs=["features_train", "features_val", "params:regression"],
+            outputs="model",
+            name="train_rul_regressor",
+        ),
+        Node(
+            predict_test_rul,
+            inputs=["model", "baseline", "features_test"],
+            outputs="test_predictions",
+            name="predict_test_rul",
+        ),
+        Node(
+            evaluate_rul_model,
+            inputs=[
+                "model",
+                "baseline",
+                "features_val",
+                "test_predictions",
+                "features_test",
+                "params:machine",
+                "params:regression",
+            ],
+            outputs="metrics",
+            name="evaluate_rul_model",
+        ),
+        Node(
+            plot_rul_predictions,
+            inputs=["test_predictions", "metrics"],
+            outputs="rul_predicted_vs_true_plot",
+            name="plot_rul_predictions",
+        ),
+        Node(
+            rank_feature_importance,
+            inputs="model",
+            outputs="feature_importance",
+            name="rank_feature_importance",
+        ),
+        Node(tracking_metrics, inputs="metrics", outputs="mlflow_metrics", name="track_metrics"),
+        Node(
+            registration_entry,
+            inputs=["model", "metrics", "features_test", "params:regression.registry"],
+            outputs="registered_model",
+            name="register_model",
+        ),
+    ]
+    return Pipeline(
+        nodes,
+        namespace=FAMILY,
+        inputs={"features_train", "features_val", "features_test"},
+        parameters={"params:machine", "params:regression", "params:regression.registry"},
+    )
