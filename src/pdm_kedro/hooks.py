@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.framework.project import PACKAGE_NAME, pipelines
 
 from pdm_kedro import pipeline_registry
 
@@ -20,4 +21,6 @@ class ConfigEnvHook:
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
         """Record the environment the registry reads the machine list from."""
-        pipeline_registry.use_config_env(context.env)
+        if pipeline_registry.use_config_env(context.env):
+            # a second session in the same process with another env: rebuild the registry
+            pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")

@@ -31,10 +31,15 @@ FAMILY_STAGES = ("classification", "regression", "anomaly", "forecasting")
 _config_env: str | None = None
 
 
-def use_config_env(env: str | None) -> None:
-    """Build the machine list from ``env`` (set by a hook from the session's ``--env``)."""
+def use_config_env(env: str | None) -> bool:
+    """Build the machine list from ``env`` (set by a hook from the session's ``--env``).
+
+    Returns True when this changes the environment (pipelines built before are then stale).
+    """
     global _config_env  # noqa: PLW0603
+    changed = env != _config_env
     _config_env = env
+    return changed
 
 
 def namespace_for_machine(template: Pipeline, machine_id: str) -> Pipeline:
