@@ -1,0 +1,96 @@
+"""Template pipeline of the anomaly family (nested as ``<machine>.anomaly``)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    FAMILY,
+    choose_detector,
+    evaluate_anomaly_model,
+    fit_anomaly_rule,
+    fit_isolation_forest,
+    fit_one_class_svm,
+    package_anomaly_model,
+    plot_score_distribution,
+    sample_healthy_rows,
+    score_test_rows,
+    select_detector_inputs,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
+    """Fit on healthy train rows, choose detector and threshold on val, score on test only."""
+    nodes = [
+        Node(
+            select_detector_inputs,
+            inputs=["params:machine", "params:anomaly"],
+            outputs="detector_inputs",
+            name="select_detector_inputs",
+        ),
+        Node(
+            sample_healthy_rows,
+            inputs=["features_train", "params:anomaly"],
+            outputs="healthy_train_rows",
+            name="sample_healthy_rows",
+        ),
+        Node(
+            fit_isolation_forest,
+            inputs=["healthy_train_rows", "detector_inputs", "params:anomaly"],
+            outputs="isolation_forest",
+            name="fit_isolation_forest",
+        ),
+        Node(
+            fit_one_class_svm,
+            inputs=["healthy_train_rows", "detector_inputs", "params:anomaly"],
+            outputs="one_class_svm",
+            name="fit_one_class_svm",
+        ),
+        Node(
+            choose_detector,
+            inputs=["isolation_forest", "one_class_svm", "features_val", "detector_inputs"],
+            outputs="detector_selection",
+            name="choose_detector",
+        ),
+        Node(
+            package_anomaly_model,
+            inputs=["isolation_forest", "one_class_svm", "detector_selection", "detector_inputs"],
+            outputs="model",
+            name="package_anomaly_model",
+        ),
+        Node(
+            fit_anomaly_rule,
+            inputs=["features_train", "features_val", "params:machine", "params:anomaly"],
+            outputs="baseline_rule",
+            name="fit_anomaly_rule",
+        ),
+        Node(
+            score_test_rows,
+            inputs=["model", "features_test"],
+            outputs="test_scores",
+            name="score_test_rows",
+        ),
+        Node(
+            evaluate_anomaly_model,
+            inputs=[
+                "test_scores",
+                "baseline_rule",
+                "features_test",
+                "detector_selection",
+                "params:machine",
+                "params:anomaly",
+            ],
+            outputs="metrics",
+            name="evaluate_anomaly_model",
+        ),
+        Node(
+            plot_score_distribution,
+            inputs=["test_scores", "metrics"],
+            outputs="score_distribution_plot",
+            name="plot_score_distribution",
+        ),
+    ]
+    return Pipeline(
+        nodes,
+        namespace=FAMILY,
+        inputs={"features_train", "features_val", "features_test"},
+        parameters={"params:machine", "params:anomaly"},
+    )
