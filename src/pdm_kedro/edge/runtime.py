@@ -19,6 +19,10 @@ from pdm_kedro.edge.bundle import INPUT_NAME, EdgeBundle
 from pdm_kedro.edge.features import compute_features, model_inputs
 from pdm_kedro.edge.readings import Readings, check_readings
 
+FORECAST_PREFIX = "{sensor}__"  # names of one sensor's graph inside forecasting.onnx
+FORECAST_OUTPUTS = ("forecast", "lower", "upper")
+SECONDS_PER_HOUR = 3600
+
 
 def _output(session: Any, name: str, inputs: np.ndarray) -> np.ndarray:
     return session.run([name], {INPUT_NAME: inputs})[0]
@@ -47,14 +51,59 @@ def anomaly_score(bundle: EdgeBundle, features: np.ndarray) -> np.ndarray:
     return float(entry["score_sign"]) * raw.astype(np.float64)
 
 
-def _forecast(bundle: EdgeBundle, readings: Readings) -> dict[str, Any]:
+class SensorForecastView:
+    """One sensor's graph inside the merged ``forecasting.onnx``, with a session's interface.
+
+    onnxruntime needs every graph input, so the other sensors' inputs get a zero state (a few
+    hundred multiply-adds); only this sensor's outputs are computed and returned.
+    """
+
+    def __init__(self, session: Any, sensor: str) -> None:
+        prefix = FORECAST_PREFIX.format(sensor=sensor)
+        inputs = {i.name: i for i in session.get_inputs()}
+        if f"{prefix}state" not in inputs:
+            raise KeyError(f"forecasting.onnx has no graph for sensor {sensor!r}")
+        self._session = session
+        self._input = inputs[f"{prefix}state"]
+        self._outputs = [f"{prefix}{name}" for name in FORECAST_OUTPUTS]
+        self._idle = {
+            name: np.zeros((1, int(i.shape[1])), dtype=np.float64)
+            for name, i in inputs.items()
+            if name != self._input.name
+        }
+
+    def get_inputs(self) -> list[Any]:
+        """The sensor's ``state`` input only."""
+        return [self._input]
+
+    def run(self, output_names: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:  # noqa: ARG002
+        """``forecast, lower, upper`` of this sensor for the state in ``feed``."""
+        return self._session.run(self._outputs, {**self._idle, **feed})
+
+
+def _hour_iso(hour: int) -> str:
+    return str(np.datetime64(int(hour) * SECONDS_PER_HOUR, "s"))
+
+
+def forecast(bundle: EdgeBundle, readings: Readings) -> dict[str, Any]:
+    """24-hour forecasts (with intervals) of the key sensors from the recent readings."""
     from pdm_kedro.edge.forecast import forecast_from_readings  # noqa: PLC0415
 
     entry = bundle.manifest["models"]["forecasting"]
+    session = bundle.sessions["forecasting"]
+    views = {sensor: SensorForecastView(session, sensor) for sensor in entry["sensors"]}
     columns = {name: readings.values[:, j] for j, name in enumerate(readings.sensors)}
-    return forecast_from_readings(
-        bundle.sessions["forecasting"], entry["spec"], readings.timestamps, columns
-    )
+    raw = forecast_from_readings(views, entry["spec"], readings.timestamps, columns)
+    units = {s["name"]: s["unit"] for s in bundle.manifest["sensors"]}
+    return {
+        "origin": _hour_iso(raw["origin_hour"]),
+        "hours": [_hour_iso(h) for h in raw["hours"]],
+        "sensors": {
+            sensor: {"unit": units.get(sensor)}
+            | {k: np.asarray(v, dtype=np.float64).tolist() for k, v in values.items()}
+            for sensor, values in raw["sensors"].items()
+        },
+    }
 
 
 def _rows(values: np.ndarray, all_rows: bool) -> Any:
@@ -98,6 +147,13 @@ def predict(
     unknown = sorted(set(checked.regimes.tolist()) - set(manifest["regimes"]["codes"]))
     if unknown:
         warnings.append(f"unknown regimes {unknown} were coded as -1 (not seen in training)")
+    for family in bundle.families:
+        parity = models[family].get("parity", {})
+        if parity.get("passed") is False:
+            warnings.append(
+                f"{family}: the ONNX model did not match the native model at export "
+                f"({parity.get('failure', 'see the manifest')}); use its answers with care"
+            )
     if "classification" in bundle.sessions:
         proba = failure_probability(bundle, features)
         threshold = float(models["classification"]["threshold"])
@@ -122,6 +178,6 @@ def predict(
             "detector": models["anomaly"]["detector"],
         }
     if "forecasting" in bundle.sessions:
-        result["forecast"] = _forecast(bundle, checked)
+        result["forecast"] = forecast(bundle, checked)
     result["warnings"] = warnings
     return result

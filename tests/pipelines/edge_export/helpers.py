@@ -24,9 +24,9 @@ from pdm_kedro.pipelines.edge_export.nodes import (
     describe_for_edge,
     export_to_onnx,
 )
-from pdm_kedro.pipelines.edge_export.pipeline import EXPORTED_FAMILIES
 from pdm_kedro.pipelines.feature_engineering.nodes import feature_columns
 
+EXPORTED_FAMILIES = ("classification", "regression", "anomaly")
 SEED = 7
 ANOMALY_INPUTS = ("__zscore", "__abs_diff")
 

@@ -9,12 +9,9 @@ from kedro_datasets.json import JSONDataset
 from pdm_kedro.datasets.onnx_dataset import OnnxModelDataset
 from pdm_kedro.edge.bundle import load_bundle
 from pdm_kedro.pipeline_registry import namespace_for_machine
-from pdm_kedro.pipelines.edge_export.pipeline import (
-    EXPORTED_FAMILIES,
-    build_edge_export_pipeline,
-)
+from pdm_kedro.pipelines.edge_export.pipeline import build_edge_export_pipeline
 
-from .helpers import _metrics
+from .helpers import EXPORTED_FAMILIES, _metrics
 
 
 def test_pipeline_writes_a_loadable_bundle(

@@ -12,18 +12,75 @@ import importlib.util
 
 from kedro.pipeline import Node, Pipeline
 
+from .forecasting import check_forecast_parity, describe_forecaster, export_forecaster
 from .nodes import build_edge_manifest, check_onnx_parity, describe_for_edge, export_to_onnx
 
-EXPORTED_FAMILIES = ("classification", "regression", "anomaly")
+EXPORTED_FAMILIES = ("classification", "regression", "anomaly", "forecasting")
+# the module each family's export needs (forecasting: the stage's own ONNX exporter)
+FAMILY_MODULES = {
+    "classification": "pdm_kedro.pipelines.classification",
+    "regression": "pdm_kedro.pipelines.regression",
+    "anomaly": "pdm_kedro.pipelines.anomaly",
+    "forecasting": "pdm_kedro.pipelines.forecasting.onnx_export",
+}
 
 
 def available_families(families: tuple[str, ...] = EXPORTED_FAMILIES) -> list[str]:
     """The families whose training pipeline exists in this project (others are skipped)."""
-    return [f for f in families if importlib.util.find_spec(f"pdm_kedro.pipelines.{f}")]
+    return [f for f in families if importlib.util.find_spec(FAMILY_MODULES[f]) is not None]
+
+
+def _outputs(family: str) -> dict[str, str]:
+    return {
+        "onnx_model": f"edge_{family}_onnx",
+        "onnx_parity": f"edge_{family}_parity",
+        "edge_entry": f"edge_{family}_entry",
+    }
+
+
+def forecast_export_pipeline() -> Pipeline:
+    """Export (per-sensor graphs merged into one file), backtest parity and manifest entry of the
+    forecasting family, inside namespace ``forecasting``."""
+    family = "forecasting"
+    return Pipeline(
+        [
+            Node(
+                export_forecaster,
+                inputs=["model", "params:machine", "params:edge_export"],
+                outputs="onnx_model",
+                name="export_to_onnx",
+            ),
+            Node(
+                check_forecast_parity,
+                inputs=[
+                    "model",
+                    "onnx_model",
+                    "backtest_test",
+                    "hourly_val",
+                    "hourly_test",
+                    "params:machine",
+                    "params:edge_export",
+                ],
+                outputs="onnx_parity",
+                name="check_onnx_parity",
+            ),
+            Node(
+                describe_forecaster,
+                inputs=["model", "onnx_model", "metrics", "onnx_parity"],
+                outputs="edge_entry",
+                name="describe_for_edge",
+            ),
+        ],
+        namespace=family,
+        outputs=_outputs(family),
+        parameters={"params:machine", "params:edge_export"},
+    )
 
 
 def family_export_pipeline(family: str) -> Pipeline:
     """Export, parity check and manifest entry of one family, inside namespace ``family``."""
+    if family == "forecasting":
+        return forecast_export_pipeline()
     return Pipeline(
         [
             Node(
@@ -53,11 +110,7 @@ def family_export_pipeline(family: str) -> Pipeline:
         ],
         namespace=family,
         inputs={"features_test"},
-        outputs={
-            "onnx_model": f"edge_{family}_onnx",
-            "onnx_parity": f"edge_{family}_parity",
-            "edge_entry": f"edge_{family}_entry",
-        },
+        outputs=_outputs(family),
         parameters={"params:machine", "params:edge_export"},
     )
 
