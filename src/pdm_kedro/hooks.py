@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import kedro.framework.project as kedro_project
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.framework.project import PACKAGE_NAME, pipelines
 
 from pdm_kedro import pipeline_registry
 
@@ -23,4 +23,5 @@ class ConfigEnvHook:
         """Record the environment the registry reads the machine list from."""
         if pipeline_registry.use_config_env(context.env):
             # a second session in the same process with another env: rebuild the registry
-            pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
+            package = kedro_project.PACKAGE_NAME  # set by bootstrap, read now
+            kedro_project.pipelines.configure(f"{package}.pipeline_registry")
