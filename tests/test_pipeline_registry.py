@@ -35,7 +35,8 @@ def test_every_stage_is_its_own_pipeline(registry):
 def test_each_machine_has_its_own_pipeline_and_namespace(registry):
     pipe = registry["cnc_haas_vf2_001"]  # not a priority machine
     assert {n.namespace.split(".")[0] for n in pipe.nodes} == {"cnc_haas_vf2_001"}
-    assert "cnc_haas_vf2_001" in {n.namespace.split(".")[0] for n in registry["fleet"].nodes}
+    fleet = registry["fleet"].nodes
+    assert "cnc_haas_vf2_001" in {n.namespace.split(".")[0] for n in fleet if n.namespace}
 
 
 def test_namespacing_prefixes_datasets_and_machine_params_only(registry):

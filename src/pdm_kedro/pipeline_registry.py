@@ -8,6 +8,11 @@ Registered pipelines:
 - ``<stage>`` (e.g. ``feature_engineering``): that stage for the priority machines;
 - ``fleet``: every stage for every defined machine;
 - ``<machine_id>``: every stage for that machine (priority or not).
+
+The ``reporting`` stage is wired from the other pipelines' outputs, never from hand-written names:
+each machine's model card reads the ``.metrics`` outputs of that machine's family pipelines, and
+``__default__``, ``reporting`` and ``fleet`` end with one fleet-level (not namespaced) node that
+gathers every ``<machine>.<family>.metrics`` of their machines into ``fleet_metrics``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import pkgutil
 from kedro.pipeline import Pipeline
 
 from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
+from pdm_kedro.pipelines import reporting
 
 # Stages that produce a machine's raw splits, by the machine's `source.type`.
 SOURCE_STAGES = {"synthetic": "data_generation", "file": "data_ingestion"}
 MACHINE_PARAMETER = "params:machine"
+REPORTING_STAGE = "reporting"
 # Model-family stages a file-source machine may restrict with `source.families` (data that
 # support only some of them train only those).
 FAMILY_STAGES = ("classification", "regression", "anomaly", "forecasting")
@@ -91,6 +98,13 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str
         )
         for machine_id, block in machines.items()
     }
+    if REPORTING_STAGE in templates:  # each model card reads the family metrics its machine makes
+        for machine_id, stages in per_machine.items():
+            made = reporting.metrics_datasets(
+                pipe for stage, pipe in stages.items() if stage != REPORTING_STAGE
+            )
+            card = namespace_for_machine(reporting.create_pipeline(len(made)), machine_id)
+            stages[REPORTING_STAGE] = reporting.connect_family_metrics(card, made)
     registry: dict[str, Pipeline] = {}
     for stage in templates:
         registry[stage] = sum(
@@ -100,6 +114,15 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str
         registry[machine_id] = sum(stages.values(), Pipeline([]))
     registry["fleet"] = sum((registry[m] for m in per_machine), Pipeline([]))
     registry["__default__"] = sum((registry[m] for m in priority), Pipeline([]))
+    if REPORTING_STAGE in templates:
+        priority_report = reporting.create_fleet_pipeline(
+            reporting.metrics_datasets(registry[m] for m in priority)
+        )
+        registry["__default__"] += priority_report
+        registry[REPORTING_STAGE] += priority_report
+        registry["fleet"] += reporting.create_fleet_pipeline(
+            reporting.metrics_datasets(registry[m] for m in per_machine)
+        )
     return registry
 
 

@@ -1,0 +1,188 @@
+"""Reports a maintenance engineer can read: a model card per machine, the fleet metrics table.
+
+Both take whatever family metrics exist (the registry passes every ``<machine>.<family>.metrics``
+of the machines being run), so a family added later shows up without changes here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import pandas as pd
+
+from pdm_kedro.fleet import parse_machine
+
+logger = logging.getLogger(__name__)
+
+FLEET_COLUMNS = ["machine_id", "family", "metric", "value", "baseline"]
+# Metrics where a smaller value is better; every other metric is better when larger.
+LOWER_IS_BETTER = {"rmse", "mae", "nasa_score", "nasa_score_mean", "mape", "mase", "smape"}
+
+
+def beats_baseline(metric: str, value: float | None, baseline: float | None) -> bool | None:
+    """Whether ``value`` is better than ``baseline`` for ``metric`` (None when either is missing)."""
+    if value is None or baseline is None:
+        return None
+    if metric in LOWER_IS_BETTER:
+        return value < baseline
+    return value > baseline
+
+
+def build_fleet_metrics(*family_metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per machine, family and test metric: machine_id, family, metric, value, baseline."""
+    rows = [
+        {
+            "machine_id": doc["machine_id"],
+            "family": doc["family"],
+            "metric": row["metric"],
+            "value": row.get("value"),
+            "baseline": row.get("baseline"),
+        }
+        for doc in family_metrics
+        for row in doc.get("metrics", [])
+    ]
+    frame = pd.DataFrame(rows, columns=FLEET_COLUMNS)
+    frame[["value", "baseline"]] = frame[["value", "baseline"]].astype("float64")
+    logger.info("fleet metrics: %d rows from %d family reports", len(frame), len(family_metrics))
+    return frame.sort_values(["machine_id", "family"], kind="stable").reset_index(drop=True)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _model_section(doc: dict[str, Any]) -> list[str]:
+    lines = [f"### {doc['family']}", ""]
+    model = doc.get("model") or {}
+    if model:
+        lines += [
+            ", ".join(f"`{key}` = {_fmt(value)}" for key, value in model.items()),
+            "",
+        ]
+    if doc.get("threshold") is not None:
+        lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on val).", ""]
+    if doc.get("target"):
+        lines += [f"Target: {doc['target']}.", ""]
+    return lines
+
+
+def _metrics_table(docs: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| family | metric | model | baseline | baseline name | beats baseline |",
+        "|---|---|---|---|---|---|",
+    ]
+    for doc in docs:
+        for row in doc.get("metrics", []):
+            better = beats_baseline(row["metric"], row.get("value"), row.get("baseline"))
+            mark = "n/a" if better is None else ("yes" if better else "**no**")
+            lines.append(
+                f"| {doc['family']} | {row['metric']} | {_fmt(row.get('value'))} | "
+                f"{_fmt(row.get('baseline'))} | {row.get('baseline_name', '')} | {mark} |"
+            )
+    return lines
+
+
+def _limitations(docs: list[dict[str, Any]], source: str) -> list[str]:
+    lines = []
+    if source == "synthetic":
+        lines.append(
+            "- Trained and scored on simulated data: figures describe the simulator, not a real "
+            "machine. Re-validate on the machine's own history before trusting alarms."
+        )
+    lines.append(
+        "- Splits are whole run-to-failure episodes in time order; the test split holds only a "
+        "few episodes, so test figures move a lot from one episode to the next."
+    )
+    for doc in docs:
+        worse = [
+            row["metric"]
+            for row in doc.get("metrics", [])
+            if beats_baseline(row["metric"], row.get("value"), row.get("baseline")) is False
+        ]
+        if worse:
+            lines.append(
+                f"- {doc['family']}: does not beat its baseline on {', '.join(worse)} (test)."
+            )
+        if doc.get("target"):
+            lines.append(f"- {doc['family']}: metrics are on the {doc['target']}.")
+    return lines
+
+
+def write_model_card(
+    machine: dict[str, Any],
+    reporting: dict[str, Any],
+    sensor_baselines: dict[str, Any],
+    *family_metrics: dict[str, Any],
+) -> str:
+    """The machine's model card (markdown): data, models, test metrics vs baselines, limitations,
+    plots and how to retrain. Plot links are relative to the card's folder."""
+    spec = parse_machine(machine)
+    docs = sorted(family_metrics, key=lambda d: d["family"])
+    sensors = ", ".join(
+        f"{name} ({info.get('unit', '')})" for name, info in sensor_baselines["sensors"].items()
+    )
+    lines = [
+        f"# Model card: {spec.machine_id}",
+        "",
+        "_Generated by the `reporting` pipeline from this run's metrics files; do not edit._",
+        "",
+        "## Machine and data",
+        "",
+        f"- {spec.manufacturer} {spec.model} ({spec.category}), {spec.power_kw:g} kW, "
+        f"{spec.age_years:g} years old.",
+        f"- Data source: {spec.source.type}; one reading every {spec.sampling_interval_min:g} min.",
+        f"- Sensors: {sensors}.",
+        f"- Window features over {sensor_baselines['windows_hours']} hours, scaled with per-sensor "
+        f"baselines fitted on the training split ({sensor_baselines['fitted_on']['rows']} rows).",
+        "- Splits: whole episodes in time order (train, val, test). Trees are fitted on train; "
+        "early stopping and thresholds use val; test is only scored.",
+        "",
+        "## Models",
+        "",
+    ]
+    if not docs:
+        lines += ["No model family has reported metrics for this machine yet.", ""]
+    for doc in docs:
+        lines += _model_section(doc)
+    lines += [
+        "## Test metrics vs baseline",
+        "",
+        *(_metrics_table(docs) if docs else ["No metrics yet."]),
+        "",
+        "Test rows per family: "
+        + ", ".join(f"{d['family']} {d.get('n_rows', 'n/a')}" for d in docs),
+        "",
+        "## Plots and files",
+        "",
+    ]
+    for doc in docs:
+        family = doc["family"]
+        links = [f"[{name}]({family}/{name})" for name in doc.get("plots", [])]
+        links.append(f"[metrics.json]({family}/metrics.json)")
+        lines.append(f"- {family}: " + ", ".join(links) + f" (folder [{family}/]({family}/))")
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        *_limitations(docs, spec.source.type),
+        "",
+        "## How to retrain",
+        "",
+        f"- `{reporting['retrain_command'].format(machine_id=spec.machine_id)}` retrains every "
+        "family of this machine, rewrites this card and logs one MLflow run.",
+        "- Each model is registered as `"
+        + "`, `".join(f"{spec.machine_id}-{d['family']}" for d in docs)
+        + "`; the alias `champion` moves only when a new version beats it on the same test data.",
+        f"- Browse runs and the registry: `{reporting['mlflow_ui_command']}` "
+        "(from the project root), then open http://127.0.0.1:5000.",
+        "",
+    ]
+    return "\n".join(lines)

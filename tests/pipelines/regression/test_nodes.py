@@ -1,0 +1,72 @@
+"""Regression nodes and RUL metrics on the tiny fixtures."""
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from pdm_kedro.evaluation.regression_metrics import nasa_scores, regression_metrics
+from pdm_kedro.pipelines.regression import nodes as n
+
+
+@pytest.fixture(scope="module")
+def model(tiny_features, reg_params):
+    return n.train_rul_regressor(tiny_features["train"], tiny_features["val"], reg_params)
+
+
+@pytest.fixture(scope="module")
+def baseline(tiny_features, reg_params):
+    return n.fit_rul_baseline(tiny_features["train"], tiny_features["val"], reg_params)
+
+
+def test_nasa_score_punishes_late_predictions_more():
+    late, early = nasa_scores(np.array([100.0, 100.0]), np.array([120.0, 80.0]))
+    assert late == pytest.approx(np.expm1(2.0)) and early == pytest.approx(np.expm1(20 / 13))
+    assert late > early > 0
+    assert nasa_scores(np.array([5.0]), np.array([5.0]))[0] == 0.0
+
+
+def test_regression_metrics_on_a_known_case():
+    m = regression_metrics(np.array([0.0, 10.0]), np.array([0.0, 20.0]))
+    assert m["rmse"] == pytest.approx(np.sqrt(50)) and m["mae"] == 5.0
+    assert m["r2"] == pytest.approx(1 - 100 / 50)
+    assert regression_metrics(np.array([1.0, 2.0]), np.array([1.0, 2.0]))["r2"] == 1.0
+
+
+def test_model_is_trained_on_the_capped_target(model, tiny_features, reg_params):
+    cap = reg_params["rul_cap_hours"]
+    assert model["family"] == "regression" and model["rul_cap_hours"] == cap
+    assert model["estimator"].get_booster().feature_names is None
+    pred = n.predict_rul(model, tiny_features["test"])
+    assert pred.min() >= 0 and pred.max() <= cap
+
+
+def test_baseline_is_fitted_on_train_and_chosen_on_val(baseline, tiny_features, reg_params):
+    assert baseline["kind"] in (n.LINEAR, n.MEAN)
+    assert baseline["val_rmse"][baseline["kind"]] == min(baseline["val_rmse"].values())
+    assert baseline["fitted_on"]["episodes"] == tiny_features["train"]["episode_id"].nunique()
+    linear = n.predict_rul_baseline({**baseline, "kind": n.LINEAR}, tiny_features["test"])
+    assert linear.max() <= reg_params["rul_cap_hours"] and linear.min() >= 0
+
+
+def test_metrics_stand_beside_the_baseline_on_the_capped_target(
+    model, baseline, tiny_features, machine, reg_params
+):
+    preds = n.predict_test_rul(model, baseline, tiny_features["test"])
+    assert preds["rul_capped"].max() <= reg_params["rul_cap_hours"]
+    metrics = n.evaluate_rul_model(
+        model, baseline, tiny_features["val"], preds, tiny_features["test"], machine, reg_params
+    )
+    names = [row["metric"] for row in metrics["metrics"]]
+    assert names == ["rmse", "mae", "r2", "nasa_score", "nasa_score_mean"]
+    assert all(row["baseline_name"] == baseline["kind"] for row in metrics["metrics"])
+    expected = regression_metrics(preds["rul_capped"], preds["rul_baseline"])
+    assert metrics["metrics"][0]["baseline"] == pytest.approx(expected["rmse"])
+    assert "capped" in metrics["target"]
+    assert isinstance(n.plot_rul_predictions(preds, metrics), Figure)
+
+
+def test_same_seed_gives_identical_predictions(model, tiny_features, reg_params):
+    again = n.train_rul_regressor(tiny_features["train"], tiny_features["val"], reg_params)
+    np.testing.assert_array_equal(
+        n.predict_rul(again, tiny_features["test"]), n.predict_rul(model, tiny_features["test"])
+    )

@@ -1,0 +1,15 @@
+"""The regression template on one namespace with an in-memory catalog."""
+
+from tests.conftest import TEST_MACHINE as M
+from tests.pipelines.classification.test_pipeline import run_family
+
+
+def test_regression_pipeline_on_one_namespace(tiny_features, machine, tiny_params, reg_params):
+    pipe, catalog = run_family("regression", tiny_features, machine, tiny_params, reg_params)
+    assert {n.namespace for n in pipe.nodes} == {f"{M}.regression"}
+    metrics = catalog[f"{M}.regression.metrics"].load()
+    assert metrics["family"] == "regression" and metrics["split"] == "test"
+    entry = catalog[f"{M}.regression.registered_model"].load()
+    assert entry["score_name"] == "rmse" and entry["greater_is_better"] is False
+    importance = catalog[f"{M}.regression.feature_importance"].load()
+    assert len(importance) == len(catalog[f"{M}.regression.model"].load()["feature_names"])

@@ -1,0 +1,79 @@
+"""Reporting nodes: the fleet table and the model card."""
+
+import pandas as pd
+
+from pdm_kedro.pipelines.reporting.nodes import (
+    FLEET_COLUMNS,
+    beats_baseline,
+    build_fleet_metrics,
+    write_model_card,
+)
+
+
+def family_doc(machine_id: str, family: str, rows: list[tuple]) -> dict:
+    return {
+        "machine_id": machine_id,
+        "family": family,
+        "split": "test",
+        "n_rows": 10,
+        "metrics": [
+            {"metric": m, "value": v, "baseline": b, "baseline_name": "rule"} for m, v, b in rows
+        ],
+        "model": {"max_depth": 3},
+        "threshold": 0.4,
+        "plots": ["pr_curve.png"],
+    }
+
+
+def test_fleet_metrics_has_one_row_per_machine_family_metric():
+    docs = [
+        family_doc("m2", "regression", [("rmse", 10.0, 20.0), ("r2", 0.8, None)]),
+        family_doc("m1", "classification", [("f1", 0.7, 0.4)]),
+    ]
+    table = build_fleet_metrics(*docs)
+    assert list(table.columns) == FLEET_COLUMNS
+    assert len(table) == 3
+    assert table.iloc[0].to_dict() == {
+        "machine_id": "m1", "family": "classification", "metric": "f1", "value": 0.7,
+        "baseline": 0.4,
+    }  # fmt: skip
+    assert pd.isna(table.loc[table["metric"] == "r2", "baseline"]).all()
+
+
+def test_fleet_metrics_of_no_family_is_an_empty_table():
+    assert list(build_fleet_metrics().columns) == FLEET_COLUMNS
+
+
+def test_beats_baseline_knows_which_metrics_are_lower_is_better():
+    assert beats_baseline("f1", 0.8, 0.4) is True
+    assert beats_baseline("rmse", 30.0, 20.0) is False
+    assert beats_baseline("mape", 5.0, 9.0) is True
+    assert beats_baseline("f1", None, 0.4) is None
+
+
+def test_model_card_lists_metrics_baselines_plots_and_retraining(machine, tiny_baselines):
+    reporting = {
+        "retrain_command": "kedro run --namespaces {machine_id}",
+        "mlflow_ui_command": "ui",
+    }
+    docs = [
+        family_doc(machine["machine_id"], "classification", [("f1", 0.3, 0.4)]),
+        family_doc(machine["machine_id"], "regression", [("rmse", 10.0, 20.0)]),
+    ]
+    card = write_model_card(machine, reporting, tiny_baselines, *docs)
+    assert card.startswith(f"# Model card: {machine['machine_id']}")
+    for heading in ("## Machine and data", "## Models", "## Test metrics vs baseline",
+                    "## Limitations", "## How to retrain"):  # fmt: skip
+        assert heading in card
+    assert "| classification | f1 | 0.3 | 0.4 | rule | **no** |" in card
+    assert "| regression | rmse | 10 | 20 | rule | yes |" in card
+    assert "[pr_curve.png](classification/pr_curve.png)" in card
+    assert "classification: does not beat its baseline on f1" in card
+    assert f"kedro run --namespaces {machine['machine_id']}" in card
+    assert f"`{machine['machine_id']}-regression`" in card
+
+
+def test_model_card_without_any_family_says_so(machine, tiny_baselines):
+    card = write_model_card(machine, {"retrain_command": "x", "mlflow_ui_command": "y"},
+                            tiny_baselines)  # fmt: skip
+    assert "No model family has reported metrics" in card
