@@ -1,0 +1,140 @@
+"""ONNX export of the fitted ARIMA forecasters and the spec the edge needs to run them.
+
+Once fitted, an ARIMA(p, d, q) with Fourier regressors forecasts by a fixed linear recursion, so
+its H forecasts are an affine map of one ``state`` row (last p+d observations, last q residuals,
+their Fourier terms and the future Fourier terms; layout in :mod:`pdm_kedro.edge.forecast`).
+The graph is ``forecast = state @ W + b``, ``lower/upper = forecast -/+ half_width`` in float64.
+One graph per key sensor: ``forecaster_to_onnx(model_artifact, sensor)``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from pdm_kedro.edge.forecast import forecast_matrix, interval_half_widths, state_layout
+
+ONNX_OPSET = 17
+INPUT_NAME = "state"
+OUTPUT_NAMES = ("forecast", "lower", "upper")
+
+
+def edge_spec(model_artifact: dict[str, Any]) -> dict[str, Any]:
+    """Everything the edge needs to forecast from raw readings (JSON-able).
+
+    Sensor names and their coefficients (order, AR, MA, intercept, Fourier betas, sigma2,
+    plausible band), Fourier period and K, horizon, the state window and the conventions of
+    :mod:`pdm_kedro.edge.forecast` (time origin, hourly means, residual recursion).
+    """
+    sensors = {
+        sensor: {
+            **{k: _plain(v) for k, v in entry["coefficients"].items()},
+            "plausible_band": _plain(entry["plausible_band"]),
+            "state_layout": state_layout(
+                entry["coefficients"],
+                int(model_artifact["horizon_hours"]),
+                2 * int(model_artifact["fourier"]["terms"]),
+            ),
+        }
+        for sensor, entry in model_artifact["sensors"].items()
+    }
+    spec = {
+        "family": "forecasting",
+        "machine_id": model_artifact["machine_id"],
+        "horizon_hours": int(model_artifact["horizon_hours"]),
+        "state_hours": int(model_artifact["state_hours"]),
+        "fourier": {k: int(v) for k, v in model_artifact["fourier"].items()},
+        "interval_alpha": float(model_artifact["interval_alpha"]),
+        "interval_z": float(model_artifact["interval_z"]),
+        "sensors": sensors,
+        "conventions": {
+            "time_origin": "hour index = floor(timestamp_ns / 3.6e12): whole hours since "
+            "1970-01-01T00:00 of timezone-naive timestamps",
+            "resample": "hourly mean of the finite readings in [hour, hour + 1); no reading -> "
+            "missing; hourly values outside plausible_band -> missing",
+            "state": "the state_hours hours before the origin, leading missing hours trimmed; "
+            "residuals by the one-step recursion from zero residuals and pre-sample w at its mean; "
+            "a missing hour takes its one-step prediction and a zero residual",
+            "onnx": "one graph per sensor, input 'state' float64 (1, n) = [y_recent (p+d), "
+            "residuals (q), fourier_recent ((p+d)*2K), fourier_future (H*2K)]; outputs forecast, "
+            "lower, upper (1, H)",
+        },
+    }
+    json.dumps(spec)  # fails loudly if anything is not JSON-able
+    return spec
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def forecaster_to_onnx(model_artifact: dict[str, Any], sensor: str) -> onnx.ModelProto:
+    """A small ONNX graph reproducing the sensor's ARIMA forecasts and intervals from its state.
+
+    Raises:
+        KeyError: ``sensor`` is not one of the artefact's key sensors (the message lists them).
+    """
+    if sensor not in model_artifact["sensors"]:
+        raise KeyError(
+            f"{model_artifact.get('machine_id')}: no forecaster for sensor {sensor!r}; "
+            f"key sensors are {sorted(model_artifact['sensors'])}"
+        )
+    coef = model_artifact["sensors"][sensor]["coefficients"]
+    horizon = int(model_artifact["horizon_hours"])
+    n_fourier = 2 * int(model_artifact["fourier"]["terms"])
+    weights, bias = forecast_matrix(coef, horizon, n_fourier)
+    half = interval_half_widths(coef, horizon, float(model_artifact["interval_z"]))
+    n_state = weights.shape[0]
+
+    inits = [
+        numpy_helper.from_array(weights.astype(np.float64), "weights"),
+        numpy_helper.from_array(bias.reshape(1, -1).astype(np.float64), "bias"),
+        numpy_helper.from_array(half.reshape(1, -1).astype(np.float64), "half_width"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", [INPUT_NAME, "weights"], ["linear"], name="recursion"),
+        helper.make_node("Add", ["linear", "bias"], ["forecast"], name="add_constant"),
+        helper.make_node("Sub", ["forecast", "half_width"], ["lower"], name="lower_bound"),
+        helper.make_node("Add", ["forecast", "half_width"], ["upper"], name="upper_bound"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        f"arima_forecast_{sensor}",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.DOUBLE, ["N", n_state])],
+        [
+            helper.make_tensor_value_info(n, TensorProto.DOUBLE, ["N", horizon])
+            for n in OUTPUT_NAMES
+        ],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+        producer_name="pdm_kedro.forecasting",
+    )
+    model.ir_version = 8
+    helper.set_model_props(
+        model,
+        {
+            "machine_id": str(model_artifact["machine_id"]),
+            "family": "forecasting",
+            "sensor": sensor,
+            "order": json.dumps([int(v) for v in coef["order"]]),
+            "horizon_hours": str(horizon),
+            "state_layout": json.dumps(state_layout(coef, horizon, n_fourier)),
+        },
+    )
+    onnx.checker.check_model(model)
+    return model

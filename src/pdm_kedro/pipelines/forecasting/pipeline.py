@@ -1,0 +1,67 @@
+"""Template pipeline: hourly key-sensor series -> ARIMA fit (train) -> rolling-origin backtest."""
+
+from kedro.pipeline import Node, Pipeline
+
+from pdm_kedro.contract import SPLITS
+
+from .nodes import (
+    backtest_forecasters,
+    evaluate_forecasts,
+    fit_forecasters,
+    plot_forecasts,
+    resample_hourly,
+)
+
+FAMILY = "forecasting"
+
+
+def _resample(split: str) -> Node:
+    return Node(
+        resample_hourly,
+        inputs=[f"validated_{split}", "params:machine"],
+        outputs=f"hourly_{split}",
+        name=f"resample_{split}_hourly",
+    )
+
+
+def _backtest(split: str, before: str) -> Node:
+    return Node(
+        backtest_forecasters,
+        inputs=["model", f"hourly_{before}", f"hourly_{split}", "params:forecasting"],
+        outputs=f"backtest_{split}",
+        name=f"backtest_{split}_forecasts",
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
+    """``validated_<split>`` -> ``forecasting.{hourly_<split>, model, backtest_<split>, metrics,
+    forecast_plot}`` inside the machine namespace."""
+    nodes = [
+        *(_resample(split) for split in SPLITS),
+        Node(
+            fit_forecasters,
+            inputs=["hourly_train", "params:machine", "params:forecasting"],
+            outputs="model",
+            name="fit_forecasters",
+        ),
+        _backtest("val", before="train"),
+        _backtest("test", before="val"),
+        Node(
+            evaluate_forecasts,
+            inputs=["backtest_val", "backtest_test", "model", "params:forecasting"],
+            outputs="metrics",
+            name="evaluate_forecasts",
+        ),
+        Node(
+            plot_forecasts,
+            inputs=["backtest_test", "model", "params:forecasting"],
+            outputs="forecast_plot",
+            name="plot_forecasts",
+        ),
+    ]
+    return Pipeline(
+        nodes,
+        namespace=FAMILY,
+        inputs={f"validated_{split}" for split in SPLITS},
+        parameters={"params:machine", "params:forecasting"},
+    )
