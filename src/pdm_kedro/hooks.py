@@ -21,7 +21,8 @@ class ConfigEnvHook:
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
         """Record the environment the registry reads the machine list from."""
-        if pipeline_registry.use_config_env(context.env):
+        changed = pipeline_registry.use_config_env(context.env)
+        package = kedro_project.PACKAGE_NAME  # set by bootstrap_project, so read it now
+        if changed and package:
             # a second session in the same process with another env: rebuild the registry
-            package = kedro_project.PACKAGE_NAME  # set by bootstrap, read now
             kedro_project.pipelines.configure(f"{package}.pipeline_registry")

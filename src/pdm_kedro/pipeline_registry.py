@@ -78,11 +78,17 @@ def machine_pipeline(
     source_stages = set(SOURCE_STAGES.values())
     wanted = SOURCE_STAGES[source_type]
     skipped = set(FAMILY_STAGES) - set(families) if families is not None else set()
-    return {
-        stage: namespace_for_machine(template, machine_id)
-        for stage, template in templates.items()
-        if (stage not in source_stages or stage == wanted) and stage not in skipped
-    }
+    stages = {}
+    for stage, template in templates.items():
+        if stage in skipped or (stage in source_stages and stage != wanted):
+            continue
+        if skipped:  # cross-family stages (e.g. edge export) lose their skipped-family parts
+            kept = [n for n in template.nodes if (n.namespace or "").split(".")[0] not in skipped]
+            if not kept:
+                continue
+            template = Pipeline(kept) if len(kept) < len(template.nodes) else template  # noqa: PLW2901
+        stages[stage] = namespace_for_machine(template, machine_id)
+    return stages
 
 
 def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str, Pipeline]:
