@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 
 from kedro.pipeline import Pipeline
 
@@ -82,6 +83,11 @@ def machine_pipeline(
     for stage, template in templates.items():
         if stage in skipped or (stage in source_stages and stage != wanted):
             continue
+        rebuild = getattr(
+            sys.modules.get(f"pdm_kedro.pipelines.{stage}"), "create_pipeline_for_families", None
+        )
+        if skipped and rebuild is not None:  # the stage rebuilds itself for the trained families
+            template = rebuild([f for f in FAMILY_STAGES if f not in skipped])  # noqa: PLW2901
         if skipped:  # cross-family stages (e.g. edge export) lose their skipped-family parts
             kept = [n for n in template.nodes if (n.namespace or "").split(".")[0] not in skipped]
             if not kept:
