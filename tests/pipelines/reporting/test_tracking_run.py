@@ -1,0 +1,48 @@
+"""A real `kedro run` of the supervised families on one machine tracks into a temporary store
+(the project's `mlflow.db` is never touched): prefixed metrics, plot artifacts, registered models."""
+
+import mlflow
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import PROJECT_ROOT, TEST_MACHINE
+
+STAGES = ["classification", "regression"]
+
+
+@pytest.mark.slow
+def test_tracking_writes_to_the_temporary_store_only(isolated_project_env, tiny_features):
+    project_db = PROJECT_ROOT / "mlflow.db"
+    before = project_db.stat().st_mtime_ns if project_db.exists() else None
+    features = isolated_project_env / "data" / "04_feature" / TEST_MACHINE
+    features.mkdir(parents=True)
+    for split, frame in tiny_features.items():  # the tiny data stand in for the upstream stages
+        frame.to_parquet(features / f"features_{split}.parquet")
+
+    bootstrap_project(PROJECT_ROOT)
+    try:
+        with KedroSession.create(project_path=PROJECT_ROOT) as session:
+            session.run(pipeline_names=STAGES, namespaces=[TEST_MACHINE])
+    finally:
+        while mlflow.active_run():  # kedro-mlflow can leave a node-level run open in-process
+            mlflow.end_run()
+
+    after = project_db.stat().st_mtime_ns if project_db.exists() else None
+    assert after == before
+    client = MlflowClient(tracking_uri=f"sqlite:///{isolated_project_env / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("pdm_kedro")
+    (run,) = client.search_runs([experiment.experiment_id])
+    metrics = run.data.metrics
+    assert f"{TEST_MACHINE}.classification.f1" in metrics
+    assert f"{TEST_MACHINE}.classification.baseline_f1" in metrics
+    assert f"{TEST_MACHINE}.regression.rmse" in metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, TEST_MACHINE)}
+    assert {f"{TEST_MACHINE}/classification", f"{TEST_MACHINE}/regression"} <= artifacts
+    for family in STAGES:
+        champion = client.get_model_version_by_alias(f"{TEST_MACHINE}-{family}", "champion")
+        assert champion.tags["machine_id"] == TEST_MACHINE and champion.tags["test_fingerprint"]
+    reports = isolated_project_env / "data" / "08_reporting" / TEST_MACHINE
+    assert (reports / "classification" / "pr_curve.png").exists()
+    assert (reports / "regression" / "metrics.json").exists()
