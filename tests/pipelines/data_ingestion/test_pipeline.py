@@ -54,7 +54,7 @@ def templates() -> dict[str, Pipeline]:
         ),
         Pipeline([]),
     )
-    return {**found, **families, "edge_export": export}
+    return {**found, **families, "cross_family_export": export}
 
 
 def test_file_machine_runs_through_validation_and_features(

@@ -1,0 +1,106 @@
+"""The worked examples on the real data sets in ../shared/datasets (skipped where absent).
+
+Nothing is written into the project: the session run points its data root at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pdm_kedro import contract as c
+from pdm_kedro.pipelines.data_ingestion.nodes import (
+    derive_labels,
+    split_source_readings,
+    standardise_source_files,
+)
+from pdm_kedro.pipelines.data_validation.nodes import validate_readings
+from tests.conftest import PROJECT_ROOT
+
+DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+CMAPSS = DATASETS / "cmapss"
+SKAB = DATASETS / "skab"
+needs_cmapss = pytest.mark.skipif(
+    not (CMAPSS / "train_FD001.txt").is_file(),
+    reason=f"C-MAPSS FD001 not found in {CMAPSS} (see docs/bring_your_own_data.md)",
+)
+needs_skab = pytest.mark.skipif(
+    not (SKAB / "data" / "valve1").is_dir(),
+    reason=f"SKAB valve1 not found in {SKAB} (see docs/bring_your_own_data.md)",
+)
+VALIDATION = {"max_null_run": 6, "example_rows": 5}
+
+
+def _env_params(env: str, machine_id: str) -> tuple[dict, dict]:
+    machine = yaml.safe_load(
+        (PROJECT_ROOT / "conf" / env / "parameters" / f"{machine_id}.yml").read_text()
+    )
+    fleet = yaml.safe_load((PROJECT_ROOT / "conf" / env / "parameters.yml").read_text())
+    return machine[machine_id]["machine"], fleet
+
+
+def _ingest(files, machine, labels, splits=None):
+    readings, final_rul = standardise_source_files(files, machine)
+    labelled = derive_labels(readings, final_rul, machine, labels)
+    return split_source_readings(labelled, machine, splits or {})
+
+
+@needs_cmapss
+def test_cmapss_fd001_follows_the_standard_protocol_and_the_contract():
+    machine, fleet = _env_params("cmapss", "cmapss_fd001")
+    files = {
+        name: pd.read_csv(CMAPSS / f"{name}.txt", sep=r"\s+", header=None)
+        for name in ("train_FD001", "test_FD001", "RUL_FD001")
+    }
+    train, val, test = _ingest(files, machine, fleet["labels"])
+    assert train[c.EPISODE].nunique() == 80 and val[c.EPISODE].nunique() == 20
+    assert test[c.EPISODE].nunique() == 100 and len(train) + len(val) == 20631
+    assert train[c.RUL].max() == 125 and train.groupby(c.EPISODE)[c.RUL].min().eq(0).all()
+    last = test.sort_values(c.TIMESTAMP).groupby(c.EPISODE).tail(1).sort_values(c.EPISODE)
+    truth = np.minimum(files["RUL_FD001"][0].to_numpy(), 125)
+    np.testing.assert_array_equal(last[c.RUL].to_numpy(), truth)
+    for split, frame in zip(c.SPLITS, (train, val, test), strict=True):
+        report = validate_readings(frame, machine, VALIDATION, split)[2]
+        assert report["rows_quarantined"] == 0
+
+
+@needs_skab
+def test_skab_valve1_fits_on_the_first_400_rows_of_each_file():
+    machine, _ = _env_params("skab", "skab_valve1")
+    files = {
+        f"valve1/{path.stem}": pd.read_csv(path, sep=";")
+        for path in (SKAB / "data" / "valve1").glob("*.csv")
+    }
+    files["anomaly-free/anomaly-free"] = pd.read_csv(
+        SKAB / "data" / "anomaly-free" / "anomaly-free.csv", sep=";"
+    )
+    train, val, test = _ingest(files, machine, {"failure_horizon_hours": 1})
+    assert train.groupby(c.EPISODE).size().eq(400).all() and train[c.EPISODE].nunique() == 16
+    assert len(val) == 9405 and (val[c.ANOMALY] == 0).all()
+    assert 0.5 < test[c.ANOMALY].mean() < 0.6  # ~54 % anomalous, as the leaderboard says
+    for split, frame in zip(c.SPLITS, (train, val, test), strict=True):
+        assert validate_readings(frame, machine, VALIDATION, split)[2]["rows_quarantined"] == 0
+
+
+@needs_cmapss
+@pytest.mark.slow
+def test_kedro_run_with_the_cmapss_env_builds_the_cmapss_machine(isolated_project_env):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT, env="cmapss") as session:
+        session.run(pipeline_names=["data_ingestion", "data_validation"])
+    data = isolated_project_env / "data"
+    assert sorted(p.name for p in (data / "01_raw").iterdir()) == ["cmapss_fd001"]
+    report = yaml.safe_load(
+        (data / "08_reporting" / "cmapss_fd001" / "source_report.json").read_text()
+    )
+    assert report["labels"]["rul"] == "derived"
+    assert report["families"]["anomaly"] == {
+        "trained": False,
+        "supported": False,
+        "why": "no anomaly labels to choose a threshold and score",
+    }
