@@ -166,3 +166,13 @@ def test_unsupported_manifest_version(tiny_bundle, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="format_version 99"):
         load_bundle(copy)
+
+
+def test_failed_export_parity_is_reported_in_every_answer(tiny_bundle, readings, tmp_path):
+    copy = tmp_path / "edge"
+    shutil.copytree(tiny_bundle[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["models"]["regression"]["parity"] |= {"passed": False, "failure": "worst row 7"}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    warnings = predict(load_bundle(copy), readings)["warnings"]
+    assert any("regression" in w and "worst row 7" in w for w in warnings)

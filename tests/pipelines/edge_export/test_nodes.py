@@ -121,3 +121,18 @@ def test_manifest_refuses_a_feature_table_the_edge_cannot_compute(
 
 def test_required_history_covers_the_health_slope():
     assert required_history_rows([6, 24, 96]) == 191
+
+
+def test_warn_mode_exports_and_marks_the_failure(
+    exported, tiny_models, tiny_features, machine, tiny_params
+):
+    other = copy.deepcopy(tiny_models["regression"])
+    other["estimator"] = copy.deepcopy(tiny_models["classification"]["estimator"])
+    other["estimator"].predict = lambda x: np.zeros(len(x))
+    params = tiny_params["edge_export"]
+    lenient = params | {"parity": params["parity"] | {"on_failure": {"regression": "warn"}}}
+    report = check_onnx_parity(
+        other, exported["regression"], tiny_features["test"], machine, lenient
+    )
+    assert report["passed"] is False
+    assert "family regression" in report["failure"]
