@@ -19,6 +19,7 @@ from pdm_kedro.pipelines.anomaly.nodes import (
     fit_one_class_svm,
     package_anomaly_model,
     plot_score_distribution,
+    residual_matrix,
     sample_healthy_rows,
     score_test_rows,
     select_detector_inputs,
@@ -54,12 +55,43 @@ def detectors(healthy, inputs: dict, params: dict) -> dict:
     }
 
 
-def test_detector_inputs_exist_levels_first(machine, params, inputs, tiny_features):
+def test_detector_inputs_exist_in_block_order(machine, params, inputs, tiny_features):
     names = inputs["feature_names"]
     assert set(names) <= set(tiny_features["train"].columns)
-    n_sensors = len(machine["sensors"])
-    assert inputs["n_level"] == n_sensors * len(params["inputs"]["level_suffixes"])
-    assert all(name.endswith("__abs_diff") for name in names[inputs["n_level"] :])
+    k = len(machine["sensors"])
+    assert inputs["n_sensors"] == k
+    assert len(names) == k * (1 + inputs["n_means"] + inputs["n_motion"])
+    assert names[:k] == [s["name"] for s in machine["sensors"]]
+    assert all(name.endswith("__abs_diff") for name in names[-k:])
+
+
+def test_residual_map_subtracts_each_mean(detectors, inputs):
+    # 2 sensors, 2 means: [r1 r2 | a1 a2 | b1 b2] -> [r1-a1 r2-a2 | r1-b1 r2-b2]
+    x = np.array([[10.0, 20.0, 9.0, 18.0, 7.0, 21.0]])
+    np.testing.assert_allclose(x @ residual_matrix(2, 2), [[1.0, 2.0, 3.0, -1.0]])
+    for estimator in detectors.values():
+        branch = estimator.named_steps["prepare"].named_transformers_["residual"]
+        components = branch.named_steps["subtract_means"].components_
+        np.testing.assert_array_equal(
+            components.T, residual_matrix(inputs["n_sensors"], inputs["n_means"])
+        )
+
+
+def test_levels_never_reach_the_detector(detectors, inputs, tiny_features):
+    """Shifting a reading and its trailing means together (degradation) leaves the score alone."""
+    val = tiny_features["val"].head(200).copy()
+    names = inputs["feature_names"]
+    k, means = inputs["n_sensors"], inputs["n_means"]
+    shifted = val.copy()
+    for name in names[: k * (1 + means)]:
+        sensor_index = names.index(name) % k
+        shifted[name] = val[name] + 5.0 * (sensor_index + 1)
+    for estimator in detectors.values():
+        np.testing.assert_allclose(
+            anomaly_scores(estimator, shifted, names),
+            anomaly_scores(estimator, val, names),
+            atol=5e-3,  # float32 rounding of the shifted inputs
+        )
 
 
 def test_healthy_rows_are_healthy_capped_and_seeded(tiny_features, params):

@@ -3,22 +3,25 @@
 The detectors are fitted on healthy training rows only (``anomaly == 0``); the labels pick the
 fitting rows, the detector and its threshold on val. The test split is only scored.
 
-Detector inputs are plain feature-table columns, chosen by parameters: each sensor's reading and
-its short trailing mean (``level`` columns), and its absolute change since the previous row
-(``motion`` columns). Everything that turns them into a score is one scikit-learn Pipeline, so
-skl2onnx exports it whole and the edge needs no extra transform:
+Detector inputs are plain feature-table columns, chosen by parameters: each sensor's reading, its
+trailing means (3 h and 12 h) and its absolute change since the previous row (``motion``).
+Everything that turns them into a score is one scikit-learn Pipeline, so skl2onnx exports it
+whole and the edge needs no extra transform:
 
-- level columns -> StandardScaler -> PCA(whiten=True): the whitened minor components are the
-  reading's departure from its trailing mean in the directions healthy data rarely move
-  (a regime change moves the sensors together and is learned as normal);
-- motion columns -> Binarizer(threshold): 1 when the reading changed, 0 when it repeated exactly
-  (stuck sensors, dropouts held at the floor);
+- readings and means -> a fixed linear map (a GaussianRandomProjection whose components are set,
+  not drawn) -> residuals ``reading - trailing mean`` (absolute levels, which move with
+  degradation and drift, never reach the detector) -> StandardScaler -> PCA(whiten=True): departures in directions healthy data rarely
+  move in stand out (a regime change moves the sensors together and is learned as normal);
+- motion columns -> Binarizer(threshold) -> StandardScaler: 1 when the reading changed, 0 when it
+  repeated exactly (stuck sensors, dropouts held at the floor); scaling by the healthy rows' rate
+  of repeats makes a rare repeat as loud as a large departure (about -20 sd);
 - then the detector (IsolationForest or OneClassSVM); anomaly score = -decision_function(X).
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,6 +32,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Binarizer, StandardScaler
+from sklearn.random_projection import GaussianRandomProjection
 from sklearn.svm import OneClassSVM
 
 from pdm_kedro import contract as c
@@ -49,15 +53,20 @@ METRIC_NAMES = ("precision", "recall", "f1", "false_alarm_rate", "missed_alarm_r
 
 
 def select_detector_inputs(machine: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The detector's input columns, in order: level columns first, then motion columns.
+    """The detector's input columns, in order: readings, trailing means, motion columns.
 
-    Returns ``{"feature_names": [...], "n_level": int}``; ``n_level`` splits the two groups.
+    Returns ``{"feature_names": [...], "n_sensors", "n_means", "n_motion"}`` (``n_means`` and
+    ``n_motion`` count blocks of one column per sensor).
     """
     sensors = parse_machine(machine).sensor_names
     inputs = params["inputs"]
-    levels = [f"{s}{suffix}" for suffix in inputs["level_suffixes"] for s in sensors]
-    motion = [f"{s}{suffix}" for suffix in inputs["motion_suffixes"] for s in sensors]
-    return {"feature_names": levels + motion, "n_level": len(levels)}
+    suffixes = [inputs["reading_suffix"], *inputs["mean_suffixes"], *inputs["motion_suffixes"]]
+    return {
+        "feature_names": [f"{s}{suffix}" for suffix in suffixes for s in sensors],
+        "n_sensors": len(sensors),
+        "n_means": len(inputs["mean_suffixes"]),
+        "n_motion": len(inputs["motion_suffixes"]),
+    }
 
 
 def sample_healthy_rows(features_train: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -83,41 +92,92 @@ def detector_matrix(frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray
     return frame[list(feature_names)].to_numpy(dtype=np.float32)
 
 
-def build_preprocessor(n_level: int, n_inputs: int, params: dict[str, Any]) -> ColumnTransformer:
-    """Level columns -> scaler + whitened PCA; motion columns -> changed (1) / repeated (0)."""
+def residual_matrix(n_sensors: int, n_means: int) -> np.ndarray:
+    """The fixed linear map (inputs x outputs) from readings and means to residuals.
+
+    Inputs: the readings block then one block per trailing mean; outputs: ``reading - mean`` for
+    each mean block, one column per sensor.
+    """
+    k = n_sensors
+    weights = np.zeros((k * (1 + n_means), k * n_means))
+    eye = np.eye(k)
+    for j in range(n_means):
+        weights[:k, j * k : (j + 1) * k] = eye
+        weights[(1 + j) * k : (2 + j) * k, j * k : (j + 1) * k] = -eye
+    return weights
+
+
+def set_residual_map(projection: GaussianRandomProjection, inputs: dict[str, Any]) -> None:
+    """Replace a fitted GaussianRandomProjection's random components by :func:`residual_matrix`.
+
+    Its transform is ``X @ components_.T`` and skl2onnx exports it as one MatMul, so the map
+    stays a stock scikit-learn step; nothing in it is random or learned.
+    """
+    projection.components_ = residual_matrix(inputs["n_sensors"], inputs["n_means"]).T.copy()
+
+
+def build_preprocessor(inputs: dict[str, Any], params: dict[str, Any]) -> ColumnTransformer:
+    """Readings and means -> residuals -> scaler + whitened PCA; motion columns -> changed (1) /
+    repeated (0), standardised by the fitting rows' rate of repeats."""
     prep = params["preprocessing"]
+    k, n_means = inputs["n_sensors"], inputs["n_means"]
+    n_level = k * (1 + n_means)
     return ColumnTransformer(
         [
             (
-                "level",
-                make_pipeline(
-                    StandardScaler(),
-                    PCA(whiten=bool(prep["whiten"]), random_state=int(params["seed"])),
+                "residual",
+                Pipeline(
+                    [
+                        ("subtract_means", GaussianRandomProjection(n_components=k * n_means)),
+                        ("scale", StandardScaler()),
+                        (
+                            "whiten",
+                            PCA(whiten=bool(prep["whiten"]), random_state=int(params["seed"])),
+                        ),
+                    ]
                 ),
                 list(range(n_level)),
             ),
             (
                 "motion",
-                Binarizer(threshold=float(prep["motion_threshold"])),
-                list(range(n_level, n_inputs)),
+                make_pipeline(
+                    Binarizer(threshold=float(prep["motion_threshold"])), StandardScaler()
+                ),
+                list(range(n_level, len(inputs["feature_names"]))),
             ),
         ]
     )
+
+
+def fit_preprocessor(
+    x: np.ndarray, inputs: dict[str, Any], params: dict[str, Any]
+) -> ColumnTransformer:
+    """Fit :func:`build_preprocessor` on ``x`` with the fixed residual map in place.
+
+    The ColumnTransformer is fitted once (its projection draws random components), then the
+    residual branch gets the fixed map and its scaler and PCA are refitted on true residuals.
+    """
+    prepare = build_preprocessor(inputs, params)
+    with warnings.catch_warnings():  # a random projection would warn about its component count
+        warnings.simplefilter("ignore")
+        prepare.fit(x)
+    branch = prepare.named_transformers_["residual"]
+    set_residual_map(branch.named_steps["subtract_means"], inputs)
+    n_level = inputs["n_sensors"] * (1 + inputs["n_means"])
+    residuals = branch.named_steps["subtract_means"].transform(x[:, :n_level])
+    branch.named_steps["scale"].fit(residuals)
+    branch.named_steps["whiten"].fit(branch.named_steps["scale"].transform(residuals))
+    return prepare
 
 
 def _fit_detector(
     healthy: pd.DataFrame, inputs: dict[str, Any], detector: Any, rows: int, params: dict[str, Any]
 ) -> Pipeline:
     """Fit preprocessing + ``detector`` on the first ``rows`` healthy rows of the seeded draw."""
-    names = inputs["feature_names"]
-    x = detector_matrix(healthy, names)[:rows]
-    estimator = Pipeline(
-        [
-            ("prepare", build_preprocessor(inputs["n_level"], len(names), params)),
-            ("detect", detector),
-        ]
-    )
-    return estimator.fit(x)
+    x = detector_matrix(healthy, inputs["feature_names"])[:rows]
+    prepare = fit_preprocessor(x, inputs, params)
+    detector.fit(prepare.transform(x))
+    return Pipeline([("prepare", prepare), ("detect", detector)])
 
 
 def fit_isolation_forest(
