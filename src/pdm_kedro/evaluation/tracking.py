@@ -6,11 +6,17 @@ The MLflow calls themselves live in catalog datasets (kedro-mlflow's metric data
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 
 from pdm_kedro.evaluation.report import frame_fingerprint
+
+
+def mlflow_metric_name(name: str) -> str:
+    """A metric name MLflow accepts: ``mape[sensor]`` becomes ``mape.sensor``."""
+    return re.sub(r"[^\w\-./ ]", "_", re.sub(r"\[(.*?)\]", r".\1", name))
 
 
 def tracking_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -20,10 +26,11 @@ def tracking_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
     """
     out: dict[str, dict[str, float]] = {}
     for row in metrics["metrics"]:
+        name = mlflow_metric_name(row["metric"])
         if row["value"] is not None:
-            out[row["metric"]] = {"value": float(row["value"]), "step": 0}
+            out[name] = {"value": float(row["value"]), "step": 0}
         if row.get("baseline") is not None:
-            out[f"baseline_{row['metric']}"] = {"value": float(row["baseline"]), "step": 0}
+            out[f"baseline_{name}"] = {"value": float(row["baseline"]), "step": 0}
     return out
 
 

@@ -77,3 +77,18 @@ def test_model_card_without_any_family_says_so(machine, tiny_baselines):
     card = write_model_card(machine, {"retrain_command": "x", "mlflow_ui_command": "y"},
                             tiny_baselines)  # fmt: skip
     assert "No model family has reported metrics" in card
+
+
+def test_per_sensor_metric_names_keep_their_direction():
+    assert beats_baseline("mape[winding_temperature]", 5.0, 9.0) is True
+    assert beats_baseline("mase[winding_temperature]", 1.2, 1.0) is False
+
+
+def test_tracked_metric_names_are_valid_for_mlflow():
+    from pdm_kedro.evaluation.tracking import tracking_metrics
+
+    doc = {"metrics": [{"metric": "mape[winding_temperature]", "value": 3.0, "baseline": 4.0}]}
+    assert tracking_metrics(doc) == {
+        "mape.winding_temperature": {"value": 3.0, "step": 0},
+        "baseline_mape.winding_temperature": {"value": 4.0, "step": 0},
+    }

@@ -25,7 +25,7 @@ def beats_baseline(metric: str, value: float | None, baseline: float | None) -> 
     """Whether ``value`` is better than ``baseline`` for ``metric`` (None when either is missing)."""
     if value is None or baseline is None:
         return None
-    if metric in LOWER_IS_BETTER:
+    if metric.split("[", maxsplit=1)[0] in LOWER_IS_BETTER:  # e.g. "mape[sensor]"
         return value < baseline
     return value > baseline
 

@@ -1,0 +1,244 @@
+"""Benchmark the whole default ``kedro run``: data through models and reports, tracking on.
+
+Runs the default pipeline (10 priority machines, every stage, MLflow tracking into a scratch
+sqlite store) in a scratch data root, twice by default, and prints and saves:
+
+- wall time of the whole ``kedro run`` (target: under 3 minutes on 2 cores) and Kedro's own
+  pipeline figure;
+- wall time per stage: a timing hook attributes to each node the time since the previous node
+  finished (load + run + save, the sequential runner runs one node at a time), summed per stage;
+- peak memory (max RSS of the kedro process);
+- every priority machine x family target metric from ``fleet_metrics.csv`` against its target
+  (classification F1 >= 0.85, regression R2 >= 0.75, anomaly F1 >= 0.85, forecasting
+  MAPE < 15 % and MASE < 1 per key sensor), beside its baseline;
+- reproducibility: whether both runs wrote identical ``fleet_metrics.csv`` values.
+
+    python benchmarks/bench_models.py [--runs 2] [--data-root DIR]
+
+Results: ``<data root>/08_reporting/benchmark_models.json`` (the data root is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TARGET_SECONDS = 180.0
+# family -> (metric name before any "[sensor]", comparison, target)
+TARGETS = {
+    "classification": [("f1", ">=", 0.85)],
+    "regression": [("r2", ">=", 0.75)],
+    "anomaly": [("f1", ">=", 0.85)],
+    "forecasting": [("mape", "<", 15.0), ("mase", "<", 1.0)],
+}
+
+
+def child(timings_path: Path) -> None:
+    """Inside the kedro process: run the default pipeline with a node timing hook."""
+    from kedro.framework.hooks import hook_impl  # noqa: PLC0415
+    from kedro.framework.project import pipelines, settings  # noqa: PLC0415
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    class NodeTimer:
+        """Wall time between consecutive node completions (load + run + save of each node)."""
+
+        def __init__(self) -> None:
+            self.last = time.perf_counter()
+            self.nodes: dict[str, float] = {}
+            self.pipeline_seconds = 0.0
+            self.start = self.last
+
+        @hook_impl
+        def before_pipeline_run(self) -> None:
+            self.start = self.last = time.perf_counter()
+
+        @hook_impl
+        def after_node_run(self, node) -> None:  # noqa: ANN001
+            now = time.perf_counter()
+            self.nodes[node.name] = now - self.last
+            self.last = now
+
+        @hook_impl
+        def after_pipeline_run(self) -> None:
+            self.pipeline_seconds = time.perf_counter() - self.start
+
+    bootstrap_project(PROJECT_ROOT)
+    timer = NodeTimer()
+    settings.HOOKS = (*settings.HOOKS, timer)
+    start = time.perf_counter()
+    with KedroSession.create(project_path=PROJECT_ROOT) as session:
+        session.run()
+    session_seconds = time.perf_counter() - start
+    stage_of = {
+        node.name: stage
+        for stage in sorted(_stage_names(pipelines))
+        for node in pipelines[stage].nodes
+    }
+    per_stage: dict[str, float] = {}
+    for name, seconds in timer.nodes.items():
+        stage = stage_of.get(name, "reporting (fleet)")
+        per_stage[stage] = per_stage.get(stage, 0.0) + seconds
+    timings_path.write_text(
+        json.dumps(
+            {
+                "session_seconds": session_seconds,
+                "pipeline_seconds": timer.pipeline_seconds,
+                "per_stage_seconds": per_stage,
+                "slowest_nodes": sorted(timer.nodes.items(), key=lambda kv: -kv[1])[:10],
+            }
+        )
+    )
+
+
+def _stage_names(registry) -> set[str]:  # noqa: ANN001
+    """Registered stage pipelines: the template folders under ``pdm_kedro/pipelines``."""
+    folder = PROJECT_ROOT / "src" / "pdm_kedro" / "pipelines"
+    return {p.name for p in folder.iterdir() if (p / "__init__.py").exists()} & set(registry)
+
+
+def run_once(scratch: Path) -> dict:
+    """One default ``kedro run`` in ``scratch``; wall time, peak RSS and the child's timings."""
+    data_root = scratch / "data"
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "COLUMNS": "200",
+        "PDM_DATA_ROOT": str(data_root),
+        "PDM_MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
+    }
+    timings = scratch / "timings.json"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", str(timings)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"kedro run failed with exit code {proc.returncode}")
+    peak_kib = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+    return {
+        "data_root": str(data_root),
+        "wall_seconds": wall,
+        "peak_rss_mb": peak_kib / 1024,
+        **json.loads(timings.read_text()),
+    }
+
+
+def target_table(fleet_csv: Path, machines: list[str]) -> list[dict]:
+    """Every priority machine x family target metric against its target, beside the baseline."""
+    import pandas as pd  # noqa: PLC0415
+
+    table = pd.read_csv(fleet_csv)
+    rows = []
+    for machine in machines:
+        for family, checks in TARGETS.items():
+            part = table[(table.machine_id == machine) & (table.family == family)]
+            if part.empty:
+                rows.append({"machine_id": machine, "family": family, "metric": "(missing)",
+                             "value": None, "baseline": None, "target": None, "met": False})  # fmt: skip
+                continue
+            for name, op, target in checks:
+                for _, row in part[part.metric.str.split("[").str[0] == name].iterrows():
+                    value = None if pd.isna(row.value) else float(row.value)
+                    met = value is not None and (value >= target if op == ">=" else value < target)
+                    rows.append({
+                        "machine_id": machine, "family": family, "metric": row.metric,
+                        "value": value,
+                        "baseline": None if pd.isna(row.baseline) else float(row.baseline),
+                        "target": f"{op} {target:g}", "met": bool(met),
+                    })  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    """Run the benchmark and save its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=2, help="2 checks reproducibility")
+    parser.add_argument("--data-root", type=Path, default=None, help="where the JSON is saved")
+    parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+
+    scratch = Path(tempfile.mkdtemp(prefix="pdm_bench_models_"))
+    runs = []
+    for i in range(args.runs):
+        run_dir = scratch / f"run{i + 1}"
+        run_dir.mkdir()
+        runs.append(run_once(run_dir))
+        print(f"run {i + 1}: {runs[-1]['wall_seconds']:.1f} s, data root {runs[-1]['data_root']}")
+
+    sys.path.insert(0, str(PROJECT_ROOT / "src"))
+    import pandas as pd  # noqa: PLC0415
+
+    from pdm_kedro.fleet import load_project_parameters, priority_machines  # noqa: PLC0415
+
+    machines = priority_machines(load_project_parameters("base", PROJECT_ROOT / "conf"))
+    csvs = [Path(r["data_root"]) / "08_reporting" / "fleet_metrics.csv" for r in runs]
+    rows = target_table(csvs[0], machines)
+    reproducible = None
+    if len(csvs) > 1:
+        frames = [pd.read_csv(p) for p in csvs]
+        reproducible = all(f.equals(frames[0]) for f in frames[1:])
+
+    first = runs[0]
+    results = {
+        "benchmark": "models: default kedro run (data through reports, tracking on)",
+        "machines": len(machines),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "wall_seconds_kedro_run": [round(r["wall_seconds"], 1) for r in runs],
+        "wall_seconds_pipeline": [round(r["pipeline_seconds"], 1) for r in runs],
+        "per_stage_seconds": {
+            k: round(v, 1) for k, v in sorted(first["per_stage_seconds"].items())
+        },
+        "slowest_nodes": [(n, round(s, 2)) for n, s in first["slowest_nodes"]],
+        "peak_rss_mb": [round(r["peak_rss_mb"]) for r in runs],
+        "target_seconds": TARGET_SECONDS,
+        "meets_time_target": first["wall_seconds"] < TARGET_SECONDS,
+        "reproducible_fleet_metrics": reproducible,
+        "targets": rows,
+        "targets_met": sum(r["met"] for r in rows),
+        "targets_total": len(rows),
+    }
+    data_root = args.data_root or Path(first["data_root"])
+    out = data_root / "08_reporting" / "benchmark_models.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+
+    print(f"models benchmark ({len(machines)} machines, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+    print(f"  kedro run wall time : {results['wall_seconds_kedro_run']} s "
+          f"(target < {TARGET_SECONDS:.0f} s)")  # fmt: skip
+    print(f"  pipeline (Kedro)    : {results['wall_seconds_pipeline']} s")
+    print(f"  peak memory (RSS)   : {results['peak_rss_mb']} MB")
+    for stage, seconds in results["per_stage_seconds"].items():
+        print(f"    {stage:28s} {seconds:7.1f} s")
+    print(f"  reproducible fleet_metrics.csv: {reproducible}")
+    print(f"  {'machine':36s} {'family':15s} {'metric':32s} {'value':>9s} {'baseline':>9s} "
+          f"{'target':>8s}  met")  # fmt: skip
+
+    def fmt(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    for r in rows:
+        print(f"  {r['machine_id']:36s} {r['family']:15s} {r['metric']:32s} {fmt(r['value']):>9s} "
+              f"{fmt(r['baseline']):>9s} {r['target'] or '':>8s}  {'yes' if r['met'] else 'no'}")  # fmt: skip
+    print(f"  targets met: {results['targets_met']} / {results['targets_total']}")
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()
