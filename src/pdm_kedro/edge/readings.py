@@ -152,7 +152,10 @@ def check_readings(
             f"{spec['timestamp_column']!r}, {spec['regime_column']!r} and the {len(sensors)} "
             f"sensors {sensors}."
         )
-    lengths = {name: len(np.asarray(readings[name])) for name in required}
+    not_columns = [name for name in required if np.ndim(readings[name]) != 1]
+    if not_columns:
+        raise EdgeInputError(f"Columns {not_columns} must be one-dimensional sequences of values.")
+    lengths = {name: len(readings[name]) for name in required}
     if len(set(lengths.values())) != 1:
         raise EdgeInputError(f"Readings columns have different lengths: {lengths}.")
     n = next(iter(lengths.values()))

@@ -135,6 +135,8 @@ def predict(
         readings, manifest, int(manifest["inputs"]["min_history_rows"]), from_episode_start
     )
     features = compute_features(checked, manifest)
+    if not all_rows:  # every row's window features are needed, the models only for the last
+        features = features[-1:]
     models = manifest["models"]
     result: dict[str, Any] = {
         "machine_id": bundle.machine_id,
