@@ -15,10 +15,12 @@ Conventions (also written into the edge spec by ``forecasting.onnx_export.edge_s
   ``k = 1..K`` (columns in that order);
 - model: regression with ARIMA(p, d, q) errors, ``z_t = y_t - x_t . beta``,
   ``w_t = (1 - L)^d z_t``, ``w_t = c + sum_i ar_i w_{t-i} + e_t + sum_j ma_j e_{t-j}``;
-- state: the ``state_hours`` hours before the origin, leading missing hours trimmed; the residual
-  recursion starts with zero residuals and pre-sample ``w`` at its mean ``c / (1 - sum ar)``; a
-  missing hour is replaced by its one-step prediction with a zero residual (what a Kalman filter
-  does with a missing observation);
+- state: the ``state_hours`` hours before the origin, leading missing hours trimmed. Pure AR
+  models (q = 0, the default): missing hours take their conditional expectation given every
+  observation in the window (a least-squares fill that equals the Kalman filter's state); with MA
+  terms: the residual recursion starts with zero residuals and pre-sample ``w`` at its mean
+  ``c / (1 - sum ar)``, a missing hour takes its one-step prediction with a zero residual
+  (approximate near gaps and window starts: the Kalman gain is not yet in steady state);
 - the ONNX graph of one sensor takes one float64 row ``state`` = ``[y_recent (p+d),
   residuals (q), fourier_recent ((p+d)*2K, row-major), fourier_future (H*2K, row-major)]`` and
   returns ``forecast``, ``lower`` and ``upper`` (H each; the interval half-widths are the
@@ -114,6 +116,39 @@ def _w_mean(coef: Mapping[str, Any]) -> float:
     return float(coef["intercept"]) / (1.0 - ar_sum) if abs(1.0 - ar_sum) > 1e-9 else 0.0
 
 
+def _ar_polynomial(coef: Mapping[str, Any]) -> np.ndarray:
+    """a_i of the integrated AR: z_t = c + sum_i a_i z_{t-i} + e_t, i = 1..p+d (q = 0)."""
+    poly = np.concatenate([[1.0], -np.asarray(coef["ar"], dtype=np.float64)])
+    for _ in range(int(coef["order"][1])):
+        poly = np.convolve(poly, [1.0, -1.0])
+    return -poly[1:]
+
+
+def _ar_fill(z: np.ndarray, coef: Mapping[str, Any]) -> np.ndarray:
+    """Missing values of a pure (integrated) AR series by their conditional expectation.
+
+    For a Gaussian AR conditioned on the window's first p+d values the conditional mean of the
+    missing values given every observation minimises the sum of squared one-step errors (a small
+    least-squares problem): what the Kalman filter's state holds for the last p+d hours.
+    """
+    missing = np.flatnonzero(~np.isfinite(z))
+    if not missing.size:
+        return z
+    a = _ar_polynomial(coef)
+    k, n = len(a), len(z)
+    c = float(coef["intercept"])
+    rows = np.arange(k, n)
+    design = np.zeros((len(rows), n))
+    design[np.arange(len(rows)), rows] = 1.0
+    for i in range(k):
+        design[np.arange(len(rows)), rows - 1 - i] -= a[i]
+    observed = np.isfinite(z)
+    rhs = c - design[:, observed] @ z[observed]
+    filled = z.copy()
+    filled[missing] = np.linalg.lstsq(design[:, missing], rhs, rcond=None)[0]
+    return filled
+
+
 def arima_state(
     y: np.ndarray, x: np.ndarray, coef: Mapping[str, Any]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +162,9 @@ def arima_state(
 
     Returns:
         ``y_filled`` (missing hours replaced by their one-step prediction) and residuals ``e``
-        (zero where the hour was missing).
+        (zero where the hour was missing). Without MA terms the missing hours take their
+        conditional expectation given every observation of the window instead (see ``_ar_fill``),
+        which reproduces the Kalman filter exactly.
     """
     p, d, q = (int(v) for v in coef["order"])
     ar = np.asarray(coef["ar"], dtype=np.float64)
@@ -136,6 +173,8 @@ def arima_state(
     xb = np.asarray(x, dtype=np.float64) @ np.asarray(coef["beta"], dtype=np.float64)
     z = np.asarray(y, dtype=np.float64) - xb
     n = len(z)
+    if q == 0:  # pure AR: exact conditional expectation of missing hours (no residual state)
+        return _ar_fill(z, coef) + xb, np.zeros(n)
     integ = _integration_weights(d)
     mu = _w_mean(coef)
     zf = np.empty(n)

@@ -148,14 +148,13 @@ def native_forecast(
     x_window: np.ndarray,
     x_future: np.ndarray,
     alpha: float,
-    blas_threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """pmdarima's model with its fitted coefficients fixed, filtered on a window, forecast ahead.
 
     The Kalman filter of the fitted statsmodels SARIMAX (``arima_res_.apply``, no refit) runs over
     the window (NaN = missing hour) and forecasts ``len(x_future)`` hours with intervals.
     """
-    with warnings.catch_warnings(), threadpool_limits(limits=int(blas_threads)):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = model.arima_res_.apply(y_window, exog=x_window, refit=False)
         fc = res.get_forecast(len(x_future), exog=x_future)

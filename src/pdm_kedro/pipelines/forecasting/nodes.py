@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from threadpoolctl import threadpool_limits
 
 from pdm_kedro import contract as c
 from pdm_kedro.edge.forecast import (
@@ -47,7 +48,8 @@ BACKTEST_COLUMNS = [
     "forecast",
     "lower",
     "upper",
-    "native_forecast",
+    "forecast_linear",
+    "forecast_source",
     "naive",
     "seasonal_naive",
 ]
@@ -158,18 +160,20 @@ def backtest_forecasters(
     hourly_before: pd.DataFrame,
     hourly_target: pd.DataFrame,
     forecasting: dict[str, Any],
+    split: str,
 ) -> pd.DataFrame:
     """Rolling-origin backtest over one split with the fitted coefficients fixed.
 
     Origins every ``origin_step_hours`` from the split's first hour; at each origin the state is
     rebuilt from the ``state_hours`` hours before it (the previous split included: it precedes this
-    one in time), then ``horizon_hours`` are forecast by the fixed linear recursion the ONNX graph
-    and the edge run (:mod:`pdm_kedro.edge.forecast`). On ``parity_check_origins`` evenly spaced
-    origins per sensor pmdarima's own model (its statsmodels Kalman filter over the same window,
-    coefficients fixed) forecasts too (``native_forecast``; NaN elsewhere).
-    Naive = last finite value before the origin; seasonal naive = the value ``period_hours`` before
-    the target (naive when that hour is missing). Only target hours inside the split with a finite
-    actual are kept.
+    one in time), then ``horizon_hours`` are forecast. ``forecast_linear`` is the fixed linear
+    recursion the ONNX graph and the edge run (:mod:`pdm_kedro.edge.forecast`). For the splits in
+    ``native_forecast_splits`` (test), ``forecast``/``lower``/``upper`` are pmdarima's own model
+    (its statsmodels Kalman filter over the same window, coefficients fixed, no refit) at every
+    origin; elsewhere they are the linear recursion and its steady-state intervals
+    (``forecast_source`` says which). Naive = last finite value before the origin; seasonal naive =
+    the value ``period_hours`` before the target (naive when that hour is missing). Only target
+    hours inside the split with a finite actual are kept.
     """
     spec = edge_spec(model)
     horizon = int(model["horizon_hours"])
@@ -178,86 +182,82 @@ def backtest_forecasters(
     period = int(fourier["period_hours"])
     n_fourier = 2 * int(fourier["terms"])
     step = int(forecasting["origin_step_hours"])
+    use_native = split in set(forecasting["native_forecast_splits"])
     first, last = int(hourly_target[HOUR].iloc[0]), int(hourly_target[HOUR].iloc[-1])
-    origins = np.arange(first, last + 1, step)
-    n_check = int(forecasting["parity_check_origins"])
-    checked = (
-        set(origins[np.linspace(0, len(origins) - 1, n_check).round().astype(int)].tolist())
-        if n_check and len(origins)
-        else set()
-    )
     rows = []
-    for sensor, entry in model["sensors"].items():
-        coef = entry["coefficients"]
-        weights, bias = forecast_matrix(coef, horizon, n_fourier)
-        half = interval_half_widths(coef, horizon, float(model["interval_z"]))
-        grid, raw = _contiguous([hourly_before, hourly_target], sensor)
-        clean = screen_hourly(raw, entry["plausible_band"])
-        for origin in origins.tolist():
-            targets = np.arange(origin, origin + horizon, dtype=np.int64)
-            in_split = targets <= last
-            actual = np.full(horizon, np.nan)
-            actual[in_split] = raw[targets[in_split] - grid[0]]
-            if not np.isfinite(actual).any():
-                continue
-            state = origin_state(spec, sensor, grid, raw, origin)
-            if state is None:
-                continue
-            mean = (state @ weights + bias)[0]
-            native = np.full(horizon, np.nan)
-            if origin in checked:
-                y_window, x_window = window_for_origin(grid, clean, origin, state_hours, fourier)
-                x_future = fourier_terms(targets, period, fourier["terms"])
-                native = native_forecast(
-                    entry["estimator"],
-                    y_window,
-                    x_window,
-                    x_future,
-                    model["interval_alpha"],
-                    int(forecasting["arima"]["blas_threads"]),
-                )[0]
-            before = clean[max(0, origin - state_hours - grid[0]) : origin - grid[0]]
-            naive = float(before[np.isfinite(before)][-1])
-            seasonal = clean[targets - period - grid[0]]
-            seasonal = np.where(np.isfinite(seasonal), seasonal, naive)
-            keep = np.isfinite(actual)
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "sensor": sensor,
-                        "origin_hour": origin,
-                        "step": np.arange(1, horizon + 1)[keep],
-                        "target_hour": targets[keep],
-                        c.TIMESTAMP: pd.to_datetime(targets[keep], unit="h"),
-                        "actual": actual[keep],
-                        "forecast": mean[keep],
-                        "lower": (mean - half)[keep],
-                        "upper": (mean + half)[keep],
-                        "native_forecast": native[keep],
-                        "naive": naive,
-                        "seasonal_naive": seasonal[keep],
-                    }
+    with threadpool_limits(limits=int(forecasting["arima"]["blas_threads"])):
+        for sensor, entry in model["sensors"].items():
+            coef = entry["coefficients"]
+            weights, bias = forecast_matrix(coef, horizon, n_fourier)
+            half = interval_half_widths(coef, horizon, float(model["interval_z"]))
+            grid, raw = _contiguous([hourly_before, hourly_target], sensor)
+            clean = screen_hourly(raw, entry["plausible_band"])
+            for origin in range(first, last + 1, step):
+                targets = np.arange(origin, origin + horizon, dtype=np.int64)
+                in_split = targets <= last
+                actual = np.full(horizon, np.nan)
+                actual[in_split] = raw[targets[in_split] - grid[0]]
+                if not np.isfinite(actual).any():
+                    continue
+                state = origin_state(spec, sensor, grid, raw, origin)
+                if state is None:
+                    continue
+                linear = (state @ weights + bias)[0]
+                if use_native:
+                    y_window, x_window = window_for_origin(
+                        grid, clean, origin, state_hours, fourier
+                    )
+                    x_future = fourier_terms(targets, period, fourier["terms"])
+                    mean, lower, upper = native_forecast(
+                        entry["estimator"], y_window, x_window, x_future, model["interval_alpha"]
+                    )
+                else:
+                    mean, lower, upper = linear, linear - half, linear + half
+                before = clean[max(0, origin - state_hours - grid[0]) : origin - grid[0]]
+                naive = float(before[np.isfinite(before)][-1])
+                seasonal = clean[targets - period - grid[0]]
+                seasonal = np.where(np.isfinite(seasonal), seasonal, naive)
+                keep = np.isfinite(actual)
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "sensor": sensor,
+                            "origin_hour": origin,
+                            "step": np.arange(1, horizon + 1)[keep],
+                            "target_hour": targets[keep],
+                            c.TIMESTAMP: pd.to_datetime(targets[keep], unit="h"),
+                            "actual": actual[keep],
+                            "forecast": mean[keep],
+                            "lower": lower[keep],
+                            "upper": upper[keep],
+                            "forecast_linear": linear[keep],
+                            "forecast_source": "pmdarima" if use_native else "linear",
+                            "naive": naive,
+                            "seasonal_naive": seasonal[keep],
+                        }
+                    )
                 )
-            )
     if not rows:
-        raise ValueError(f"{model['machine_id']}: no backtest origin with data")
+        raise ValueError(f"{model['machine_id']}: no {split} backtest origin with data")
     return pd.concat(rows, ignore_index=True)[BACKTEST_COLUMNS]
 
 
 def parity_gap(backtest: pd.DataFrame, model: dict[str, Any]) -> dict[str, Any]:
-    """Worst relative gap between the linear (ONNX) forecasts and pmdarima's on checked origins.
+    """Worst relative gap between the linear (ONNX) forecasts and pmdarima's on every origin.
 
     Relative to ``max(|native|, level)`` (``level``: the sensor's median training level), so
     forecasts crossing zero do not blow the ratio up.
     """
     out: dict[str, Any] = {}
     for sensor, entry in model["sensors"].items():
-        part = backtest[(backtest["sensor"] == sensor) & backtest["native_forecast"].notna()]
+        part = backtest[
+            (backtest["sensor"] == sensor) & (backtest["forecast_source"] == "pmdarima")
+        ]
         if part.empty:
             out[sensor] = {"origins": 0, "max_rel": None}
             continue
-        native = part["native_forecast"].to_numpy()
-        rel = np.abs(part["forecast"].to_numpy() - native) / np.maximum(
+        native = part["forecast"].to_numpy()
+        rel = np.abs(part["forecast_linear"].to_numpy() - native) / np.maximum(
             np.abs(native), entry["level"]
         )
         worst = int(np.argmax(rel))

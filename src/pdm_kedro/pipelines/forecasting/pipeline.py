@@ -1,5 +1,7 @@
 """Template pipeline: hourly key-sensor series -> ARIMA fit (train) -> rolling-origin backtest."""
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.contract import SPLITS
@@ -25,8 +27,10 @@ def _resample(split: str) -> Node:
 
 
 def _backtest(split: str, before: str) -> Node:
+    func = partial(backtest_forecasters, split=split)
+    update_wrapper(func, backtest_forecasters)
     return Node(
-        backtest_forecasters,
+        func,
         inputs=["model", f"hourly_{before}", f"hourly_{split}", "params:forecasting"],
         outputs=f"backtest_{split}",
         name=f"backtest_{split}_forecasts",
