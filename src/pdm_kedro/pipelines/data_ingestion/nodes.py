@@ -124,8 +124,9 @@ def _standardise_file(
         out["_time"] = _numeric(frame, cols.time, file, "cycle")
     if cols.episode is not None:
         out[SOURCE_EPISODE] = _numeric(frame, cols.episode, file, "episode")
-    if cols.regime is not None:
-        out[c.REGIME] = frame[cols.regime].astype(str)
+    # one regime when the data name none: the features then carry a constant regime_code, as the
+    # edge feature definition expects
+    out[c.REGIME] = frame[cols.regime].astype(str) if cols.regime else cols.default_regime
     for name, col in sensor_cols.items():
         out[name] = _numeric(frame, col, file, f"sensor {name}")
     for label, col in present_labels.items():

@@ -31,6 +31,9 @@ class ColumnMap(BaseModel):
         "(or, without time, one per row)",
     )
     regime: str | None = None
+    default_regime: str = Field(
+        default="single", description="regime label of every row when there is no regime column"
+    )
     sensors: dict[str, str] = Field(
         default_factory=dict, description="sensor name -> source column (default: same name)"
     )
