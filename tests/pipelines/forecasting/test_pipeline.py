@@ -1,0 +1,69 @@
+"""The forecasting template on one machine namespace with an in-memory catalog."""
+
+from __future__ import annotations
+
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
+from tests.conftest import TEST_MACHINE
+
+M = TEST_MACHINE
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A memory dataset the runner cannot release, so the test can read intermediate outputs."""
+
+    def _release(self) -> None:
+        pass
+
+
+def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
+    pipe = namespace_for_machine(discover_templates()["forecasting"], M)
+    assert {n.namespace for n in pipe.nodes} == {f"{M}.forecasting"}
+    assert pipe.inputs() == {
+        f"{M}.validated_train",
+        f"{M}.validated_val",
+        f"{M}.validated_test",
+        f"params:{M}.machine",
+        "params:forecasting",
+    }
+    inputs = {
+        **{
+            f"{M}.validated_{s}": split
+            for s, split in zip(("train", "val", "test"), tiny_splits, strict=True)
+        },
+        f"params:{M}.machine": machine,
+        "params:forecasting": fc_params,
+    }
+    catalog = DataCatalog(
+        {
+            **{name: KeptMemoryDataset() for name in pipe.all_outputs()},
+            **{name: MemoryDataset(value) for name, value in inputs.items()},
+        }
+    )
+    SequentialRunner().run(pipe, catalog)
+    metrics = catalog[f"{M}.forecasting.metrics"].load()
+    assert metrics["machine_id"] == M and metrics["family"] == "forecasting"
+    model = catalog[f"{M}.forecasting.model"].load()
+    assert model["family"] == "forecasting" and set(model["sensors"]) == set(
+        machine["forecast_sensors"]
+    )
+    assert (catalog[f"{M}.forecasting.backtest_val"].load()["forecast_source"] == "linear").all()
+    assert catalog[f"{M}.forecasting.forecast_plot"].load().axes
+
+
+def test_catalog_factories_resolve_every_output(isolated_project_env):
+    from kedro.config import OmegaConfigLoader  # noqa: PLC0415
+    from kedro.io import DataCatalog  # noqa: PLC0415
+
+    from pdm_kedro.settings import CONFIG_LOADER_ARGS  # noqa: PLC0415
+    from tests.conftest import PROJECT_ROOT  # noqa: PLC0415
+
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), **CONFIG_LOADER_ARGS)
+    catalog = DataCatalog.from_config(loader["catalog"])
+    pipe = namespace_for_machine(discover_templates()["forecasting"], M)
+    for name in pipe.all_outputs():
+        dataset = catalog[name]
+        assert not isinstance(dataset, MemoryDataset), name
+        assert str(isolated_project_env) in str(dataset._describe().get("filepath", "")), name
