@@ -196,3 +196,23 @@ def test_model_metrics_and_plot_follow_the_contract(
     assert metrics["threshold"] == model["threshold"]
     assert set(metrics["val_metrics"]["detector_f1"]) == {"isolation_forest", "one_class_svm"}
     assert isinstance(plot_score_distribution(scored, metrics), Figure)
+
+
+def test_both_detectors_export_to_onnx_with_equal_scores(detectors, inputs, tiny_features):
+    """The whole sklearn Pipeline (residual map included) converts with stock skl2onnx."""
+    import onnxruntime as ort
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    x = tiny_features["val"][inputs["feature_names"]].to_numpy(dtype=np.float32)
+    for estimator in detectors.values():
+        graph = convert_sklearn(
+            estimator,
+            initial_types=[("features", FloatTensorType([None, x.shape[1]]))],
+            target_opset={"": 17, "ai.onnx.ml": 3},
+        )
+        session = ort.InferenceSession(
+            graph.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        scores = session.run(["scores"], {"features": x})[0].reshape(-1)
+        np.testing.assert_allclose(scores, estimator.decision_function(x), atol=1e-4)
