@@ -4,14 +4,15 @@ The detectors are fitted on healthy training rows only (``anomaly == 0``); the l
 fitting rows, the detector and its threshold on val. The test split is only scored.
 
 Detector inputs are plain feature-table columns, chosen by parameters: each sensor's reading, its
-trailing means (3 h and 12 h) and its absolute change since the previous row (``motion``).
+trailing means (3 h, 12 h, 48 h) and its absolute change since the previous row (``motion``).
 Everything that turns them into a score is one scikit-learn Pipeline, so skl2onnx exports it
 whole and the edge needs no extra transform:
 
 - readings and means -> a fixed linear map (a GaussianRandomProjection whose components are set,
   not drawn) -> residuals ``reading - trailing mean`` (absolute levels, which move with
-  degradation and drift, never reach the detector) -> StandardScaler -> PCA(whiten=True): departures in directions healthy data rarely
-  move in stand out (a regime change moves the sensors together and is learned as normal);
+  degradation and drift, never reach the detector) -> StandardScaler -> PCA(whiten=True):
+  departures in directions healthy data rarely move in stand out (a regime change moves the
+  sensors together and is learned as normal);
 - motion columns -> Binarizer(threshold) -> StandardScaler: 1 when the reading changed, 0 when it
   repeated exactly (stuck sensors, dropouts held at the floor); scaling by the healthy rows' rate
   of repeats makes a rare repeat as loud as a large departure (about -20 sd);
