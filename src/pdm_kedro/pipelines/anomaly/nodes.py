@@ -349,6 +349,8 @@ def evaluate_anomaly_model(
         },
         "baseline_rule": dict(baseline_rule),
         "threshold": float(selection["threshold"]),
+        "lower_is_better": ["false_alarm_rate", "missed_alarm_rate"],
+        "plots": ["score_distribution.png"],
     }
 
 
