@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import PROJECT_ROOT, TEST_MACHINE
 
 STAGES = ["classification", "regression"]
+FEW_TREES = {"xgboost": {"n_estimators": 40, "n_jobs": 1}, "early_stopping_rounds": 10}
 
 
 @pytest.mark.slow
@@ -23,7 +24,8 @@ def test_tracking_writes_to_the_temporary_store_only(isolated_project_env, tiny_
 
     bootstrap_project(PROJECT_ROOT)
     try:
-        with KedroSession.create(project_path=PROJECT_ROOT) as session:
+        small = dict.fromkeys(STAGES, FEW_TREES)  # deep-merged into the project's parameters
+        with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=small) as session:
             session.run(pipeline_names=STAGES, namespaces=[TEST_MACHINE])
     finally:
         while mlflow.active_run():  # kedro-mlflow can leave a node-level run open in-process
@@ -35,6 +37,7 @@ def test_tracking_writes_to_the_temporary_store_only(isolated_project_env, tiny_
     experiment = client.get_experiment_by_name("pdm_kedro")
     (run,) = client.search_runs([experiment.experiment_id])
     metrics = run.data.metrics
+    assert run.data.params["classification"].count("'n_estimators': 40") == 1
     assert f"{TEST_MACHINE}.classification.f1" in metrics
     assert f"{TEST_MACHINE}.classification.baseline_f1" in metrics
     assert f"{TEST_MACHINE}.regression.rmse" in metrics
