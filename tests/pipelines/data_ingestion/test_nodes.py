@@ -113,6 +113,15 @@ def test_report_names_the_trained_families_and_why_the_others_are_not(skab_files
         "failure_within_horizon": "absent",
         "anomaly": "given",
     }
+    noted = copy.deepcopy(pump)
+    noted["source"]["families"] = ["anomaly"]
+    noted["source"]["family_notes"] = {"forecasting": "files too short for hourly means"}
+    forecasting = report_source(labelled, final_rul, noted)["families"]["forecasting"]
+    assert forecasting == {
+        "trained": False,
+        "supported": True,
+        "why": "files too short for hourly means",
+    }
     asked_too_much = copy.deepcopy(pump)
     asked_too_much["source"]["families"] = ["anomaly", "regression"]
     with pytest.raises(ValueError, match="regression"):

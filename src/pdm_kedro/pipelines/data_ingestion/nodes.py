@@ -458,7 +458,12 @@ def report_source(
             f: {
                 "trained": f in trained,
                 "supported": not why,
-                "why": why or ("data support it" if f in trained else "not in source.families"),
+                "why": why
+                or (
+                    "data support it"
+                    if f in trained
+                    else source.family_notes.get(f, "not in source.families")
+                ),
             }
             for f, why in reasons.items()
         },

@@ -102,6 +102,10 @@ class FileSourceSpec(BaseModel):
     )
     split: SplitSpec
     families: list[Literal["classification", "regression", "anomaly", "forecasting"]] | None = None
+    family_notes: dict[str, str] = Field(
+        default_factory=dict,
+        description="family -> why it is not trained although the data would support it",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> FileSourceSpec:
