@@ -277,7 +277,10 @@ def build_state_row(
     return np.concatenate(parts)[None, :]
 
 
-def _split_state(coef: Mapping[str, Any], state: np.ndarray, n_fourier: int):
+def _split_state(
+    coef: Mapping[str, Any], state: np.ndarray, n_fourier: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The blocks of a ``state`` row: y_recent, residuals, fourier_recent, fourier_future."""
     p, d, q = (int(v) for v in coef["order"])
     k = p + d
     s = np.asarray(state, dtype=np.float64).ravel()
