@@ -8,6 +8,8 @@ from pdm_kedro.core.window_features import (
     episode_features,
     feature_names,
     forward_fill,
+    repeat_runs,
+    rolling_median,
     rolling_stats,
 )
 
@@ -57,3 +59,14 @@ def test_features_of_a_row_ignore_every_later_row(series):
     assert not np.allclose(full[40:], partial[40:])
     names = feature_names(["a", "b", "c"], kinds, ["3h", "8h"])
     assert full.shape == (60, len(names)) and len(set(names)) == len(names)
+
+
+def test_rolling_median_matches_pandas(series):
+    for window in (1, 4, 9):
+        expected = pd.DataFrame(series).rolling(window, min_periods=1).median()
+        np.testing.assert_allclose(rolling_median(series, window), expected)
+
+
+def test_repeat_runs_flag_stuck_readings_but_not_gaps():
+    x = np.array([[1.0], [2.0], [2.0], [2.0], [2.0], [2.0], [np.nan], [np.nan], [3.0], [3.5]])
+    np.testing.assert_array_equal(repeat_runs(x, 3)[:, 0], [0, 0, 1, 2, 3, 3, 0, 0, 0, 0])

@@ -82,6 +82,38 @@ def rolling_stats(
     return {k: out[k] for k in statistics}
 
 
+def rolling_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Trailing-window median of each column of ``x`` (n, k), expanding at the start."""
+    n = x.shape[0]
+    out = np.empty_like(x, dtype=np.float64)
+    head = min(window - 1, n)
+    for t in range(head):
+        out[t] = np.median(x[: t + 1], axis=0)
+    if n >= window:
+        view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)
+        out[window - 1 :] = np.median(view, axis=-1)
+    return out
+
+
+def repeat_runs(readings: np.ndarray, cap: int) -> np.ndarray:
+    """Consecutive exact repeats of the reading ending at each row, capped at ``cap``.
+
+    A live analogue sensor practically never repeats a reading to the last bit; a stuck or
+    dropped-out one does. The count drops to 0 as soon as the reading moves again, and a missing
+    reading (NaN) is never a repeat, so gap filling can't fake one. The cap bounds the history a
+    row depends on to ``cap + 1`` readings.
+    """
+    repeated = np.zeros(readings.shape, dtype=bool)
+    repeated[1:] = readings[1:] == readings[:-1]
+    run = repeated.astype(np.float64)
+    streak = repeated.copy()
+    for k in range(1, cap):
+        streak[k:] &= repeated[:-k]
+        streak[:k] = False
+        run += streak
+    return run
+
+
 def feature_names(
     sensors: Sequence[str],
     kinds: Sequence[str],
@@ -92,6 +124,8 @@ def feature_names(
     names = [f"{s}" for s in sensors]
     names += [f"{s}__zscore" for s in sensors]
     names += [f"{s}__abs_diff" for s in sensors]
+    names += [f"{s}__median_resid_{window_labels[len(window_labels) // 2]}" for s in sensors]
+    names += [f"{s}__repeat_run" for s in sensors]
     for label in window_labels:
         names += [f"{s}__{stat}_{label}" for stat in statistics for s in sensors]
     if "temperature" in kinds:
@@ -116,13 +150,18 @@ def episode_features(
         readings: (n, sensors) raw readings of one episode in time order; NaN allowed.
         kinds: the kind of each sensor (``temperature``, ``vibration``, ...).
         median, scale: per-sensor baseline fitted on the training split.
-        windows_rows: trailing window lengths in rows, shortest first.
+        windows_rows: trailing window lengths in rows, shortest first. The middle one also sets
+            the rolling median behind ``__median_resid`` (the reading's deviation from it, in
+            units of the fitted scale), the shortest one caps ``__repeat_run``.
         statistics: rolling statistics to compute per window.
     """
-    x = forward_fill(np.asarray(readings, dtype=np.float64), median)
+    raw = np.asarray(readings, dtype=np.float64)
+    x = forward_fill(raw, median)
     z = (x - median) / scale
     abs_diff = np.vstack([np.zeros((1, x.shape[1])), np.abs(np.diff(x, axis=0))])
-    blocks = [x, z, abs_diff]
+    median_resid = (x - rolling_median(x, int(windows_rows[len(windows_rows) // 2]))) / scale
+    repeats = repeat_runs(raw, int(windows_rows[0]))
+    blocks = [x, z, abs_diff, median_resid, repeats]
     for window in windows_rows:
         stats = rolling_stats(x, int(window), statistics)
         blocks += [stats[name] for name in statistics]

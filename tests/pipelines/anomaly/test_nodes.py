@@ -19,7 +19,6 @@ from pdm_kedro.pipelines.anomaly.nodes import (
     fit_one_class_svm,
     package_anomaly_model,
     plot_score_distribution,
-    residual_matrix,
     sample_healthy_rows,
     score_test_rows,
     select_detector_inputs,
@@ -55,43 +54,45 @@ def detectors(healthy, inputs: dict, params: dict) -> dict:
     }
 
 
-def test_detector_inputs_exist_in_block_order(machine, params, inputs, tiny_features):
+def test_detector_inputs_exist_in_block_order(machine, inputs, tiny_features):
     names = inputs["feature_names"]
     assert set(names) <= set(tiny_features["train"].columns)
     k = len(machine["sensors"])
-    assert inputs["n_sensors"] == k
-    assert len(names) == k * (1 + inputs["n_means"] + inputs["n_motion"])
-    assert names[:k] == [s["name"] for s in machine["sensors"]]
-    assert all(name.endswith("__abs_diff") for name in names[-k:])
+    assert inputs["n_sensors"] == k and len(names) == 2 * k
+    sensors = [s["name"] for s in machine["sensors"]]
+    assert names[:k] == [f"{s}__median_resid_12h" for s in sensors]
+    assert names[k:] == [f"{s}__repeat_run" for s in sensors]
 
 
-def test_residual_map_subtracts_each_mean(detectors, inputs):
-    # 2 sensors, 2 means: [r1 r2 | a1 a2 | b1 b2] -> [r1-a1 r2-a2 | r1-b1 r2-b2]
-    x = np.array([[10.0, 20.0, 9.0, 18.0, 7.0, 21.0]])
-    np.testing.assert_allclose(x @ residual_matrix(2, 2), [[1.0, 2.0, 3.0, -1.0]])
-    for estimator in detectors.values():
-        branch = estimator.named_steps["prepare"].named_transformers_["residual"]
-        components = branch.named_steps["subtract_means"].components_
-        np.testing.assert_array_equal(
-            components.T, residual_matrix(inputs["n_sensors"], inputs["n_means"])
-        )
+def test_levels_never_reach_the_detector(detectors, inputs, tiny_splits, tiny_baselines, machine):
+    """Shifting every reading of an episode (degradation, drift) leaves its scores alone."""
+    from pdm_kedro.pipelines.feature_engineering.nodes import build_window_features
 
-
-def test_levels_never_reach_the_detector(detectors, inputs, tiny_features):
-    """Shifting a reading and its trailing means together (degradation) leaves the score alone."""
-    val = tiny_features["val"].head(200).copy()
-    names = inputs["feature_names"]
-    k, means = inputs["n_sensors"], inputs["n_means"]
+    val = tiny_splits[1]
     shifted = val.copy()
-    for name in names[: k * (1 + means)]:
-        sensor_index = names.index(name) % k
-        shifted[name] = val[name] + 5.0 * (sensor_index + 1)
+    for i, sensor in enumerate(machine["sensors"]):
+        shifted[sensor["name"]] = val[sensor["name"]] + 0.5 * sensor["noise"] * (i + 1)
+    names = inputs["feature_names"]
+    original = build_window_features(val, tiny_baselines, machine)
+    moved = build_window_features(shifted, tiny_baselines, machine)
     for estimator in detectors.values():
         np.testing.assert_allclose(
-            anomaly_scores(estimator, shifted, names),
-            anomaly_scores(estimator, val, names),
+            anomaly_scores(estimator, moved, names),
+            anomaly_scores(estimator, original, names),
             atol=5e-3,  # float32 rounding of the shifted inputs
         )
+
+
+def test_a_stuck_sensor_is_scored_above_its_moving_self(detectors, inputs, tiny_features):
+    """The SVM sees a repeat even if no healthy row repeats. (A forest can't split a column that
+    is constant in its fitting rows, one reason the SVM usually wins on val.)"""
+    rows = tiny_features["val"]
+    rows = rows[rows[c.ANOMALY] == 0].head(50).copy()
+    stuck = rows.copy()
+    stuck[inputs["feature_names"][-1]] = 3.0  # the last sensor repeats its reading 3 times
+    svm = detectors["one_class_svm"]
+    names = inputs["feature_names"]
+    assert np.all(anomaly_scores(svm, stuck, names) > anomaly_scores(svm, rows, names))
 
 
 def test_healthy_rows_are_healthy_capped_and_seeded(tiny_features, params):

@@ -3,26 +3,25 @@
 The detectors are fitted on healthy training rows only (``anomaly == 0``); the labels pick the
 fitting rows, the detector and its threshold on val. The test split is only scored.
 
-Detector inputs are plain feature-table columns, chosen by parameters: each sensor's reading, its
-trailing means (3 h, 12 h, 48 h) and its absolute change since the previous row (``motion``).
-Everything that turns them into a score is one scikit-learn Pipeline, so skl2onnx exports it
-whole and the edge needs no extra transform:
+Detector inputs are plain feature-table columns, chosen by parameters: each sensor's deviation
+from its trailing median (``__median_resid_12h``, in units of the fitted scale) and its run of exact
+repeats (``__repeat_run``). Both are computed by the shared window-feature code, so the edge runtime
+computes them too. Everything that turns them into a score is one scikit-learn Pipeline, so
+skl2onnx exports it whole and the edge needs no extra transform:
 
-- readings and means -> a fixed linear map (a GaussianRandomProjection whose components are set,
-  not drawn) -> residuals ``reading - trailing mean`` (absolute levels, which move with
-  degradation and drift, never reach the detector) -> StandardScaler -> PCA(whiten=True):
-  departures in directions healthy data rarely move in stand out (a regime change moves the
-  sensors together and is learned as normal);
-- motion columns -> Binarizer(threshold) -> StandardScaler: 1 when the reading changed, 0 when it
-  repeated exactly (stuck sensors, dropouts held at the floor); scaling by the healthy rows' rate
-  of repeats makes a rare repeat as loud as a large departure (about -20 sd);
+- median residuals -> StandardScaler -> PCA(whiten=True): departures in directions healthy data
+  rarely move in stand out. Absolute levels (which move with degradation and drift) never reach
+  the detector, and a median, unlike a mean, is not dragged by the fault itself, so the rows just
+  after a spike or an upset look normal again;
+- repeat runs -> Binarizer(threshold) -> StandardScaler: 1 while the reading repeats exactly
+  (stuck sensors, dropouts held at the floor), 0 otherwise; scaling by the healthy rows' rate of
+  repeats makes a rare repeat as loud as a large departure;
 - then the detector (IsolationForest or OneClassSVM); anomaly score = -decision_function(X).
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,6 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Binarizer, StandardScaler
-from sklearn.random_projection import GaussianRandomProjection
 from sklearn.svm import OneClassSVM
 
 from pdm_kedro import contract as c
@@ -54,19 +52,16 @@ METRIC_NAMES = ("precision", "recall", "f1", "false_alarm_rate", "missed_alarm_r
 
 
 def select_detector_inputs(machine: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The detector's input columns, in order: readings, trailing means, motion columns.
+    """The detector's input columns, in order: one residual per sensor, then one repeat run each.
 
-    Returns ``{"feature_names": [...], "n_sensors", "n_means", "n_motion"}`` (``n_means`` and
-    ``n_motion`` count blocks of one column per sensor).
+    Returns ``{"feature_names": [...], "n_sensors": k}``.
     """
     sensors = parse_machine(machine).sensor_names
     inputs = params["inputs"]
-    suffixes = [inputs["reading_suffix"], *inputs["mean_suffixes"], *inputs["motion_suffixes"]]
+    suffixes = [inputs["residual_suffix"], inputs["repeat_suffix"]]
     return {
         "feature_names": [f"{s}{suffix}" for suffix in suffixes for s in sensors],
         "n_sensors": len(sensors),
-        "n_means": len(inputs["mean_suffixes"]),
-        "n_motion": len(inputs["motion_suffixes"]),
     }
 
 
@@ -93,43 +88,16 @@ def detector_matrix(frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray
     return frame[list(feature_names)].to_numpy(dtype=np.float32)
 
 
-def residual_matrix(n_sensors: int, n_means: int) -> np.ndarray:
-    """The fixed linear map (inputs x outputs) from readings and means to residuals.
-
-    Inputs: the readings block then one block per trailing mean; outputs: ``reading - mean`` for
-    each mean block, one column per sensor.
-    """
-    k = n_sensors
-    weights = np.zeros((k * (1 + n_means), k * n_means))
-    eye = np.eye(k)
-    for j in range(n_means):
-        weights[:k, j * k : (j + 1) * k] = eye
-        weights[(1 + j) * k : (2 + j) * k, j * k : (j + 1) * k] = -eye
-    return weights
-
-
-def set_residual_map(projection: GaussianRandomProjection, inputs: dict[str, Any]) -> None:
-    """Replace a fitted GaussianRandomProjection's random components by :func:`residual_matrix`.
-
-    Its transform is ``X @ components_.T`` and skl2onnx exports it as one MatMul, so the map
-    stays a stock scikit-learn step; nothing in it is random or learned.
-    """
-    projection.components_ = residual_matrix(inputs["n_sensors"], inputs["n_means"]).T.copy()
-
-
 def build_preprocessor(inputs: dict[str, Any], params: dict[str, Any]) -> ColumnTransformer:
-    """Readings and means -> residuals -> scaler + whitened PCA; motion columns -> changed (1) /
-    repeated (0), standardised by the fitting rows' rate of repeats."""
+    """Residuals -> scaler + whitened PCA; repeat runs -> repeating (1) / moving (0), scaled."""
     prep = params["preprocessing"]
-    k, n_means = inputs["n_sensors"], inputs["n_means"]
-    n_level = k * (1 + n_means)
+    k = inputs["n_sensors"]
     return ColumnTransformer(
         [
             (
                 "residual",
                 Pipeline(
                     [
-                        ("subtract_means", GaussianRandomProjection(n_components=k * n_means)),
                         ("scale", StandardScaler()),
                         (
                             "whiten",
@@ -137,38 +105,31 @@ def build_preprocessor(inputs: dict[str, Any], params: dict[str, Any]) -> Column
                         ),
                     ]
                 ),
-                list(range(n_level)),
+                list(range(k)),
             ),
             (
-                "motion",
+                "repeats",
                 make_pipeline(
-                    Binarizer(threshold=float(prep["motion_threshold"])), StandardScaler()
+                    Binarizer(threshold=float(prep["repeat_threshold"])), StandardScaler()
                 ),
-                list(range(n_level, len(inputs["feature_names"]))),
+                list(range(k, 2 * k)),
             ),
         ]
     )
 
 
-def fit_preprocessor(
-    x: np.ndarray, inputs: dict[str, Any], params: dict[str, Any]
-) -> ColumnTransformer:
-    """Fit :func:`build_preprocessor` on ``x`` with the fixed residual map in place.
+def floor_repeat_scale(prepare: ColumnTransformer, min_rate: float) -> None:
+    """Keep a repeat loud even when the healthy rows hardly ever repeat.
 
-    The ColumnTransformer is fitted once (its projection draws random components), then the
-    residual branch gets the fixed map and its scaler and PCA are refitted on true residuals.
+    The repeat indicator is scaled by its healthy standard deviation ``sqrt(p (1 - p))``; with
+    ``p`` near 0 (or exactly 0, where scikit-learn falls back to 1) a stuck sensor would barely
+    move the score. The scale is floored at the value for ``p = min_rate``; it stays a stock
+    StandardScaler, so the ONNX export is unchanged.
     """
-    prepare = build_preprocessor(inputs, params)
-    with warnings.catch_warnings():  # a random projection would warn about its component count
-        warnings.simplefilter("ignore")
-        prepare.fit(x)
-    branch = prepare.named_transformers_["residual"]
-    set_residual_map(branch.named_steps["subtract_means"], inputs)
-    n_level = inputs["n_sensors"] * (1 + inputs["n_means"])
-    residuals = branch.named_steps["subtract_means"].transform(x[:, :n_level])
-    branch.named_steps["scale"].fit(residuals)
-    branch.named_steps["whiten"].fit(branch.named_steps["scale"].transform(residuals))
-    return prepare
+    scaler = prepare.named_transformers_["repeats"].steps[-1][1]
+    floor = np.sqrt(min_rate * (1.0 - min_rate))
+    no_spread = scaler.var_ <= 0
+    scaler.scale_ = np.where(no_spread | (scaler.scale_ < floor), floor, scaler.scale_)
 
 
 def _fit_detector(
@@ -176,7 +137,8 @@ def _fit_detector(
 ) -> Pipeline:
     """Fit preprocessing + ``detector`` on the first ``rows`` healthy rows of the seeded draw."""
     x = detector_matrix(healthy, inputs["feature_names"])[:rows]
-    prepare = fit_preprocessor(x, inputs, params)
+    prepare = build_preprocessor(inputs, params).fit(x)
+    floor_repeat_scale(prepare, float(params["preprocessing"]["min_repeat_rate"]))
     detector.fit(prepare.transform(x))
     return Pipeline([("prepare", prepare), ("detect", detector)])
 
