@@ -443,7 +443,17 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         "- The SKAB leaderboard covers all 34 files; we have valve1 (16 files), so the rows are "
         "not strictly comparable. C-MAPSS figures are directly comparable (same protocol).",
-        "- Choices were fixed before the test parts were scored; the benchmark scores test once.",
+        "- C-MAPSS: features, grid and early stopping were fixed on val before the first test "
+        "score. Column subsampling makes runs differ by about 0.2 RMSE when the feature set "
+        "changes (an earlier run without the constant `regime_code` column scored 13.17); "
+        "neither run reaches 12.5, and nothing was changed to chase it.",
+        "- SKAB: the calibrated detector was scored once; the 99th-percentile row was added "
+        "after seeing it, is labelled as such, and no further variants were tried on test. "
+        "Calibrating on anomaly-free.csv transfers badly: that recording is a different operating "
+        "point (flow ~125 vs ~32 l/min), so a 5 % false-alarm margin there is far too wide on "
+        "valve1; without labelled anomalies outside the test part there is no honest way to set "
+        "the margin better.",
+        "- Times are from a 2-core machine shared with other jobs (load 5-8): upper bounds.",
     ]
     return "\n".join(lines) + "\n"
 
