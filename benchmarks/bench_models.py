@@ -13,7 +13,9 @@ sqlite store) in a scratch data root, twice by default, and prints and saves:
   MAPE < 15 % and MASE < 1 per key sensor), beside its baseline;
 - reproducibility: whether both runs wrote identical ``fleet_metrics.csv`` values.
 
-    python benchmarks/bench_models.py [--runs 2] [--data-root DIR]
+    python benchmarks/bench_models.py [--runs 2] [--data-root DIR] [--params a.b=1,c=2]
+
+``--params`` overrides parameters like ``kedro run --params`` (recorded in the results).
 
 Results: ``<data root>/08_reporting/benchmark_models.json`` (the data root is printed).
 """
@@ -41,7 +43,22 @@ TARGETS = {
 }
 
 
-def child(timings_path: Path) -> None:
+def runtime_params(spec: str | None) -> dict:
+    """``a.b=1,c=x`` -> ``{"a": {"b": 1}, "c": "x"}`` (values parsed as YAML scalars)."""
+    import yaml  # noqa: PLC0415
+
+    out: dict = {}
+    for item in filter(None, (spec or "").split(",")):
+        key, value = item.split("=", 1)
+        *parents, leaf = key.strip().split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def child(timings_path: Path, params: str | None) -> None:
     """Inside the kedro process: run the default pipeline with a node timing hook."""
     from kedro.framework.hooks import hook_impl  # noqa: PLC0415
     from kedro.framework.project import pipelines, settings  # noqa: PLC0415
@@ -75,7 +92,9 @@ def child(timings_path: Path) -> None:
     timer = NodeTimer()
     settings.HOOKS = (*settings.HOOKS, timer)
     start = time.perf_counter()
-    with KedroSession.create(project_path=PROJECT_ROOT) as session:
+    with KedroSession.create(
+        project_path=PROJECT_ROOT, runtime_params=runtime_params(params)
+    ) as session:
         session.run()
     session_seconds = time.perf_counter() - start
     stage_of = {
@@ -105,7 +124,7 @@ def _stage_names(registry) -> set[str]:  # noqa: ANN001
     return {p.name for p in folder.iterdir() if (p / "__init__.py").exists()} & set(registry)
 
 
-def run_once(scratch: Path) -> dict:
+def run_once(scratch: Path, params: str | None) -> dict:
     """One default ``kedro run`` in ``scratch``; wall time, peak RSS and the child's timings."""
     data_root = scratch / "data"
     env = {
@@ -120,7 +139,7 @@ def run_once(scratch: Path) -> dict:
     before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(timings)],
+        [sys.executable, __file__, "--child", str(timings), "--params", params or ""],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     wall = time.perf_counter() - start
@@ -171,10 +190,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2, help="2 checks reproducibility")
     parser.add_argument("--data-root", type=Path, default=None, help="where the JSON is saved")
+    parser.add_argument("--params", default=None, help="parameter overrides, a.b=1,c=2")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.params)
         return
 
     scratch = Path(tempfile.mkdtemp(prefix="pdm_bench_models_"))
@@ -182,7 +202,7 @@ def main() -> None:
     for i in range(args.runs):
         run_dir = scratch / f"run{i + 1}"
         run_dir.mkdir()
-        runs.append(run_once(run_dir))
+        runs.append(run_once(run_dir, args.params))
         print(f"run {i + 1}: {runs[-1]['wall_seconds']:.1f} s, data root {runs[-1]['data_root']}")
 
     sys.path.insert(0, str(PROJECT_ROOT / "src"))
@@ -202,6 +222,7 @@ def main() -> None:
     results = {
         "benchmark": "models: default kedro run (data through reports, tracking on)",
         "machines": len(machines),
+        "params_overrides": runtime_params(args.params),
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "wall_seconds_kedro_run": [round(r["wall_seconds"], 1) for r in runs],
