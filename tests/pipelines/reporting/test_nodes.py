@@ -49,6 +49,7 @@ def test_beats_baseline_knows_which_metrics_are_lower_is_better():
     assert beats_baseline("rmse", 30.0, 20.0) is False
     assert beats_baseline("mape", 5.0, 9.0) is True
     assert beats_baseline("f1", None, 0.4) is None
+    assert beats_baseline("false_alarm_rate", 0.001, 0.01) is True
 
 
 def test_model_card_lists_metrics_baselines_plots_and_retraining(machine, tiny_baselines):
@@ -70,7 +71,7 @@ def test_model_card_lists_metrics_baselines_plots_and_retraining(machine, tiny_b
     assert "[pr_curve.png](classification/pr_curve.png)" in card
     assert "classification: does not beat its baseline on f1" in card
     assert f"kedro run --namespaces {machine['machine_id']}" in card
-    assert f"`{machine['machine_id']}-regression`" in card
+    assert f"`{machine['machine_id']}-<family>`" in card
 
 
 def test_model_card_without_any_family_says_so(machine, tiny_baselines):

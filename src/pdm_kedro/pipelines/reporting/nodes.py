@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 
 FLEET_COLUMNS = ["machine_id", "family", "metric", "value", "baseline"]
 # Metrics where a smaller value is better; every other metric is better when larger.
-LOWER_IS_BETTER = {"rmse", "mae", "nasa_score", "nasa_score_mean", "mape", "mase", "smape"}
+LOWER_IS_BETTER = {
+    "rmse", "mae", "nasa_score", "nasa_score_mean", "mape", "mase", "smape",
+    "false_alarm_rate", "missed_alarm_rate",
+}  # fmt: skip
 
 
 def beats_baseline(metric: str, value: float | None, baseline: float | None) -> bool | None:
@@ -62,11 +65,12 @@ def _fmt(value: Any) -> str:
 def _model_section(doc: dict[str, Any]) -> list[str]:
     lines = [f"### {doc['family']}", ""]
     model = doc.get("model") or {}
-    if model:
-        lines += [
-            ", ".join(f"`{key}` = {_fmt(value)}" for key, value in model.items()),
-            "",
-        ]
+    simple = {k: v for k, v in model.items() if isinstance(v, str | int | float | bool)}
+    if simple:
+        lines += [", ".join(f"`{key}` = {_fmt(value)}" for key, value in simple.items()), ""]
+    nested = [k for k in model if k not in simple]
+    if nested:
+        lines += [f"More settings in `{doc['family']}/metrics.json`: {', '.join(nested)}.", ""]
     if doc.get("threshold") is not None:
         lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on val).", ""]
     if doc.get("target"):
@@ -178,9 +182,9 @@ def write_model_card(
         "",
         f"- `{reporting['retrain_command'].format(machine_id=spec.machine_id)}` retrains every "
         "family of this machine, rewrites this card and logs one MLflow run.",
-        "- Each model is registered as `"
-        + "`, `".join(f"{spec.machine_id}-{d['family']}" for d in docs)
-        + "`; the alias `champion` moves only when a new version beats it on the same test data.",
+        f"- Models a family registers are named `{spec.machine_id}-<family>` in the MLflow model "
+        "registry; the alias `champion` moves only when a new version beats it on the same test "
+        "data.",
         f"- Browse runs and the registry: `{reporting['mlflow_ui_command']}` "
         "(from the project root), then open http://127.0.0.1:5000.",
         "",
