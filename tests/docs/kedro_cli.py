@@ -75,3 +75,48 @@ def run_kedro(
             f"\n--- stderr ---\n{result.stderr[-4000:]}"
         )
     return result
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(process: subprocess.Popen, url: str, timeout: float) -> int:
+    """Poll ``url`` (no proxy) until it answers; the HTTP status, or fail with the server's output."""
+    import time  # noqa: PLC0415
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise AssertionError(f"server exited {process.returncode}:\n{output[-4000:]}")
+        try:
+            with opener.open(url, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Terminate a server started with ``start_new_session=True`` and its children."""
+    import signal  # noqa: PLC0415
+
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
