@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from graphlib import CycleError, TopologicalSorter
+
+import pytest
+
 
 def test_build_writes_a_static_site(viz_build):
     assert (viz_build / "api" / "pipelines").is_dir()
@@ -37,27 +41,43 @@ def test_every_persisted_dataset_shows_in_a_layer(viz_main):
 
 
 def test_layers_form_no_cycle(viz_main):
-    """kedro-viz draws no layer bands at all when the layers' dependencies form a cycle."""
+    """kedro-viz draws no layer bands at all when the layers' dependencies form a cycle.
+
+    Like kedro-viz, a layered dataset depends on the layered datasets upstream of it through any
+    chain of nodes and unlayered (memory) datasets.
+    """
     nodes = {n["id"]: n for n in viz_main["nodes"]}
-    inputs: dict[str, list[dict]] = {}
-    outputs: dict[str, list[dict]] = {}
+    children: dict[str, list[str]] = {}
     for edge in viz_main["edges"]:
-        source, target = nodes[edge["source"]], nodes[edge["target"]]
-        if source["type"] == "data" and target["type"] == "task":
-            inputs.setdefault(target["id"], []).append(source)
-        elif source["type"] == "task" and target["type"] == "data":
-            outputs.setdefault(source["id"], []).append(target)
-    graph: dict[str, set[str]] = {}
+        children.setdefault(edge["source"], []).append(edge["target"])
     examples: dict[tuple[str, str], str] = {}
-    for task, ins in inputs.items():
-        for src in ins:
-            for dst in outputs.get(task, []):
-                if src.get("layer") and dst.get("layer") and src["layer"] != dst["layer"]:
-                    graph.setdefault(src["layer"], set()).add(dst["layer"])
-                    examples[(src["layer"], dst["layer"])] = f"{src['name']} -> {dst['name']}"
-    order = {layer: i for i, layer in enumerate(viz_main["layers"])}
-    backwards = {
-        pair: example for pair, example in examples.items() if order[pair[0]] > order[pair[1]]
-    }
-    assert viz_main["layers"], "kedro-viz found no layer order (cycle?)"
-    assert not backwards, f"layer edges against the drawn order: {backwards}"
+    for node_id, node in nodes.items():
+        if node["type"] != "data" or not node.get("layer"):
+            continue
+        stack, seen = list(children.get(node_id, [])), set()
+        while stack:
+            child = stack.pop()
+            if child in seen:
+                continue
+            seen.add(child)
+            layer = nodes[child].get("layer") if nodes[child]["type"] == "data" else None
+            if layer:
+                if layer != node["layer"]:
+                    examples[(node["layer"], layer)] = f"{node['name']} -> {nodes[child]['name']}"
+                continue
+            stack.extend(children.get(child, []))
+    sorter = TopologicalSorter({dst: set() for _, dst in examples})
+    for src, dst in examples:
+        sorter.add(dst, src)
+    try:
+        sorter.prepare()
+    except CycleError as error:
+        cycle = error.args[1]
+        culprits = {
+            pair: examples[pair] for pair in zip(cycle, cycle[1:], strict=False) if pair in examples
+        }
+        culprits |= {
+            pair: examples[pair] for pair in zip(cycle[1:], cycle, strict=False) if pair in examples
+        }
+        pytest.fail(f"layer cycle {cycle}: {culprits}")
+    assert viz_main["layers"], "kedro-viz found no layer order"
