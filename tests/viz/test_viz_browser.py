@@ -94,6 +94,27 @@ def machine_view(site_url, reporting_dir) -> dict:
         }
 
 
+@pytest.fixture(scope="module")
+def opened_machine(site_url) -> dict:
+    """One machine's pipeline shown collapsed, then opened by a click on its namespace node."""
+    with headless_page(chromium_path(), VIEW_SETTINGS) as page:
+        page.goto(f"{site_url}?pid={TEST_MACHINE}", wait_until="domcontentloaded")
+        page.wait_for_selector(MODULAR_NODE, timeout=RENDER_TIMEOUT_MS)
+        before = _texts(page, f"{MODULAR_NODE} .pipeline-node__text")
+        page.click(f"{MODULAR_NODE}[data-id='{TEST_MACHINE}']")
+        page.wait_for_timeout(SETTLE_MS)
+        after = _texts(page, f"{MODULAR_NODE} .pipeline-node__text")
+    return {"before": before, "after": after}
+
+
+def test_machine_namespace_opens_onto_its_collapsed_families(opened_machine, family_namespaces):
+    assert opened_machine["before"] == [TEST_MACHINE]
+    assert family_namespaces, "no model family namespaces defined"
+    assert sorted(opened_machine["after"]) == sorted(
+        f"{TEST_MACHINE}.{family}" for family in family_namespaces
+    )
+
+
 def test_page_is_kedro_viz_on_the_default_pipeline(default_view):
     assert default_view["title"] == "Kedro-Viz"
     assert default_view["pipeline"] == "__default__"
