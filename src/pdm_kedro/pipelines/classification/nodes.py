@@ -170,6 +170,7 @@ def evaluate_failure_model(
         "machine_id": parse_machine(machine).machine_id,
         "family": FAMILY,
         "split": "test",
+        "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
         "n_rows": len(test_predictions),
         "positive_rate": float(np.mean(y_test)) if len(y_test) else float("nan"),
         "metrics": metric_rows(model_test, rule_test, BASELINE_NAME),

@@ -146,6 +146,7 @@ def evaluate_rul_model(
         "machine_id": parse_machine(machine).machine_id,
         "family": FAMILY,
         "split": "test",
+        "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
         "n_rows": len(test_predictions),
         "target": f"rul capped at {cap:g} h",
         "units": "hours (RMSE, MAE and the NASA score's d = predicted - true)",

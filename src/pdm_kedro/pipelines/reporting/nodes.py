@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from pdm_kedro.evaluation.tracking import mlflow_metric_name
 from pdm_kedro.fleet import parse_machine
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,33 @@ def build_fleet_metrics(*family_metrics: dict[str, Any]) -> pd.DataFrame:
     frame[["value", "baseline"]] = frame[["value", "baseline"]].astype("float64")
     logger.info("fleet metrics: %d rows from %d family reports", len(frame), len(family_metrics))
     return frame.sort_values(["machine_id", "family"], kind="stable").reset_index(drop=True)
+
+
+def track_other_families(*family_metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """MLflow metrics (``<family>.<metric>``, ``<family>.baseline_<metric>``) of the families that
+    do not log their own (their metrics document lacks ``"tracked_by_family": true``).
+
+    The catalog's ``prefix: "{machine}"`` makes every key ``<machine>.<family>.<metric>``, the
+    names the families that track themselves use.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for doc in family_metrics:
+        if doc.get("tracked_by_family"):
+            continue
+        for row in doc.get("metrics", []):
+            name = f"{doc['family']}.{mlflow_metric_name(row['metric'])}"
+            for key, value in (
+                (name, row.get("value")),
+                (_baseline_key(name), row.get("baseline")),
+            ):
+                if value is not None and math.isfinite(float(value)):
+                    out[key] = {"value": float(value), "step": 0}
+    return out
+
+
+def _baseline_key(name: str) -> str:
+    family, metric = name.split(".", 1)
+    return f"{family}.baseline_{metric}"
 
 
 def _fmt(value: Any) -> str:
