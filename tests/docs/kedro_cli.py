@@ -77,13 +77,18 @@ def run_kedro(
     return result
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
+def free_port(start: int = 41000, stop: int = 49000) -> int:
+    """A TCP port free on 127.0.0.1 right now, below 49152 (kedro-viz refuses ephemeral ports)."""
     import socket  # noqa: PLC0415
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    for port in range(start + os.getpid() % 1000, stop):  # parallel sessions start apart
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {start}..{stop}")
 
 
 def wait_for_http(process: subprocess.Popen, url: str, timeout: float) -> int:

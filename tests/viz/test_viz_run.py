@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
-import socket
 import subprocess
-import time
 import urllib.request
 
 import pytest
 
-from tests.docs.kedro_cli import isolated_env, kedro_executable, make_project_shim
+from tests.docs.kedro_cli import (
+    free_port,
+    isolated_env,
+    kedro_executable,
+    make_project_shim,
+    stop_process_group,
+    wait_for_http,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -22,25 +25,10 @@ STARTUP_TIMEOUT_S = 180  # ~20 s on an idle 2-core machine; CPU is shared
 UNREACHABLE_PROXY = "http://127.0.0.1:9"  # discard port: every outside request is refused at once
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _fetch_json(url: str) -> dict | None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=5) as response:
-            return json.loads(response.read())
-    except OSError:
-        return None
-
-
 @pytest.fixture()
 def viz_server(tmp_path):
     """A running ``kedro viz run`` on a free loopback port, with the outside world cut off."""
-    port = _free_port()
+    port = free_port()
     env = isolated_env(tmp_path)
     env.update({"HTTPS_PROXY": UNREACHABLE_PROXY, "HTTP_PROXY": UNREACHABLE_PROXY})
     env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
@@ -56,23 +44,14 @@ def viz_server(tmp_path):
     try:
         yield process, f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 def test_viz_run_serves_the_default_pipeline_offline(viz_server, fleet_priority):
     process, url = viz_server
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    graph = None
-    while graph is None and time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read().decode(errors="replace")[-4000:]
-        graph = _fetch_json(f"{url}/api/main")
-        if graph is None:
-            time.sleep(1)
-    assert graph is not None, f"kedro viz run did not answer within {STARTUP_TIMEOUT_S} s"
+    assert wait_for_http(process, f"{url}/api/main", STARTUP_TIMEOUT_S) == 200
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{url}/api/main", timeout=30) as response:
+        graph = json.loads(response.read())
     top = {c["id"] for c in graph["modular_pipelines"]["__root__"]["children"]}
     assert set(fleet_priority) <= top
