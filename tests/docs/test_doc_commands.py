@@ -26,8 +26,10 @@ import sys
 import tomllib
 from dataclasses import dataclass
 
+import pandas as pd
 import pytest
 
+from pdm_kedro.contract import SPLITS
 from tests.conftest import TEST_MACHINE
 from tests.docs.doc_commands import documented_commands
 from tests.docs.kedro_cli import PROJECT_ROOT, isolated_env, make_project_shim, run_kedro
@@ -199,8 +201,9 @@ def test_cheap_command_runs(command, cli_root, registered):
     if command.startswith("kedro registry describe"):
         assert "Nodes:" in result.stdout and "split_by_episode" in result.stdout
     if command.startswith("kedro run"):
-        raw = shim.parent / "data" / "01_raw" / TEST_MACHINE / "train.parquet"
-        assert raw.is_file()
+        raw = shim.parent / "data" / "01_raw" / TEST_MACHINE
+        rows = sum(len(pd.read_parquet(raw / f"{split}.parquet")) for split in SPLITS)
+        assert rows == 3000  # the --params override reached the simulator
     if command == "kedro registry list":
         assert {"__default__", "fleet", TEST_MACHINE} <= registered
 
