@@ -33,8 +33,8 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
     """A family's model dict served through MLflow's pyfunc interface.
 
     ``predict`` takes a frame holding the model's ``feature_names`` and returns P(failure)
-    (classification), the RUL (regression) or the anomaly score (anomaly); other families get
-    the estimator's ``predict``.
+    (classification), the RUL (regression) or the anomaly score (anomaly); the forecaster is
+    stored for reference and served by the edge bundle.
     """
 
     def __init__(self, model: dict[str, Any]) -> None:
@@ -52,6 +52,12 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
             return estimator.predict_proba(matrix)[:, 1]
         if model.get("family") == "anomaly":
             return -estimator.decision_function(matrix)
+        if model.get("family") == "forecasting":
+            raise NotImplementedError(
+                "The registered forecaster stores the fitted ARIMA per key sensor "
+                "(model['sensors'][<sensor>]['estimator']); forecasts from raw readings are served "
+                "by the machine's edge bundle (python -m pdm_kedro.edge predict)."
+            )
         return estimator.predict(matrix)
 
 

@@ -42,11 +42,16 @@ def registration_entry(
 ) -> dict[str, Any]:
     """The model plus what the registry needs to decide on the ``champion`` alias.
 
-    ``registry`` holds ``champion_metric`` and ``greater_is_better``. The test split's
-    fingerprint makes scores comparable only between versions scored on the same test data.
+    ``registry`` holds ``champion_metric`` and ``greater_is_better``. A family with one metric per
+    sensor (``mape[<sensor>]``) is compared on the mean over its sensors (``champion_metric:
+    mape``). The test split's fingerprint makes scores comparable only between versions scored on
+    the same test data.
     """
     name = registry["champion_metric"]
     values = {row["metric"]: row["value"] for row in metrics["metrics"]}
+    per_sensor = [v for k, v in values.items() if k.startswith(f"{name}[")]
+    if name not in values and per_sensor:
+        values[name] = float(sum(per_sensor) / len(per_sensor))
     if name not in values:
         raise KeyError(f"champion metric {name!r} is not among the family's metrics")
     return {

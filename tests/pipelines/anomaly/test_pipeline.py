@@ -41,6 +41,7 @@ def run_family(features: dict[str, pd.DataFrame], machine: dict, params: dict) -
         {
             f"params:{TEST_MACHINE}.machine": MemoryDataset(machine),
             "params:anomaly": MemoryDataset(params),
+            "params:anomaly.registry": MemoryDataset(params["registry"]),
             **{
                 f"{TEST_MACHINE}.features_{split}": MemoryDataset(frame)
                 for split, frame in features.items()

@@ -27,6 +27,7 @@ def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
         f"{M}.validated_test",
         f"params:{M}.machine",
         "params:forecasting",
+        "params:forecasting.registry",
     }
     inputs = {
         **{
@@ -35,6 +36,7 @@ def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
         },
         f"params:{M}.machine": machine,
         "params:forecasting": fc_params,
+        "params:forecasting.registry": fc_params["registry"],
     }
     catalog = DataCatalog(
         {
@@ -66,4 +68,7 @@ def test_catalog_factories_resolve_every_output(isolated_project_env):
     for name in pipe.all_outputs():
         dataset = catalog[name]
         assert not isinstance(dataset, MemoryDataset), name
+        if name.endswith(".registered_model"):  # the MLflow model registry, not a file
+            assert type(dataset).__name__ == "MlflowModelRegistryDataset"
+            continue
         assert str(isolated_project_env) in str(dataset._describe().get("filepath", "")), name

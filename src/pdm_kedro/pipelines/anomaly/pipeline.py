@@ -2,6 +2,8 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from pdm_kedro.evaluation.tracking import registration_entry
+
 from .nodes import (
     FAMILY,
     choose_detector,
@@ -87,10 +89,16 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             outputs="score_distribution_plot",
             name="plot_score_distribution",
         ),
+        Node(
+            registration_entry,
+            inputs=["model", "metrics", "features_test", "params:anomaly.registry"],
+            outputs="registered_model",
+            name="register_model",
+        ),
     ]
     return Pipeline(
         nodes,
         namespace=FAMILY,
         inputs={"features_train", "features_val", "features_test"},
-        parameters={"params:machine", "params:anomaly"},
+        parameters={"params:machine", "params:anomaly", "params:anomaly.registry"},
     )

@@ -5,6 +5,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.contract import SPLITS
+from pdm_kedro.evaluation.tracking import registration_entry
 
 from .nodes import (
     backtest_forecasters,
@@ -62,10 +63,16 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             outputs="forecast_plot",
             name="plot_forecasts",
         ),
+        Node(
+            registration_entry,
+            inputs=["model", "metrics", "validated_test", "params:forecasting.registry"],
+            outputs="registered_model",
+            name="register_model",
+        ),
     ]
     return Pipeline(
         nodes,
         namespace=FAMILY,
         inputs={f"validated_{split}" for split in SPLITS},
-        parameters={"params:machine", "params:forecasting"},
+        parameters={"params:machine", "params:forecasting", "params:forecasting.registry"},
     )
