@@ -7,6 +7,7 @@ machine in ``conf/base/parameters/machines/``). Adding a machine is adding such 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -171,8 +172,6 @@ def load_project_parameters(env: str | None = None, conf_source: Path | None = N
 
     ``register_pipelines()`` receives no config, so it reads the machine list through here.
     """
-    import os  # noqa: PLC0415
-
     from kedro.framework.project import settings  # noqa: PLC0415
 
     from pdm_kedro.paths import project_root  # noqa: PLC0415
