@@ -1,20 +1,16 @@
-"""``python -m pdm_kedro`` runs the project like ``kedro run``."""
+"""``pdm-kedro`` / ``python -m pdm_kedro``: the project's command (see ``pdm_kedro.commands``)."""
+
+from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from kedro.framework.cli.utils import find_run_command
-from kedro.framework.project import configure_project
+from pdm_kedro.commands import cli
 
 
 def main(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
-    """Run the project's Kedro CLI entry point."""
-    package_name = Path(__file__).parent.name
-    configure_project(package_name)
-    interactive = hasattr(sys, "ps1")
-    kwargs["standalone_mode"] = not interactive
-    run = find_run_command(package_name)
-    return run(*args, **kwargs)
+    """Run the ``pdm-kedro`` command group."""
+    kwargs.setdefault("standalone_mode", not hasattr(sys, "ps1"))
+    return cli(*args, **kwargs)
 
 
 if __name__ == "__main__":
