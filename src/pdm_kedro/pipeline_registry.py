@@ -23,6 +23,7 @@ import sys
 
 from kedro.pipeline import Pipeline
 
+from pdm_kedro.families import FAMILIES, family_names, family_of_namespace
 from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
 from pdm_kedro.pipelines import reporting
 
@@ -30,9 +31,8 @@ from pdm_kedro.pipelines import reporting
 SOURCE_STAGES = {"synthetic": "data_generation", "file": "data_ingestion"}
 MACHINE_PARAMETER = "params:machine"
 REPORTING_STAGE = "reporting"
-# Model-family stages a file-source machine may restrict with `source.families` (data that
-# support only some of them train only those).
-FAMILY_STAGES = ("classification", "regression", "anomaly", "forecasting")
+# Model-family stages (a file-source machine may restrict them with `source.families`: data that
+# support only some of them train only those) are the families of `pdm_kedro.families`.
 
 # The configuration environment of the active Kedro session (`kedro run -e cmapss`), recorded by
 # `pdm_kedro.hooks.ConfigEnvHook` before the pipelines are first read; None: KEDRO_ENV or local.
@@ -78,7 +78,7 @@ def machine_pipeline(
     """
     source_stages = set(SOURCE_STAGES.values())
     wanted = SOURCE_STAGES[source_type]
-    skipped = set(FAMILY_STAGES) - set(families) if families is not None else set()
+    skipped = set(family_names()) - set(families) if families is not None else set()
     stages = {}
     for stage, template in templates.items():
         if stage in skipped or (stage in source_stages and stage != wanted):
@@ -87,9 +87,9 @@ def machine_pipeline(
             sys.modules.get(f"pdm_kedro.pipelines.{stage}"), "create_pipeline_for_families", None
         )
         if skipped and rebuild is not None:  # the stage rebuilds itself for the trained families
-            template = rebuild([f for f in FAMILY_STAGES if f not in skipped])  # noqa: PLW2901
+            template = rebuild([f for f in family_names() if f not in skipped])  # noqa: PLW2901
         if skipped:  # cross-family stages (e.g. edge export) lose their skipped-family parts
-            kept = [n for n in template.nodes if (n.namespace or "").split(".")[0] not in skipped]
+            kept = [n for n in template.nodes if family_of_namespace(n.namespace) not in skipped]
             if not kept:
                 continue
             template = Pipeline(kept) if len(kept) < len(template.nodes) else template  # noqa: PLW2901
@@ -139,21 +139,26 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str
 
 
 def discover_templates() -> dict[str, Pipeline]:
-    """Every template pipeline under ``pdm_kedro.pipelines`` (one folder each).
+    """Every template pipeline under ``pdm_kedro.pipelines`` (one folder each), plus the
+    families of :data:`pdm_kedro.families.FAMILIES` that bring their own ``pipeline`` factory.
 
     Like ``find_pipelines(raise_errors=True)`` a broken template fails loudly, but all of them are
     loaded whatever ``--pipelines`` asks for: the registered names are machine ids and stages,
     not folder names.
     """
     package = importlib.import_module("pdm_kedro.pipelines")
+    factories = {
+        module.name: importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline
+        for module in pkgutil.iter_modules(package.__path__)
+        if module.ispkg
+    }
+    factories |= {name: f.pipeline for name, f in FAMILIES.items() if f.pipeline is not None}
     templates = {}
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.ispkg:
-            continue
-        pipe = importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
+    for name, factory in factories.items():
+        pipe = factory()
         if not isinstance(pipe, Pipeline):
-            raise TypeError(f"pipelines/{module.name}: create_pipeline() must return a Pipeline")
-        templates[module.name] = pipe
+            raise TypeError(f"pipelines/{name}: create_pipeline() must return a Pipeline")
+        templates[name] = pipe
     return templates
 
 

@@ -1,21 +1,31 @@
-"""Log a family's model to the active MLflow run, register it and manage its ``champion`` alias.
+"""The MLflow model registry seen through the catalog: register, read an alias, apply promotions.
 
-Saved data is a registration entry (see :func:`pdm_kedro.evaluation.tracking.registration_entry`):
-the model dict plus its test score and the test split's fingerprint. On save the dataset
+A *model package* is what crosses stages for one machine and family::
 
-1. logs the model as an MLflow pyfunc model (``FamilyModel``) in the active run;
-2. registers it as a new version of ``registered_model_name`` (e.g. ``<machine>-<family>``), with
-   the score, metric name and test fingerprint as version tags;
-3. points the alias ``champion`` at the new version only if there is no champion yet, or the
-   champion was scored on the same test data (same fingerprint) and the new score beats it.
+    {"model": <the family's model dict>, "metrics": <its metrics document>, "family",
+     "machine_id", "registered_model": "<machine>-<family>", "registry_version": "3" | None,
+     "trained_until": "<ISO timestamp>", "run_id"}
 
-Without an active run (tracking disabled) nothing is logged. The dataset only holds strings, so
-it can be pickled.
+Datasets (one per machine and family through factories, see ``conf/base/catalog_reporting.yml``):
+
+- :class:`MlflowModelRegistryDataset` (``registered_model``): save logs the model to the active
+  run and registers it as a new version with the alias ``challenger``; load returns the
+  challenger package (the one just saved in this run, else the ``challenger`` alias).
+- :class:`MlflowAliasDataset` (``champion_model``): load the package an alias points at, or None.
+- :class:`MlflowPromotionDataset` (``production_model``): save applies a promotion decision
+  (aliases ``champion`` / ``previous_champion``, version tags, one audit line in
+  ``promotions.jsonl``); load returns the production (champion) package.
+
+Without an active MLflow run (tracking disabled) nothing is logged or read from a registry: the
+packages of the run itself flow through (``registry_version`` None), and the audit line is still
+written. The datasets hold only strings and what the run saved, so they can be pickled.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -23,36 +33,41 @@ from kedro.io import AbstractDataset, DatasetError
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from pdm_kedro.families import FAMILIES
+from pdm_kedro.promotion import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
+
 logger = logging.getLogger(__name__)
 
-CHAMPION = "champion"
 PIP_REQUIREMENTS = ["pdm_kedro", "xgboost", "scikit-learn", "numpy", "pandas"]
+PACKAGE_TAGS = ("family", "machine_id", "trained_until", "run_id")
 
 
 class FamilyModel(mlflow.pyfunc.PythonModel):
-    """A family's model dict served through MLflow's pyfunc interface.
+    """A family's model dict (and its metrics document) served through MLflow's pyfunc.
 
-    ``predict`` takes a frame holding the model's ``feature_names`` and returns P(failure)
-    (classification), the RUL (regression) or the anomaly score (anomaly); the forecaster is
-    stored for reference and served by the edge bundle.
+    ``predict`` takes a frame holding the model's ``feature_names`` and returns the family's
+    answer by its kind (:mod:`pdm_kedro.families`): P(positive) for ``probability``, the
+    value for ``value``, the score (higher = more anomalous) for ``score``. Forecasters are
+    stored for reference and promotion and served by the machine's edge bundle.
     """
 
-    def __init__(self, model: dict[str, Any]) -> None:
+    def __init__(self, model: dict[str, Any], metrics: dict[str, Any] | None = None) -> None:
         self.model = model
+        self.metrics = metrics or {}
 
     def predict(self, context: Any, model_input: Any, params: dict | None = None) -> Any:  # noqa: ARG002
         """Score ``model_input`` (a DataFrame with the model's feature columns)."""
-        import numpy as np  # noqa: PLC0415
-
         model = self.model
         names = model.get("feature_names")
-        matrix = model_input[names].to_numpy(dtype=np.float32) if names else model_input
+        matrix = model_input[names].to_numpy(dtype="float32") if names else model_input
         estimator = model["estimator"]
-        if model.get("family") == "classification":
+        family = FAMILIES.get(model.get("family"))
+        kind = family.answer_kind if family else "value"
+        if kind == "probability":
             return estimator.predict_proba(matrix)[:, 1]
-        if model.get("family") == "anomaly":
+        if kind == "score":
             return -estimator.decision_function(matrix)
-        if model.get("family") == "forecasting":
+        if kind == "forecast":
             raise NotImplementedError(
                 "The registered forecaster stores the fitted ARIMA per key sensor "
                 "(model['sensors'][<sensor>]['estimator']); forecasts from raw readings are served "
@@ -70,8 +85,49 @@ def is_better(new: float | None, old: float | None, greater_is_better: bool) -> 
     return new > old if greater_is_better else new < old
 
 
+def tracking_active() -> bool:
+    """The registry is used only inside an active MLflow run (kedro-mlflow starts one)."""
+    return mlflow.active_run() is not None
+
+
+def load_package(name: str, alias: str, client: MlflowClient | None = None) -> dict[str, Any]:
+    """The package the alias ``alias`` of registered model ``name`` points at.
+
+    Raises:
+        DatasetError: no such registered model or alias (names the model and the alias).
+    """
+    client = client or MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        raise DatasetError(f"registered model {name!r} has no version with alias {alias!r}") from exc
+    return load_version(name, str(version.version), client)
+
+
+def load_version(name: str, version: str, client: MlflowClient | None = None) -> dict[str, Any]:
+    """The package of one version of ``name``."""
+    client = client or MlflowClient()
+    try:
+        info = client.get_model_version(name, version)
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    except MlflowException as exc:
+        raise DatasetError(f"registered model {name!r} has no version {version!r}") from exc
+    wrapped = pyfunc.unwrap_python_model()
+    return {
+        "model": wrapped.model,
+        "metrics": getattr(wrapped, "metrics", {}) or {},
+        "registered_model": name,
+        "registry_version": str(info.version),
+        **{key: info.tags.get(key) for key in PACKAGE_TAGS},
+    }
+
+
+def _strip(package: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in package.items() if k not in ("model", "metrics")}
+
+
 class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
-    """Write-only: log, register and promote a model in the MLflow model registry."""
+    """Register each saved model as a new version with the alias ``challenger``."""
 
     def __init__(
         self,
@@ -82,75 +138,152 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
         """``registered_model_name``: registry name (``<machine>-<family>`` via the factory)."""
         self._name = registered_model_name
         self._artifact_path = artifact_path
+        self._saved: dict[str, Any] | None = None
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"registered_model_name": self._name, "artifact_path": self._artifact_path}
 
     def load(self) -> dict[str, Any]:
-        """Load the champion version's model dict."""
-        try:
-            pyfunc = mlflow.pyfunc.load_model(f"models:/{self._name}@{CHAMPION}")
-        except MlflowException as exc:
-            raise DatasetError(f"no champion for registered model {self._name!r}") from exc
-        return pyfunc.unwrap_python_model().model
+        """The challenger package: the one saved in this run, else the ``challenger`` alias."""
+        if self._saved is not None:
+            return self._saved
+        if not tracking_active():
+            raise DatasetError(
+                f"{self._name}: no challenger saved in this run and no MLflow run to read one from"
+            )
+        return load_package(self._name, CHALLENGER)
 
     def save(self, data: dict[str, Any]) -> None:
-        """Log and register ``data["model"]``; move ``champion`` if it wins on the same test data."""
+        """Log and register ``data["model"]`` as a new version; alias it ``challenger``."""
+        package = {
+            "model": data["model"],
+            "metrics": data.get("metrics", {}),
+            "family": str(data["family"]),
+            "machine_id": str(data["machine_id"]),
+            "registered_model": self._name,
+            "registry_version": None,
+            "trained_until": data.get("trained_until"),
+            "run_id": None,
+        }
         run = mlflow.active_run()
         if run is None:
             logger.warning("no active MLflow run: %s is not logged or registered", self._name)
+            self._saved = package
             return
         info = mlflow.pyfunc.log_model(
             name=self._artifact_path,
-            python_model=FamilyModel(data["model"]),
+            python_model=FamilyModel(data["model"], data.get("metrics")),
             pip_requirements=PIP_REQUIREMENTS,
         )
         tags = {
-            "family": str(data["family"]),
-            "machine_id": str(data["machine_id"]),
-            "score_name": str(data["score_name"]),
-            "score": repr(data["score"]),
-            "greater_is_better": str(bool(data["greater_is_better"])),
-            "test_fingerprint": str(data["test_fingerprint"]),
+            "family": package["family"],
+            "machine_id": package["machine_id"],
+            "score_name": str(data.get("score_name")),
+            "score": repr(data.get("score")),
+            "test_fingerprint": str(data.get("test_fingerprint")),
+            "trained_until": str(data.get("trained_until")),
             "run_id": run.info.run_id,
         }
         version = mlflow.register_model(info.model_uri, self._name, tags=tags)
-        self._update_champion(version.version, data)
+        MlflowClient().set_registered_model_alias(self._name, CHALLENGER, version.version)
+        logger.info("%s v%s registered as %s", self._name, version.version, CHALLENGER)
+        self._saved = package | {"registry_version": str(version.version), "run_id": run.info.run_id}
 
-    def _update_champion(self, version: str, data: dict[str, Any]) -> None:
-        client = MlflowClient()
+
+class MlflowAliasDataset(AbstractDataset[None, dict[str, Any] | None]):
+    """Read-only: the package an alias of a registered model points at (None if there is none)."""
+
+    def __init__(
+        self, registered_model_name: str, alias: str = CHAMPION, metadata: dict | None = None
+    ) -> None:
+        self._name = registered_model_name
+        self._alias = alias
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"registered_model_name": self._name, "alias": self._alias}
+
+    def load(self) -> dict[str, Any] | None:
+        """The package, or None (no tracking, no such model or alias)."""
+        if not tracking_active():
+            return None
         try:
-            champion = client.get_model_version_by_alias(self._name, CHAMPION)
-        except MlflowException:
-            champion = None
-        if champion is None:
-            decision = "first version"
-        elif champion.tags.get("test_fingerprint") != data["test_fingerprint"]:
-            logger.info(
-                "%s v%s: champion v%s was scored on other test data; champion kept",
-                self._name,
-                version,
-                champion.version,
+            return load_package(self._name, self._alias)
+        except DatasetError:
+            return None
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"{self._name}@{self._alias} is read-only: aliases move by promotion")
+
+
+def append_audit(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line per decision (``promotions.jsonl``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+
+
+def apply_decision(
+    decision: dict[str, Any], audit_path: Path, client: MlflowClient | None = None
+) -> None:
+    """Move the aliases the decision says, tag the versions and write the audit line."""
+    name = decision.get("registered_model")
+    challenger = decision.get("challenger_version")
+    champion = decision.get("champion_version")
+    if client is not None and name and challenger is not None:
+        if decision["promote"]:
+            if champion is not None and champion != challenger:
+                client.set_registered_model_alias(name, PREVIOUS_CHAMPION, champion)
+            client.set_registered_model_alias(name, CHAMPION, challenger)
+        client.set_model_version_tag(name, challenger, "promotion_decision", decision["decision"])
+        client.set_model_version_tag(name, challenger, "promotion_reason", decision["reason"])
+        client.set_model_version_tag(name, challenger, "promotion_time", decision["time"])
+    append_audit(audit_path, {k: v for k, v in decision.items() if k not in ("production",)})
+    logger.info(
+        "%s: %s v%s (champion v%s): %s",
+        name,
+        decision["decision"],
+        challenger,
+        champion,
+        decision["reason"],
+    )
+
+
+class MlflowPromotionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
+    """Save: apply a promotion decision. Load: the production (``champion``) package."""
+
+    def __init__(
+        self, registered_model_name: str, audit_path: str, metadata: dict | None = None
+    ) -> None:
+        self._name = registered_model_name
+        self._audit_path = Path(audit_path)
+        self._production: dict[str, Any] | None = None
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"registered_model_name": self._name, "audit_path": str(self._audit_path)}
+
+    def save(self, data: dict[str, Any]) -> None:
+        """Apply ``data`` (a decision of :func:`pdm_kedro.promotion.decide_promotion`)."""
+        client = MlflowClient() if tracking_active() else None
+        apply_decision(data, self._audit_path, client)
+        self._production = data.get("production")
+
+    def load(self) -> dict[str, Any]:
+        """The champion package: the one this run decided on, else the registry's champion."""
+        if self._production is not None:
+            return self._production
+        if tracking_active():
+            return load_package(self._name, CHAMPION)
+        if self._production is None:
+            raise DatasetError(
+                f"{self._name}: no champion (run the family's training pipeline first, with "
+                "MLflow tracking on)"
             )
-            client.set_model_version_tag(self._name, version, "champion_decision", "not comparable")
-            return
-        else:
-            old = champion.tags.get("score")
-            old_score = None if old in (None, "None") else float(old)
-            if not is_better(data["score"], old_score, bool(data["greater_is_better"])):
-                logger.info(
-                    "%s v%s: %s %s does not beat champion v%s (%s); champion kept",
-                    self._name,
-                    version,
-                    data["score_name"],
-                    data["score"],
-                    champion.version,
-                    old,
-                )
-                client.set_model_version_tag(self._name, version, "champion_decision", "kept")
-                return
-            decision = f"beats v{champion.version} ({old})"
-        client.set_registered_model_alias(self._name, CHAMPION, version)
-        client.set_model_version_tag(self._name, version, "champion_decision", decision)
-        logger.info("%s v%s is the new champion (%s)", self._name, version, decision)
+        return self._production
+
+
+def production_summary(package: dict[str, Any]) -> dict[str, Any]:
+    """The registry fields of a package (for manifests and the prediction log)."""
+    return _strip(package)

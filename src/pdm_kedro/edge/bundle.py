@@ -16,10 +16,10 @@ from typing import Any
 import onnxruntime as ort
 
 from pdm_kedro.edge.errors import BundleError, UnknownMachineError
+from pdm_kedro.edge.manifest import FORMAT_VERSION, MANIFEST_FILE, validate_manifest
 
-MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 1
-FAMILIES = ("classification", "regression", "anomaly", "forecasting")
+__all__ = ["FORMAT_VERSION", "INPUT_NAME", "MANIFEST_FILE", "EdgeBundle", "load_bundle"]
+
 INPUT_NAME = "features"
 
 
@@ -57,8 +57,8 @@ class EdgeBundle:
 
     @property
     def families(self) -> list[str]:
-        """Model families present in the bundle, in the canonical order."""
-        return [f for f in FAMILIES if f in self.manifest["models"]]
+        """Model families present in the bundle, in the manifest's (canonical) order."""
+        return list(self.manifest["models"])
 
 
 def _known_machines(root: Path) -> list[str]:
@@ -136,12 +136,10 @@ def load_bundle(
         manifest = json.loads((folder / MANIFEST_FILE).read_text())
     except json.JSONDecodeError as err:
         raise BundleError(f"Bundle {folder}: {MANIFEST_FILE} is not valid JSON ({err}).") from None
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(
-            f"Bundle {folder}: manifest format_version {version!r}, this runtime reads "
-            f"{FORMAT_VERSION}. Re-export the bundle or update the runtime."
-        )
+    try:
+        validate_manifest(manifest)
+    except BundleError as err:
+        raise type(err)(f"Bundle {folder}: {err}") from None
     if machine_id is not None and manifest["machine_id"] != machine_id:
         raise UnknownMachineError(
             f"Bundle {folder} serves machine {manifest['machine_id']!r}, not {machine_id!r}."

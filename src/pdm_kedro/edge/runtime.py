@@ -1,11 +1,16 @@
-"""Answer the four maintenance questions for one machine from its recent raw readings.
+"""Answer the maintenance questions for one machine from its recent raw readings.
 
-1. failure within the horizon: probability and decision (threshold chosen on validation data);
-2. remaining useful life in hours;
-3. anomaly score and flag;
-4. 24-hour forecast of the machine's key sensors (when the bundle has a forecaster).
+Every family in the bundle answers by the kind its manifest entry declares (``answer.kind``, see
+:mod:`pdm_kedro.families`), under its ``answer.key``:
 
-Only numpy, onnxruntime and the standard library are imported (plus ``pdm_kedro.core``).
+- ``probability`` (classification, key ``failure``): probability and decision (threshold chosen on
+  validation data);
+- ``value`` (regression, key ``rul_hours``): remaining useful life in hours;
+- ``score`` (anomaly, key ``anomaly``): anomaly score and flag;
+- ``forecast`` (forecasting, key ``forecast``): 24-hour forecast of the key sensors.
+
+A new family of one of these kinds is answered without a change here. Only numpy, onnxruntime
+and the standard library are imported (plus ``pdm_kedro.core``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 
 from pdm_kedro.edge.bundle import INPUT_NAME, EdgeBundle
 from pdm_kedro.edge.features import compute_features, model_inputs
+from pdm_kedro.edge.forecast import forecast_from_readings
 from pdm_kedro.edge.readings import Readings, check_readings
 
 FORECAST_PREFIX = "{sensor}__"  # names of one sensor's graph inside forecasting.onnx
@@ -28,27 +34,34 @@ def _output(session: Any, name: str, inputs: np.ndarray) -> np.ndarray:
     return session.run([name], {INPUT_NAME: inputs})[0]
 
 
+def family_output(bundle: EdgeBundle, family: str, features: np.ndarray) -> np.ndarray:
+    """The family's numeric answer for each row of the full feature matrix, by its kind:
+    P(positive) (``probability``), the value (``value``) or the score, higher = more anomalous
+    (``score``)."""
+    entry = bundle.manifest["models"][family]
+    x = model_inputs(features, bundle.manifest, family)
+    raw = np.asarray(_output(bundle.sessions[family], entry["output"], x), dtype=np.float64)
+    kind = entry["answer"]["kind"]
+    if kind == "probability":
+        return raw[:, int(entry["positive_column"])]
+    if kind == "score":
+        return float(entry["score_sign"]) * raw.reshape(-1)
+    return raw.reshape(-1)
+
+
 def failure_probability(bundle: EdgeBundle, features: np.ndarray) -> np.ndarray:
     """P(failure within the horizon) for each row of the full feature matrix."""
-    entry = bundle.manifest["models"]["classification"]
-    x = model_inputs(features, bundle.manifest, "classification")
-    proba = _output(bundle.sessions["classification"], entry["output"], x)
-    return np.asarray(proba, dtype=np.float64)[:, int(entry["positive_column"])]
+    return family_output(bundle, "classification", features)
 
 
 def remaining_useful_life(bundle: EdgeBundle, features: np.ndarray) -> np.ndarray:
     """Predicted remaining useful life in hours for each row."""
-    entry = bundle.manifest["models"]["regression"]
-    x = model_inputs(features, bundle.manifest, "regression")
-    return np.asarray(_output(bundle.sessions["regression"], entry["output"], x)).reshape(-1)
+    return family_output(bundle, "regression", features)
 
 
 def anomaly_score(bundle: EdgeBundle, features: np.ndarray) -> np.ndarray:
     """Anomaly score for each row (higher = more anomalous)."""
-    entry = bundle.manifest["models"]["anomaly"]
-    x = model_inputs(features, bundle.manifest, "anomaly")
-    raw = np.asarray(_output(bundle.sessions["anomaly"], entry["output"], x)).reshape(-1)
-    return float(entry["score_sign"]) * raw.astype(np.float64)
+    return family_output(bundle, "anomaly", features)
 
 
 class SensorForecastView:
@@ -87,10 +100,11 @@ def _hour_iso(hour: int) -> str:
 
 def forecast(bundle: EdgeBundle, readings: Readings) -> dict[str, Any]:
     """24-hour forecasts (with intervals) of the key sensors from the recent readings."""
-    from pdm_kedro.edge.forecast import forecast_from_readings  # noqa: PLC0415
-
-    entry = bundle.manifest["models"]["forecasting"]
-    session = bundle.sessions["forecasting"]
+    family = next(
+        f for f, e in bundle.manifest["models"].items() if e["answer"]["kind"] == "forecast"
+    )
+    entry = bundle.manifest["models"][family]
+    session = bundle.sessions[family]
     views = {sensor: SensorForecastView(session, sensor) for sensor in entry["sensors"]}
     columns = {name: readings.values[:, j] for j, name in enumerate(readings.sensors)}
     raw = forecast_from_readings(views, entry["spec"], readings.timestamps, columns)
@@ -156,30 +170,35 @@ def predict(
                 f"{family}: the ONNX model did not match the native model at export "
                 f"({parity.get('failure', 'see the manifest')}); use its answers with care"
             )
-    if "classification" in bundle.sessions:
-        proba = failure_probability(bundle, features)
-        threshold = float(models["classification"]["threshold"])
-        result["failure"] = {
-            "probability": _rows(proba, all_rows),
-            "decision": _rows(proba >= threshold, all_rows),
-            "threshold": threshold,
-            "horizon_hours": models["classification"]["horizon_hours"],
-        }
-    if "regression" in bundle.sessions:
-        result["rul_hours"] = {
-            "value": _rows(remaining_useful_life(bundle, features), all_rows),
-            "cap_hours": models["regression"]["rul_cap_hours"],
-        }
-    if "anomaly" in bundle.sessions:
-        score = anomaly_score(bundle, features)
-        threshold = float(models["anomaly"]["threshold"])
-        result["anomaly"] = {
-            "score": _rows(score, all_rows),
-            "flag": _rows(score >= threshold, all_rows),
-            "threshold": threshold,
-            "detector": models["anomaly"]["detector"],
-        }
-    if "forecasting" in bundle.sessions:
-        result["forecast"] = forecast(bundle, checked)
+    for family in bundle.families:
+        if family not in bundle.sessions:
+            continue
+        result[models[family]["answer"]["key"]] = answer(
+            bundle, family, features, checked, all_rows
+        )
     result["warnings"] = warnings
     return result
+
+
+def answer(
+    bundle: EdgeBundle, family: str, features: np.ndarray, readings: Readings, all_rows: bool
+) -> dict[str, Any]:
+    """One family's answer, shaped by its kind; the entry's ``answer.fields`` are copied in."""
+    entry = bundle.manifest["models"][family]
+    spec = entry["answer"]
+    kind = spec["kind"]
+    if kind == "forecast":
+        return forecast(bundle, readings)
+    values = family_output(bundle, family, features)
+    fields = {name: entry[key] for name, key in spec["fields"].items()}
+    if kind == "value":
+        return {"value": _rows(values, all_rows), **fields}
+    threshold = float(entry["threshold"])
+    flag = "decision" if kind == "probability" else "flag"
+    name = "probability" if kind == "probability" else "score"
+    return {
+        name: _rows(values, all_rows),
+        flag: _rows(values >= threshold, all_rows),
+        "threshold": threshold,
+        **fields,
+    }

@@ -11,7 +11,9 @@ from typing import Any
 
 import pandas as pd
 
+from pdm_kedro.contract import TIMESTAMP
 from pdm_kedro.evaluation.report import frame_fingerprint
+from pdm_kedro.families import get_family
 
 
 def mlflow_metric_name(name: str) -> str:
@@ -34,32 +36,49 @@ def tracking_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def trained_until(frame: pd.DataFrame) -> str | None:
+    """The last timestamp of the data a model was fitted or tuned on (ISO), None if empty."""
+    if not len(frame) or TIMESTAMP not in frame:
+        return None
+    return pd.to_datetime(frame[TIMESTAMP]).max().isoformat()
+
+
+def headline_score(metrics: dict[str, Any]) -> tuple[str, float | None]:
+    """The family's headline metric (``pdm_kedro.families``) and its test value.
+
+    A family with one metric per sensor (``mape[<sensor>]``) is scored on the mean over its
+    sensors.
+    """
+    name = get_family(metrics["family"]).headline
+    values = {row["metric"]: row["value"] for row in metrics["metrics"]}
+    per_sensor = [v for k, v in values.items() if k.startswith(f"{name}[") and v is not None]
+    if name not in values and per_sensor:
+        values[name] = float(sum(per_sensor) / len(per_sensor))
+    if name not in values:
+        raise KeyError(f"headline metric {name!r} is not among the {metrics['family']} metrics")
+    return name, values[name]
+
+
 def registration_entry(
     model: dict[str, Any],
     metrics: dict[str, Any],
     features_test: pd.DataFrame,
-    registry: dict[str, Any],
+    features_val: pd.DataFrame,
 ) -> dict[str, Any]:
-    """The model plus what the registry needs to decide on the ``champion`` alias.
+    """The model, its metrics document and what the registry records beside it.
 
-    ``registry`` holds ``champion_metric`` and ``greater_is_better``. A family with one metric per
-    sensor (``mape[<sensor>]``) is compared on the mean over its sensors (``champion_metric:
-    mape``). The test split's fingerprint makes scores comparable only between versions scored on
-    the same test data.
+    ``trained_until`` (the end of the val split, the newest data the model was tuned on) lets
+    promotion check that its evaluation data are new to the model; the test split's fingerprint
+    and the headline score are recorded as version tags.
     """
-    name = registry["champion_metric"]
-    values = {row["metric"]: row["value"] for row in metrics["metrics"]}
-    per_sensor = [v for k, v in values.items() if k.startswith(f"{name}[")]
-    if name not in values and per_sensor:
-        values[name] = float(sum(per_sensor) / len(per_sensor))
-    if name not in values:
-        raise KeyError(f"champion metric {name!r} is not among the family's metrics")
+    name, score = headline_score(metrics)
     return {
         "model": model,
+        "metrics": metrics,
         "family": metrics["family"],
         "machine_id": metrics["machine_id"],
         "score_name": name,
-        "score": values[name],
-        "greater_is_better": bool(registry["greater_is_better"]),
+        "score": score,
         "test_fingerprint": frame_fingerprint(features_test, list(features_test.columns)),
+        "trained_until": trained_until(features_val),
     }

@@ -41,6 +41,7 @@ from pdm_kedro.evaluation.threshold_rule import (
     fit_threshold_rule,
 )
 from pdm_kedro.fleet import parse_machine
+from pdm_kedro.promotion import score_both
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +287,7 @@ def evaluate_anomaly_model(
         "machine_id": parse_machine(machine).machine_id,
         "family": FAMILY,
         "split": "test",
+        "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
         "n_rows": len(test_scores),
         "positive_rate": float(np.mean(y)) if len(y) else 0.0,
         "metrics": [
@@ -337,3 +339,19 @@ def plot_score_distribution(test_scores: pd.DataFrame, metrics: dict[str, Any]) 
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def promotion_metrics(model: dict[str, Any], frame: pd.DataFrame) -> dict[str, float]:
+    """F1 and false-alarm rate of one detector at its own threshold on the evaluation rows."""
+    scores = anomaly_scores(model["estimator"], frame, model["feature_names"])
+    figures = detection_metrics(frame[LABEL].to_numpy(), scores >= model["threshold"])
+    return {"f1": figures["f1"], "false_alarm_rate": figures["false_alarm_rate"]}
+
+
+def score_for_promotion(
+    challenger: dict[str, Any], champion: dict[str, Any] | None, features_test: pd.DataFrame
+) -> dict[str, Any]:
+    """Challenger and champion on the same evaluation rows (the newest labelled split)."""
+    return score_both(
+        challenger, champion, features_test, lambda m: promotion_metrics(m, features_test)
+    )

@@ -2,7 +2,8 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from pdm_kedro.evaluation.tracking import registration_entry
+from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
+from pdm_kedro.promotion import promotion_nodes
 
 from .nodes import (
     FAMILY,
@@ -14,6 +15,7 @@ from .nodes import (
     package_anomaly_model,
     plot_score_distribution,
     sample_healthy_rows,
+    score_for_promotion,
     score_test_rows,
     select_detector_inputs,
 )
@@ -89,16 +91,18 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             outputs="score_distribution_plot",
             name="plot_score_distribution",
         ),
+        Node(tracking_metrics, inputs="metrics", outputs="mlflow_metrics", name="track_metrics"),
         Node(
             registration_entry,
-            inputs=["model", "metrics", "features_test", "params:anomaly.registry"],
+            inputs=["model", "metrics", "features_test", "features_val"],
             outputs="registered_model",
             name="register_model",
         ),
+        *promotion_nodes(FAMILY, score_for_promotion, ["features_test"]),
     ]
     return Pipeline(
         nodes,
         namespace=FAMILY,
         inputs={"features_train", "features_val", "features_test"},
-        parameters={"params:machine", "params:anomaly", "params:anomaly.registry"},
+        parameters={"params:machine", "params:anomaly", "params:promotion"},
     )

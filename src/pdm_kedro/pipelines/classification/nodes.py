@@ -30,6 +30,7 @@ from pdm_kedro.evaluation.model_inputs import (
 from pdm_kedro.evaluation.report import metric_rows
 from pdm_kedro.evaluation.threshold_rule import apply_threshold_rule, fit_threshold_rule
 from pdm_kedro.fleet import parse_machine
+from pdm_kedro.promotion import score_both
 
 logger = logging.getLogger(__name__)
 
@@ -252,3 +253,27 @@ def plot_confusion_matrix(metrics: dict[str, Any]) -> Figure:
 def rank_feature_importance(model: dict[str, Any]) -> pd.DataFrame:
     """``feature, importance`` of the classifier (normalised total gain)."""
     return gain_importance(model["estimator"], model["feature_names"])
+
+
+def promotion_metrics(model: dict[str, Any], frame: pd.DataFrame) -> dict[str, float]:
+    """Headline and guard metrics of one model on the evaluation rows: F1 at the model's own
+    threshold, false-alarm rate (share of healthy rows alarmed) and Brier score (calibration)."""
+    y = frame[LABEL].to_numpy().astype(int)
+    proba = failure_probability(model, frame)
+    alarms = proba >= model["threshold"]
+    counts = confusion_counts(y, alarms)
+    healthy = counts["fp"] + counts["tn"]
+    return {
+        "f1": threshold_metrics(y, alarms)["f1"],
+        "false_alarm_rate": counts["fp"] / healthy if healthy else 0.0,
+        "brier": float(np.mean((proba - y) ** 2)) if len(y) else float("nan"),
+    }
+
+
+def score_for_promotion(
+    challenger: dict[str, Any], champion: dict[str, Any] | None, features_test: pd.DataFrame
+) -> dict[str, Any]:
+    """Challenger and champion on the same evaluation rows (the newest labelled split)."""
+    return score_both(
+        challenger, champion, features_test, lambda m: promotion_metrics(m, features_test)
+    )

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
+from pdm_kedro.promotion import promotion_nodes
 
 from .nodes import (
     FAMILY,
@@ -14,6 +15,7 @@ from .nodes import (
     plot_precision_recall,
     predict_failures,
     rank_feature_importance,
+    score_for_promotion,
     train_failure_classifier,
 )
 
@@ -92,10 +94,11 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         ),
         Node(
             registration_entry,
-            inputs=["model", "metrics", "features_test", "params:classification.registry"],
+            inputs=["model", "metrics", "features_test", "features_val"],
             outputs="registered_model",
             name="register_model",
         ),
+        *promotion_nodes(FAMILY, score_for_promotion, ["features_test"]),
     ]
     return Pipeline(
         nodes,
@@ -105,6 +108,6 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             "params:machine",
             "params:classification",
             "params:labels",
-            "params:classification.registry",
+            "params:promotion",
         },
     )

@@ -10,6 +10,7 @@ native pmdarima forecasts of the test backtest at every origin and step.
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import reduce
 from typing import Any
@@ -24,8 +25,13 @@ from pdm_kedro.edge.forecast import origin_state
 from pdm_kedro.edge.runtime import FORECAST_PREFIX, SensorForecastView
 from pdm_kedro.fleet import parse_machine
 
+# The forecasting family exports its own graphs (per key sensor) and backtests its forecaster;
+# the exporter depends on that family's stage explicitly, here at the top (see docs/architecture.md).
+from pdm_kedro.pipelines.forecasting.nodes import backtest_forecasters
+from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
+
 from .converters import with_metadata
-from .nodes import EdgeParityError, handle_parity_failure
+from .nodes import EdgeParityError, describe_for_edge, handle_parity_failure
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +89,6 @@ def check_forecast_parity(
         EdgeParityError: a forecast differs by more than ``forecast_rtol`` (relative), naming
             machine, family, sensor, the worst origin and step.
     """
-    from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec  # noqa: PLC0415
-
     machine_id = parse_machine(machine).machine_id
     spec = edge_spec(model)
     session = make_session(onnx_model.SerializeToString())
@@ -146,19 +150,47 @@ def check_forecast_parity(
     return report
 
 
+def production_backtest(
+    production: dict[str, Any],
+    trained: dict[str, Any],
+    backtest_test: pd.DataFrame,
+    hourly_val: pd.DataFrame,
+    hourly_test: pd.DataFrame,
+    forecasting: dict[str, Any],
+) -> pd.DataFrame:
+    """The test backtest of the production forecaster: this run's when the production model is
+    the one trained in this run, else the champion's, computed again over the same test hours."""
+    if production is trained or _same_coefficients(production, trained):
+        return backtest_test
+    logger.info(
+        "%s/forecasting: the champion is not this run's model: backtesting it for parity",
+        production.get("machine_id"),
+    )
+    return backtest_forecasters(production, hourly_val, hourly_test, forecasting, split="test")
+
+
+def _same_coefficients(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    try:
+        return set(a["sensors"]) == set(b["sensors"]) and all(
+            json.dumps(a["sensors"][s]["coefficients"], sort_keys=True, default=str)
+            == json.dumps(b["sensors"][s]["coefficients"], sort_keys=True, default=str)
+            and a["sensors"][s]["plausible_band"] == b["sensors"][s]["plausible_band"]
+            for s in a["sensors"]
+        ) and all(a.get(k) == b.get(k) for k in ("horizon_hours", "state_hours", "fourier"))
+    except (KeyError, TypeError):
+        return False
+
+
 def describe_forecaster(
     model: dict[str, Any],
     onnx_model: onnx.ModelProto,
     metrics: dict[str, Any],
     parity: dict[str, Any],
+    registry: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest entry of the forecasting family, with the edge spec its runtime reads."""
-    from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec  # noqa: PLC0415
-
-    from .nodes import describe_for_edge  # noqa: PLC0415
-
     entry = describe_for_edge(
-        {"family": "forecasting", "feature_names": []}, onnx_model, metrics, parity
+        {"family": "forecasting", "feature_names": []}, onnx_model, metrics, parity, registry
     )
     entry.pop("feature_names")
     entry["input_name"] = FORECAST_PREFIX + "state"

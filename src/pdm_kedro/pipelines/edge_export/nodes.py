@@ -16,6 +16,8 @@ from pdm_kedro.core.window_features import feature_names as window_feature_names
 from pdm_kedro.core.window_features import window_labels
 from pdm_kedro.edge.bundle import FORMAT_VERSION, INPUT_NAME, sha256_hex
 from pdm_kedro.edge.features import REGIME_CODE
+from pdm_kedro.edge.manifest import validate_manifest
+from pdm_kedro.families import get_family
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.pipelines.feature_engineering.nodes import feature_columns
 
@@ -70,24 +72,40 @@ def _metadata(model: dict[str, Any], machine_id: str) -> dict[str, Any]:
     return props
 
 
+def production_parts(
+    package: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The production package's model, metrics document and registry fields
+    (``registered_model``, ``registry_version``)."""
+    registry = {
+        "registered_model": package.get("registered_model"),
+        "registry_version": package.get("registry_version"),
+    }
+    return package["model"], package.get("metrics") or {}, registry
+
+
+def _is_xgboost(estimator: Any) -> bool:
+    return type(estimator).__module__.split(".")[0] == "xgboost"
+
+
 def export_to_onnx(
     model: dict[str, Any], machine: dict[str, Any], edge_export: dict[str, Any]
 ) -> onnx.ModelProto:
     """ONNX graph of one family's native model, with its feature names and settings as metadata.
 
-    Classification and regression (XGBoost) go through onnxmltools, the anomaly detector through
+    XGBoost estimators go through onnxmltools, scikit-learn ones (the anomaly detector) through
     skl2onnx. The graph's single input is ``features`` (float32, n x len(feature_names)).
     """
     spec = parse_machine(machine)
     family = model["family"]
     n_features = len(model["feature_names"])
     opsets = edge_export["onnx"]
-    if family in ("classification", "regression"):
+    if get_family(family).export != "feature_matrix":
+        raise ValueError(f"{spec.machine_id}: {family} is not exported from a feature matrix")
+    if _is_xgboost(model["estimator"]):
         graph = xgboost_to_onnx(model["estimator"], n_features, opsets["xgboost_opset"])
-    elif family == "anomaly":
-        graph = sklearn_to_onnx(model["estimator"], n_features, opsets["sklearn_opsets"])
     else:
-        raise ValueError(f"{spec.machine_id}: no ONNX exporter for model family {family!r}")
+        graph = sklearn_to_onnx(model["estimator"], n_features, opsets["sklearn_opsets"])
     doc = f"{spec.machine_id} {family} model ({spec.manufacturer} {spec.model}), pdm_kedro"
     exported = with_metadata(graph, _metadata(model, spec.machine_id), doc)
     logger.info("%s/%s: exported to ONNX (%d bytes)", spec.machine_id, family, exported.ByteSize())
@@ -98,28 +116,35 @@ def _native_and_onnx(
     model: dict[str, Any], onnx_model: onnx.ModelProto, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float | None]:
     """(native output, onnx output, decision threshold) for the family's answer on ``x``."""
-    family = model["family"]
+    kind = get_family(model["family"]).answer_kind
     estimator = model["estimator"]
-    if family == "classification":
+    if kind == "probability":
         native = estimator.predict_proba(x)[:, 1]
         exported = run_onnx(onnx_model, x, CLASSIFIER_OUTPUT)[:, 1]
         return native, exported, float(model["threshold"])
-    if family == "regression":
+    if kind == "value":
         native = estimator.predict(x)
-        exported = run_onnx(onnx_model, x, REGRESSOR_OUTPUT).reshape(-1)
+        exported = run_onnx(onnx_model, x, onnx_output(kind)).reshape(-1)
         return native, exported, None
-    if family == "anomaly":
+    if kind == "score":
         native = -estimator.decision_function(x)
         exported = -run_onnx(onnx_model, x, DETECTOR_OUTPUT).reshape(-1)
         return native, exported, float(model["threshold"])
-    raise ValueError(f"no parity check for model family {family!r}")
+    raise ValueError(f"no parity check for model family {model['family']!r} ({kind})")
+
+
+def onnx_output(kind: str) -> str:
+    """The ONNX output carrying a feature-matrix family's answer, by its kind."""
+    return {"probability": CLASSIFIER_OUTPUT, "value": REGRESSOR_OUTPUT, "score": DETECTOR_OUTPUT}[
+        kind
+    ]
 
 
 def _tolerance(model: dict[str, Any], parity: dict[str, Any], native: np.ndarray) -> np.ndarray:
-    family = model["family"]
-    if family == "classification":
+    kind = get_family(model["family"]).answer_kind
+    if kind == "probability":
         return np.full(native.shape, float(parity["probability_atol"]))
-    if family == "regression":  # float32 error scales with the partial sums, i.e. the target scale
+    if kind == "value":  # float32 error scales with the partial sums, i.e. the target scale
         scale = np.maximum(np.abs(native), float(model.get("rul_cap_hours", 0.0)))
         return float(parity["rul_atol"]) + float(parity["rul_rtol"]) * scale
     return np.full(native.shape, float(parity["anomaly_score_atol"]))
@@ -195,10 +220,13 @@ def describe_for_edge(
     onnx_model: onnx.ModelProto,
     metrics: dict[str, Any],
     parity: dict[str, Any],
+    registry: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest entry of one family: file, sha256, version, inputs, outputs, thresholds,
-    training metrics and the parity result."""
+    how the runtime answers with it, the registry version it was built from, training metrics
+    and the parity result."""
     family = model["family"]
+    spec = get_family(family)
     data = onnx_model.SerializeToString()
     digest = sha256_hex(data)
     entry: dict[str, Any] = {
@@ -211,22 +239,27 @@ def describe_for_edge(
         "input_name": INPUT_NAME,
         "feature_names": list(model["feature_names"]),
     }
-    if family == "classification":
+    registry = registry or {}
+    entry["registered_model"] = registry.get("registered_model")
+    version = registry.get("registry_version")
+    entry["registry_version"] = None if version is None else str(version)
+    entry["answer"] = {
+        "key": spec.answer_key,
+        "kind": spec.answer_kind,
+        "fields": dict(spec.answer_fields),
+    }
+    if spec.answer_kind in ("probability", "value", "score"):
+        entry["output"] = onnx_output(spec.answer_kind)
+    if spec.answer_kind == "probability":
+        entry |= {"positive_column": 1, "threshold": float(model["threshold"])}
+    elif spec.answer_kind == "score":
         entry |= {
-            "output": CLASSIFIER_OUTPUT,
-            "positive_column": 1,
-            "threshold": float(model["threshold"]),
-            "horizon_hours": float(model["horizon_hours"]),
-        }
-    elif family == "regression":
-        entry |= {"output": REGRESSOR_OUTPUT, "rul_cap_hours": float(model["rul_cap_hours"])}
-    elif family == "anomaly":
-        entry |= {
-            "output": DETECTOR_OUTPUT,
             "score_sign": -1.0,  # score = -decision_function: higher = more anomalous
             "threshold": float(model["threshold"]),
-            "detector": str(model["detector"]),
         }
+    for key in spec.answer_fields.values():
+        value = model[key]
+        entry[key] = float(value) if isinstance(value, int | float) else value
     entry["hyperparameters"] = metrics.get("model", {})
     entry["metrics"] = {
         "split": metrics.get("split"),
@@ -284,7 +317,7 @@ def build_edge_manifest(
                 "the edge computes."
             )
     min_rows = required_history_rows(sensor_baselines["window_rows"])
-    return {
+    manifest = {
         "format_version": FORMAT_VERSION,
         "machine_id": spec.machine_id,
         "machine": {
@@ -332,3 +365,4 @@ def build_edge_manifest(
         },
         "models": {entry["family"]: entry for entry in family_entries},
     }
+    return validate_manifest(manifest)

@@ -1,9 +1,13 @@
 """Template pipeline: every model family of a machine -> ONNX + parity check -> edge bundle.
 
-For each family F present in the project (``pipelines/F`` exists), nodes in namespace ``F`` read
-``F.model`` and ``F.metrics`` and write ``edge_F_onnx`` (the ONNX file), ``edge_F_parity``
-(ONNX vs native on every test row) and ``edge_F_entry`` (its manifest entry); one machine-level node
-writes ``edge_manifest``. The registry adds the machine namespace around all of it.
+For each family F of :data:`pdm_kedro.families.FAMILIES` whose training pipeline exists, nodes in
+namespace ``F`` read ``F.production_model`` (the champion package: model, metrics, registry
+version) and write ``edge_F_onnx`` (the ONNX file), ``edge_F_parity`` (ONNX vs native on every
+test row) and ``edge_F_entry`` (its manifest entry); one machine-level node writes
+``edge_manifest``. The registry adds the machine namespace around all of it.
+
+The bundle is therefore always built from the champion versions in the MLflow registry (or, with
+tracking off, from the models of the run).
 """
 
 from __future__ import annotations
@@ -12,22 +16,36 @@ import importlib.util
 
 from kedro.pipeline import Node, Pipeline
 
-from .forecasting import check_forecast_parity, describe_forecaster, export_forecaster
-from .nodes import build_edge_manifest, check_onnx_parity, describe_for_edge, export_to_onnx
+from pdm_kedro.families import FAMILIES, get_family
 
-EXPORTED_FAMILIES = ("classification", "regression", "anomaly", "forecasting")
-# the module each family's export needs (forecasting: the stage's own ONNX exporter)
-FAMILY_MODULES = {
-    "classification": "pdm_kedro.pipelines.classification",
-    "regression": "pdm_kedro.pipelines.regression",
-    "anomaly": "pdm_kedro.pipelines.anomaly",
-    "forecasting": "pdm_kedro.pipelines.forecasting.onnx_export",
-}
+from .forecasting import (
+    check_forecast_parity,
+    describe_forecaster,
+    export_forecaster,
+    production_backtest,
+)
+from .nodes import (
+    build_edge_manifest,
+    check_onnx_parity,
+    describe_for_edge,
+    export_to_onnx,
+    production_parts,
+)
 
 
-def available_families(families: tuple[str, ...] = EXPORTED_FAMILIES) -> list[str]:
+def available_families(families: tuple[str, ...] | None = None) -> list[str]:
     """The families whose training pipeline exists in this project (others are skipped)."""
-    return [f for f in families if importlib.util.find_spec(FAMILY_MODULES[f]) is not None]
+    names = tuple(FAMILIES) if families is None else families
+    return [
+        f
+        for f in names
+        if get_family(f).pipeline is not None
+        or importlib.util.find_spec(f"pdm_kedro.pipelines.{f}") is not None
+    ]
+
+
+# kept for callers that listed the families here
+EXPORTED_FAMILIES = tuple(FAMILIES)
 
 
 def _outputs(family: str) -> dict[str, str]:
@@ -44,18 +62,32 @@ def forecast_export_pipeline() -> Pipeline:
     family = "forecasting"
     return Pipeline(
         [
+            _unpack_node(),
             Node(
                 export_forecaster,
-                inputs=["model", "params:machine", "params:edge_export"],
+                inputs=["edge_model", "params:machine", "params:edge_export"],
                 outputs="onnx_model",
                 name="export_to_onnx",
             ),
             Node(
+                production_backtest,
+                inputs=[
+                    "edge_model",
+                    "model",
+                    "backtest_test",
+                    "hourly_val",
+                    "hourly_test",
+                    "params:forecasting",
+                ],
+                outputs="edge_backtest_test",
+                name="production_backtest",
+            ),
+            Node(
                 check_forecast_parity,
                 inputs=[
-                    "model",
+                    "edge_model",
                     "onnx_model",
-                    "backtest_test",
+                    "edge_backtest_test",
                     "hourly_val",
                     "hourly_test",
                     "params:machine",
@@ -66,33 +98,43 @@ def forecast_export_pipeline() -> Pipeline:
             ),
             Node(
                 describe_forecaster,
-                inputs=["model", "onnx_model", "metrics", "onnx_parity"],
+                inputs=["edge_model", "onnx_model", "edge_metrics", "onnx_parity", "edge_registry"],
                 outputs="edge_entry",
                 name="describe_for_edge",
             ),
         ],
         namespace=family,
         outputs=_outputs(family),
-        parameters={"params:machine", "params:edge_export"},
+        parameters={"params:machine", "params:edge_export", "params:forecasting"},
+    )
+
+
+def _unpack_node() -> Node:
+    return Node(
+        production_parts,
+        inputs="production_model",
+        outputs=["edge_model", "edge_metrics", "edge_registry"],
+        name="unpack_production_model",
     )
 
 
 def family_export_pipeline(family: str) -> Pipeline:
     """Export, parity check and manifest entry of one family, inside namespace ``family``."""
-    if family == "forecasting":
+    if get_family(family).export == "forecaster":
         return forecast_export_pipeline()
     return Pipeline(
         [
+            _unpack_node(),
             Node(
                 export_to_onnx,
-                inputs=["model", "params:machine", "params:edge_export"],
+                inputs=["edge_model", "params:machine", "params:edge_export"],
                 outputs="onnx_model",
                 name="export_to_onnx",
             ),
             Node(
                 check_onnx_parity,
                 inputs=[
-                    "model",
+                    "edge_model",
                     "onnx_model",
                     "features_test",
                     "params:machine",
@@ -103,7 +145,7 @@ def family_export_pipeline(family: str) -> Pipeline:
             ),
             Node(
                 describe_for_edge,
-                inputs=["model", "onnx_model", "metrics", "onnx_parity"],
+                inputs=["edge_model", "onnx_model", "edge_metrics", "onnx_parity", "edge_registry"],
                 outputs="edge_entry",
                 name="describe_for_edge",
             ),
@@ -116,7 +158,8 @@ def family_export_pipeline(family: str) -> Pipeline:
 
 
 def build_edge_export_pipeline(families: list[str] | tuple[str, ...]) -> Pipeline:
-    """Per family: ``F.model`` -> ``edge_F_onnx`` (+ parity, entry); then ``edge_manifest``."""
+    """Per family: ``F.production_model`` -> ``edge_F_onnx`` (+ parity, entry); then
+    ``edge_manifest``."""
     if not families:
         return Pipeline([])
     exports = sum((family_export_pipeline(f) for f in families), Pipeline([]))

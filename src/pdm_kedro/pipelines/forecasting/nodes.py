@@ -24,6 +24,7 @@ from pdm_kedro.edge.forecast import (
     screen_hourly,
 )
 from pdm_kedro.fleet import parse_machine
+from pdm_kedro.promotion import score_both
 
 from .arima import (
     HOUR,
@@ -347,6 +348,7 @@ def evaluate_forecasts(
         "machine_id": model["machine_id"],
         "family": "forecasting",
         "split": "test",
+        "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
         "n_rows": len(backtest_test),
         "metrics": metrics,
         "val_metrics": {
@@ -389,6 +391,7 @@ def evaluate_forecasts(
             "over consecutive finite hours of the training hourly series",
         },
         "threshold": None,
+        "plots": ["forecast_vs_actual.png"],
     }
 
 
@@ -434,3 +437,41 @@ def plot_forecasts(
         ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def promotion_metrics(
+    backtest: pd.DataFrame, model: dict[str, Any], forecasting: dict[str, Any]
+) -> dict[str, float]:
+    """Mean MAPE over the key sensors and the mean interval coverage error
+    (|coverage - nominal|) of one forecaster's test backtest."""
+    figures = _split_metrics(backtest, model, forecasting)
+    mapes = [f["forecast"]["mape"] for f in figures.values() if np.isfinite(f["forecast"]["mape"])]
+    nominal = 1.0 - float(model["interval_alpha"])
+    gaps = [
+        abs(f["counts"]["interval_coverage"] - nominal)
+        for f in figures.values()
+        if np.isfinite(f["counts"]["interval_coverage"])
+    ]
+    return {
+        "mape": float(np.mean(mapes)) if mapes else float("nan"),
+        "coverage_error": float(np.mean(gaps)) if gaps else float("nan"),
+    }
+
+
+def score_for_promotion(
+    challenger: dict[str, Any],
+    champion: dict[str, Any] | None,
+    backtest_test: pd.DataFrame,
+    hourly_val: pd.DataFrame,
+    hourly_test: pd.DataFrame,
+    forecasting: dict[str, Any],
+) -> dict[str, Any]:
+    """Challenger (its test backtest of this run) and champion (backtested again over the same
+    test hours, state from the hours before each origin) on the same evaluation data."""
+
+    def score(model: dict[str, Any]) -> dict[str, float]:
+        backtest = backtest_forecasters(model, hourly_val, hourly_test, forecasting, split="test")
+        return promotion_metrics(backtest, model, forecasting)
+
+    reuse = promotion_metrics(backtest_test, challenger["model"], forecasting)
+    return score_both(challenger, champion, hourly_test, score, challenger_scores=reuse)

@@ -5,7 +5,8 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.contract import SPLITS
-from pdm_kedro.evaluation.tracking import registration_entry
+from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
+from pdm_kedro.promotion import promotion_nodes
 
 from .nodes import (
     backtest_forecasters,
@@ -13,6 +14,7 @@ from .nodes import (
     fit_forecasters,
     plot_forecasts,
     resample_hourly,
+    score_for_promotion,
 )
 
 FAMILY = "forecasting"
@@ -40,7 +42,7 @@ def _backtest(split: str, before: str) -> Node:
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     """``validated_<split>`` -> ``forecasting.{hourly_<split>, model, backtest_<split>, metrics,
-    forecast_plot}`` inside the machine namespace."""
+    forecast_vs_actual_plot}`` inside the machine namespace."""
     nodes = [
         *(_resample(split) for split in SPLITS),
         Node(
@@ -60,19 +62,25 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         Node(
             plot_forecasts,
             inputs=["backtest_test", "model", "params:forecasting"],
-            outputs="forecast_plot",
+            outputs="forecast_vs_actual_plot",
             name="plot_forecasts",
         ),
+        Node(tracking_metrics, inputs="metrics", outputs="mlflow_metrics", name="track_metrics"),
         Node(
             registration_entry,
-            inputs=["model", "metrics", "validated_test", "params:forecasting.registry"],
+            inputs=["model", "metrics", "validated_test", "validated_val"],
             outputs="registered_model",
             name="register_model",
+        ),
+        *promotion_nodes(
+            FAMILY,
+            score_for_promotion,
+            ["backtest_test", "hourly_val", "hourly_test", "params:forecasting"],
         ),
     ]
     return Pipeline(
         nodes,
         namespace=FAMILY,
         inputs={f"validated_{split}" for split in SPLITS},
-        parameters={"params:machine", "params:forecasting", "params:forecasting.registry"},
+        parameters={"params:machine", "params:forecasting", "params:promotion"},
     )

@@ -25,6 +25,7 @@ from pdm_kedro.evaluation.model_inputs import (
 from pdm_kedro.evaluation.regression_metrics import regression_metrics
 from pdm_kedro.evaluation.report import metric_rows
 from pdm_kedro.fleet import parse_machine
+from pdm_kedro.promotion import score_both
 
 logger = logging.getLogger(__name__)
 
@@ -207,3 +208,19 @@ def plot_rul_predictions(test_predictions: pd.DataFrame, metrics: dict[str, Any]
 def rank_feature_importance(model: dict[str, Any]) -> pd.DataFrame:
     """``feature, importance`` of the regressor (normalised total gain)."""
     return gain_importance(model["estimator"], model["feature_names"])
+
+
+def promotion_metrics(model: dict[str, Any], frame: pd.DataFrame) -> dict[str, float]:
+    """RMSE and mean NASA score (hours, capped target) of one model on the evaluation rows."""
+    y = capped_rul(frame, model["rul_cap_hours"])
+    figures = regression_metrics(y, predict_rul(model, frame))
+    return {"rmse": figures["rmse"], "nasa_score_mean": figures["nasa_score_mean"]}
+
+
+def score_for_promotion(
+    challenger: dict[str, Any], champion: dict[str, Any] | None, features_test: pd.DataFrame
+) -> dict[str, Any]:
+    """Challenger and champion on the same evaluation rows (the newest labelled split)."""
+    return score_both(
+        challenger, champion, features_test, lambda m: promotion_metrics(m, features_test)
+    )

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
+from pdm_kedro.promotion import promotion_nodes
 
 from .nodes import (
     FAMILY,
@@ -11,6 +12,7 @@ from .nodes import (
     plot_rul_predictions,
     predict_test_rul,
     rank_feature_importance,
+    score_for_promotion,
     train_rul_regressor,
 )
 
@@ -65,14 +67,15 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         Node(tracking_metrics, inputs="metrics", outputs="mlflow_metrics", name="track_metrics"),
         Node(
             registration_entry,
-            inputs=["model", "metrics", "features_test", "params:regression.registry"],
+            inputs=["model", "metrics", "features_test", "features_val"],
             outputs="registered_model",
             name="register_model",
         ),
+        *promotion_nodes(FAMILY, score_for_promotion, ["features_test"]),
     ]
     return Pipeline(
         nodes,
         namespace=FAMILY,
         inputs={"features_train", "features_val", "features_test"},
-        parameters={"params:machine", "params:regression", "params:regression.registry"},
+        parameters={"params:machine", "params:regression", "params:promotion"},
     )

@@ -12,26 +12,19 @@ from typing import Any
 
 import pandas as pd
 
-from pdm_kedro.evaluation.tracking import mlflow_metric_name
+from pdm_kedro.families import LOWER_IS_BETTER, greater_is_better  # noqa: F401 (re-exported)
 from pdm_kedro.fleet import parse_machine
 
 logger = logging.getLogger(__name__)
 
 FLEET_COLUMNS = ["machine_id", "family", "metric", "value", "baseline"]
-# Metrics where a smaller value is better; every other metric is better when larger.
-LOWER_IS_BETTER = {
-    "rmse", "mae", "nasa_score", "nasa_score_mean", "mape", "mase", "smape",
-    "false_alarm_rate", "missed_alarm_rate",
-}  # fmt: skip
 
 
 def beats_baseline(metric: str, value: float | None, baseline: float | None) -> bool | None:
     """Whether ``value`` is better than ``baseline`` for ``metric`` (None when either is missing)."""
     if value is None or baseline is None:
         return None
-    if metric.split("[", maxsplit=1)[0] in LOWER_IS_BETTER:  # e.g. "mape[sensor]"
-        return value < baseline
-    return value > baseline
+    return value > baseline if greater_is_better(metric) else value < baseline
 
 
 def build_fleet_metrics(*family_metrics: dict[str, Any]) -> pd.DataFrame:
@@ -51,33 +44,6 @@ def build_fleet_metrics(*family_metrics: dict[str, Any]) -> pd.DataFrame:
     frame[["value", "baseline"]] = frame[["value", "baseline"]].astype("float64")
     logger.info("fleet metrics: %d rows from %d family reports", len(frame), len(family_metrics))
     return frame.sort_values(["machine_id", "family"], kind="stable").reset_index(drop=True)
-
-
-def track_other_families(*family_metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """MLflow metrics (``<family>.<metric>``, ``<family>.baseline_<metric>``) of the families that
-    do not log their own (their metrics document lacks ``"tracked_by_family": true``).
-
-    The catalog's ``prefix: "{machine}"`` makes every key ``<machine>.<family>.<metric>``, the
-    names the families that track themselves use.
-    """
-    out: dict[str, dict[str, float]] = {}
-    for doc in family_metrics:
-        if doc.get("tracked_by_family"):
-            continue
-        for row in doc.get("metrics", []):
-            name = f"{doc['family']}.{mlflow_metric_name(row['metric'])}"
-            for key, value in (
-                (name, row.get("value")),
-                (_baseline_key(name), row.get("baseline")),
-            ):
-                if value is not None and math.isfinite(float(value)):
-                    out[key] = {"value": float(value), "step": 0}
-    return out
-
-
-def _baseline_key(name: str) -> str:
-    family, metric = name.split(".", 1)
-    return f"{family}.baseline_{metric}"
 
 
 def _fmt(value: Any) -> str:
@@ -211,8 +177,11 @@ def write_model_card(
         f"- `{reporting['retrain_command'].format(machine_id=spec.machine_id)}` retrains every "
         "family of this machine, rewrites this card and logs one MLflow run.",
         f"- Models a family registers are named `{spec.machine_id}-<family>` in the MLflow model "
-        "registry; the alias `champion` moves only when a new version beats it on the same test "
-        "data.",
+        "registry. Each run registers a `challenger`; the alias `champion` (what the edge bundle "
+        "and the scoring pipeline use) moves only when the challenger beats it by the configured "
+        "margin on the same evaluation data with no guard metric worse "
+        "(`data/08_reporting/promotions.jsonl` says why); "
+        f"`pdm-kedro models list {spec.machine_id}` shows the versions.",
         f"- Browse runs and the registry: `{reporting['mlflow_ui_command']}` "
         "(from the project root), then open http://127.0.0.1:5000.",
         "",

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_fleet_metrics, track_other_families, write_model_card
+from .nodes import build_fleet_metrics, write_model_card
 
 METRICS_SUFFIX = ".metrics"
 # The card template reads family metrics through placeholders, mapped to real datasets per machine.
@@ -27,8 +27,8 @@ def metrics_datasets(pipelines: Iterable[Pipeline]) -> list[str]:
 
 
 def create_pipeline(n_families: int = 0, **kwargs) -> Pipeline:  # noqa: ARG001
-    """Per-machine template: the model card, and MLflow metrics of the families that do not log
-    their own, from ``n_families`` family metrics placeholders (see :func:`connect_family_metrics`)."""
+    """Per-machine template: the model card from ``n_families`` family metrics placeholders (see
+    :func:`connect_family_metrics`). Every family logs its own MLflow metrics and plots."""
     placeholders = [PLACEHOLDER.format(index=i) for i in range(n_families)]
     return Pipeline(
         [
@@ -37,12 +37,6 @@ def create_pipeline(n_families: int = 0, **kwargs) -> Pipeline:  # noqa: ARG001
                 inputs=["params:machine", "params:reporting", "sensor_baselines", *placeholders],
                 outputs="model_card",
                 name="write_model_card",
-            ),
-            Node(
-                track_other_families,
-                inputs=placeholders,
-                outputs="other_family_metrics",
-                name="track_other_families",
             ),
         ]
     )

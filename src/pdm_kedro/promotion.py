@@ -1,0 +1,228 @@
+"""The one promotion rule: when the ``challenger`` of a family becomes its ``champion``.
+
+Every training run registers its model as a new version with the alias ``challenger``. Promotion
+re-scores the current champion and the challenger on the same evaluation data (the newest
+labelled data, which neither was trained on) and moves ``champion`` only when the challenger is
+better by the configured margin on the family's headline metric and no guard metric regresses
+(beyond ``guard_tolerance``). The old champion keeps the alias ``previous_champion``.
+
+The decision is pure (this module); applying it (aliases, version tags, the audit line in
+``08_reporting/promotions.jsonl``) is done by the catalog dataset
+:class:`pdm_kedro.datasets.mlflow_model_registry.MlflowPromotionDataset`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import partial, update_wrapper
+from typing import Any
+
+import pandas as pd
+from kedro.pipeline import Node
+
+from pdm_kedro.evaluation.report import frame_fingerprint
+from pdm_kedro.families import get_family, greater_is_better
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
+PROMOTION_TAG = "promotion"  # node tag of the promotion nodes (the `promotion` pipeline)
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def improvement(metric: str, new: float | None, old: float | None) -> float | None:
+    """How much better ``new`` is than ``old`` (positive = better), in the metric's direction."""
+    new, old = _finite(new), _finite(old)
+    if new is None or old is None:
+        return None
+    return new - old if greater_is_better(metric) else old - new
+
+
+def decide(
+    family: str,
+    challenger: dict[str, Any],
+    champion: dict[str, Any] | None,
+    scores: dict[str, Any],
+    promotion: dict[str, Any],
+) -> dict[str, Any]:
+    """The promotion decision for one machine and family (pure).
+
+    Args:
+        family: the family's name (headline and guard metrics come from ``pdm_kedro.families``).
+        challenger: the challenger package (``registered_model``, ``registry_version``, ...).
+        champion: the champion package, or None when there is no champion yet.
+        scores: ``{"challenger": {metric: value}, "champion": {metric: value} | None,
+            "evaluation": {"split", "rows", "from", "to", "fingerprint"}}`` from the family's
+            scorer, on the same evaluation data.
+        promotion: ``{"margin": {family: float}, "guard_tolerance": float}``.
+
+    Returns:
+        The audit record: machine, family, versions, both metric sets, margin, decision
+        (``promote`` / ``keep``), reason, time, plus ``promote`` (bool).
+    """
+    spec = get_family(family)
+    margin = float(promotion.get("margin", {}).get(family, 0.0))
+    tolerance = float(promotion.get("guard_tolerance", 0.0))
+    new = scores.get("challenger") or {}
+    old = scores.get("champion")
+    record = {
+        "machine_id": challenger.get("machine_id"),
+        "family": family,
+        "registered_model": challenger.get("registered_model"),
+        "challenger_version": challenger.get("registry_version"),
+        "champion_version": champion.get("registry_version") if champion else None,
+        "headline": spec.headline,
+        "challenger_metrics": new,
+        "champion_metrics": old,
+        "margin": margin,
+        "guard_tolerance": tolerance,
+        "evaluation": scores.get("evaluation"),
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+    def result(promote: bool, reason: str) -> dict[str, Any]:
+        return record | {"decision": "promote" if promote else "keep", "promote": promote,
+                         "reason": reason}  # fmt: skip
+
+    if champion is None:
+        return result(True, "no champion yet: the first version becomes champion")
+    if champion.get("registry_version") is not None and champion.get(
+        "registry_version"
+    ) == challenger.get("registry_version"):
+        return result(False, "the challenger is already the champion")
+    overlap = scores.get("overlap")
+    if overlap:
+        return result(False, f"not comparable: {overlap}")
+    if old is None:
+        return result(False, "not comparable: the champion could not be scored")
+    gain = improvement(spec.headline, new.get(spec.headline), old.get(spec.headline))
+    if gain is None:
+        return result(False, f"{spec.headline} undefined on the evaluation data")
+    if gain <= margin:
+        return result(
+            False,
+            f"{spec.headline} {_fmt(new.get(spec.headline))} vs champion "
+            f"{_fmt(old.get(spec.headline))}: gain {gain:.4g} does not exceed the margin {margin:g}",
+        )
+    for guard in spec.guards:
+        change = improvement(guard, new.get(guard), old.get(guard))
+        if change is not None and change < -tolerance:
+            return result(
+                False,
+                f"guard {guard} regresses: {_fmt(new.get(guard))} vs champion "
+                f"{_fmt(old.get(guard))} (tolerance {tolerance:g})",
+            )
+    return result(
+        True,
+        f"{spec.headline} {_fmt(new.get(spec.headline))} beats champion "
+        f"{_fmt(old.get(spec.headline))} by {gain:.4g} > margin {margin:g}; no guard regresses",
+    )
+
+
+def _fmt(value: Any) -> str:
+    value = _finite(value)
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def evaluation_overlap(
+    evaluation_from: str | None, *packages: dict[str, Any] | None
+) -> str | None:
+    """Why the evaluation data are not new to one of the packages (None when they are).
+
+    A package records ``trained_until`` (the last timestamp of the data it was fitted or tuned
+    on); the evaluation data must start after it.
+    """
+    if evaluation_from is None:
+        return None
+    for package in packages:
+        if not package:
+            continue
+        until = package.get("trained_until")
+        if until is not None and str(until) >= str(evaluation_from):
+            return (
+                f"v{package.get('registry_version')} was trained on data up to {until}, "
+                f"the evaluation data start at {evaluation_from}"
+            )
+    return None
+
+
+def decide_promotion(
+    challenger: dict[str, Any],
+    champion: dict[str, Any] | None,
+    scores: dict[str, Any],
+    promotion: dict[str, Any],
+    family: str,
+) -> dict[str, Any]:
+    """Node: the decision plus the packages, for :class:`MlflowPromotionDataset` to apply."""
+    decision = decide(family, challenger, champion, scores, promotion)
+    production = challenger if decision["promote"] else champion
+    return decision | {"production": production}
+
+
+def promotion_nodes(
+    family: str, scorer: Callable[..., dict[str, Any]], evaluation: Sequence[str]
+) -> list[Node]:
+    """The two promotion nodes of a family pipeline (inside the family's namespace).
+
+    ``scorer(challenger, champion, *evaluation)`` returns the ``scores`` of :func:`decide`;
+    ``registered_model`` is the challenger (loaded back from the registry dataset),
+    ``champion_model`` the current champion (None when there is none).
+    """
+    decide_node = partial(decide_promotion, family=family)
+    update_wrapper(decide_node, decide_promotion)
+    return [
+        Node(
+            scorer,
+            inputs=["registered_model", "champion_model", *evaluation],
+            outputs="promotion_scores",
+            name="score_for_promotion",
+            tags=[PROMOTION_TAG],
+        ),
+        Node(
+            decide_node,
+            inputs=["registered_model", "champion_model", "promotion_scores", "params:promotion"],
+            outputs="production_model",
+            name="decide_promotion",
+            tags=[PROMOTION_TAG],
+        ),
+    ]
+
+
+def score_both(
+    challenger: dict[str, Any],
+    champion: dict[str, Any] | None,
+    evaluation: Any,
+    score: Callable[[dict[str, Any]], dict[str, float]],
+    timestamp_column: str = "timestamp",
+    challenger_scores: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """``scores`` for :func:`decide`: ``score(model)`` of both packages on the same data.
+
+    ``evaluation`` is the evaluation frame (its timestamps say where it starts);
+    ``challenger_scores``, when given, are reused instead of scoring the challenger again.
+    """
+    stamps = pd.to_datetime(evaluation[timestamp_column]) if len(evaluation) else None
+    start = stamps.min().isoformat() if stamps is not None else None
+    summary = {
+        "split": "test",
+        "rows": len(evaluation),
+        "from": start,
+        "to": stamps.max().isoformat() if stamps is not None else None,
+        "fingerprint": frame_fingerprint(evaluation, list(evaluation.columns)),
+    }
+    new = challenger_scores if challenger_scores is not None else score(challenger["model"])
+    old = score(champion["model"]) if champion is not None else None
+    return {
+        "challenger": new,
+        "champion": old,
+        "evaluation": summary,
+        "overlap": evaluation_overlap(start, challenger, champion),
+    }
