@@ -1,14 +1,21 @@
-"""The registry dataset: log, register, and move `champion` only on a win on the same test data."""
+"""The registry datasets: every save is a `challenger`; only a promotion decision moves `champion`."""
+
+import json
 
 import mlflow
 import pytest
+from kedro.io import DatasetError
 from mlflow.tracking import MlflowClient
 
 from pdm_kedro.datasets.mlflow_model_registry import (
-    CHAMPION,
+    MlflowAliasDataset,
     MlflowModelRegistryDataset,
+    MlflowPromotionDataset,
     is_better,
 )
+from pdm_kedro.promotion import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, decide_promotion
+
+PROMOTION = {"margin": {"regression": 1.0}, "guard_tolerance": 0.0}
 
 
 class Constant:
@@ -18,15 +25,16 @@ class Constant:
         return x[:, 0]
 
 
-def entry(score: float, fingerprint: str = "abc") -> dict:
+def entry(score: float) -> dict:
     return {
         "model": {"family": "regression", "estimator": Constant(), "feature_names": ["a"]},
+        "metrics": {"family": "regression", "machine_id": "m1", "metrics": []},
         "family": "regression",
         "machine_id": "m1",
         "score_name": "rmse",
         "score": score,
-        "greater_is_better": False,
-        "test_fingerprint": fingerprint,
+        "test_fingerprint": "abc",
+        "trained_until": "2025-01-10T00:00:00",
     }
 
 
@@ -39,32 +47,64 @@ def tracking(tmp_path):
     mlflow.set_tracking_uri(previous)
 
 
-def champion_version(client: MlflowClient, name: str) -> str:
-    return str(client.get_model_version_by_alias(name, CHAMPION).version)
+def alias(client: MlflowClient, name: str, which: str) -> str:
+    return str(client.get_model_version_by_alias(name, which).version)
 
 
-def test_champion_moves_only_when_beaten_on_the_same_test_data(tracking):
-    dataset = MlflowModelRegistryDataset(registered_model_name="m1-regression")
+def train_and_promote(name, audit, rmse_new, rmse_old):
+    """One training run: register a challenger, decide on scores, apply."""
+    registered = MlflowModelRegistryDataset(registered_model_name=name)
+    registered.save(entry(rmse_new))
+    challenger = registered.load()
+    champion = MlflowAliasDataset(registered_model_name=name).load()
+    scores = {
+        "challenger": {"rmse": rmse_new, "nasa_score_mean": 1.0},
+        "champion": None if champion is None else {"rmse": rmse_old, "nasa_score_mean": 1.0},
+        "evaluation": {"from": "2025-02-01T00:00:00"},
+    }
+    production = MlflowPromotionDataset(registered_model_name=name, audit_path=str(audit))
+    production.save(decide_promotion(challenger, champion, scores, PROMOTION, family="regression"))
+    return production.load()
+
+
+def test_challenger_then_champion_only_on_a_win_by_the_margin(tracking, tmp_path):
+    name, audit = "m1-regression", tmp_path / "promotions.jsonl"
     with mlflow.start_run():
-        dataset.save(entry(10.0))  # v1: first version becomes champion
-        assert champion_version(tracking, "m1-regression") == "1"
-        dataset.save(entry(12.0))  # v2: worse rmse
-        assert champion_version(tracking, "m1-regression") == "1"
-        dataset.save(entry(8.0, fingerprint="other"))  # v3: better, but other test data
-        assert champion_version(tracking, "m1-regression") == "1"
-        dataset.save(entry(8.0))  # v4: better on the same data
-        assert champion_version(tracking, "m1-regression") == "4"
-    assert mlflow.active_run() is None  # the dataset leaves no run of its own open
-    v3 = tracking.get_model_version("m1-regression", "3")
-    assert v3.tags["champion_decision"] == "not comparable"
-    assert v3.tags["test_fingerprint"] == "other" and v3.tags["score_name"] == "rmse"
-    loaded = dataset.load()
-    assert loaded["family"] == "regression"
+        first = train_and_promote(name, audit, 10.0, None)  # v1: no champion yet
+        assert first["registry_version"] == "1" and alias(tracking, name, CHAMPION) == "1"
+        kept = train_and_promote(name, audit, 9.5, 10.0)  # v2: better by less than the margin
+        assert alias(tracking, name, CHALLENGER) == "2" and alias(tracking, name, CHAMPION) == "1"
+        assert kept["registry_version"] == "1"  # the bundle is built from the champion
+        won = train_and_promote(name, audit, 8.0, 10.0)  # v3: better by 2 h > 1 h
+        assert won["registry_version"] == "3" and alias(tracking, name, CHAMPION) == "3"
+        assert alias(tracking, name, PREVIOUS_CHAMPION) == "1"
+    assert mlflow.active_run() is None
+    v2 = tracking.get_model_version(name, "2")
+    assert v2.tags["promotion_decision"] == "keep" and "margin" in v2.tags["promotion_reason"]
+    assert v2.tags["trained_until"] == "2025-01-10T00:00:00"
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [line["decision"] for line in lines] == ["promote", "keep", "promote"]
+    assert lines[2]["champion_version"] == "1" and lines[2]["challenger_version"] == "3"
+    assert lines[2]["champion_metrics"]["rmse"] == 10.0 and lines[2]["margin"] == 1.0
+    assert {"machine_id", "family", "reason", "time"} <= set(lines[0])
+    # a fresh dataset (e.g. an edge_export-only run) reads the registry's champion
+    production = MlflowPromotionDataset(registered_model_name=name, audit_path=str(audit))
+    with mlflow.start_run():
+        loaded = production.load()
+    assert loaded["registry_version"] == "3" and loaded["model"]["family"] == "regression"
 
 
-def test_without_an_active_run_nothing_is_registered(tracking):
-    MlflowModelRegistryDataset(registered_model_name="m1-none").save(entry(1.0))
+def test_without_an_active_run_nothing_is_registered_and_the_run_s_model_flows(
+    tracking, tmp_path
+):
+    registered = MlflowModelRegistryDataset(registered_model_name="m1-none")
+    registered.save(entry(1.0))
     assert tracking.search_registered_models(filter_string="name = 'm1-none'") == []
+    package = registered.load()
+    assert package["registry_version"] is None and package["model"]["family"] == "regression"
+    assert MlflowAliasDataset(registered_model_name="m1-none").load() is None
+    with pytest.raises(DatasetError, match="no challenger"):
+        MlflowModelRegistryDataset(registered_model_name="m1-none").load()
 
 
 def test_is_better():

@@ -12,6 +12,7 @@ from pdm_kedro import contract as c
 from pdm_kedro.pipeline_registry import namespace_for_machine
 from pdm_kedro.pipelines.anomaly import create_pipeline
 from tests.conftest import TEST_MACHINE
+from tests.pipelines.family_catalog import promotion_datasets
 
 NS = f"{TEST_MACHINE}.anomaly"
 # Everything the family fits or chooses: none of it may depend on the test split.
@@ -41,7 +42,7 @@ def run_family(features: dict[str, pd.DataFrame], machine: dict, params: dict) -
         {
             f"params:{TEST_MACHINE}.machine": MemoryDataset(machine),
             "params:anomaly": MemoryDataset(params),
-            "params:anomaly.registry": MemoryDataset(params["registry"]),
+            **promotion_datasets(TEST_MACHINE, "anomaly"),
             **{
                 f"{TEST_MACHINE}.features_{split}": MemoryDataset(frame)
                 for split, frame in features.items()

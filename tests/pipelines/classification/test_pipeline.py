@@ -9,6 +9,7 @@ from kedro.runner import SequentialRunner
 from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
 from tests.conftest import TEST_MACHINE
 from tests.pipelines.classification.conftest import shrink
+from tests.pipelines.family_catalog import promotion_datasets
 
 M = TEST_MACHINE
 
@@ -30,12 +31,12 @@ def run_family(family, tiny_features, machine, tiny_params, family_params, featu
         f"params:{M}.machine": machine,
         "params:labels": tiny_params["labels"],
         f"params:{family}": family_params,
-        f"params:{family}.registry": family_params["registry"],
     }
     catalog = DataCatalog(
         {
             **{name: KeptMemoryDataset() for name in pipe.all_outputs()},
             **{name: MemoryDataset(value) for name, value in datasets.items()},
+            **promotion_datasets(M, family),
         }
     )
     SequentialRunner().run(pipe, catalog)
@@ -50,9 +51,12 @@ def test_classification_pipeline_on_one_namespace(tiny_features, machine, tiny_p
     tracked = catalog[f"{M}.classification.mlflow_metrics"].load()
     assert tracked["f1"]["value"] == metrics["metrics"][0]["value"]
     entry = catalog[f"{M}.classification.registered_model"].load()
-    assert entry["score_name"] == "f1" and entry["greater_is_better"] is True
+    assert entry["score_name"] == "f1" and entry["trained_until"]
     assert entry["model"]["threshold"] == catalog[f"{M}.classification.model"].load()["threshold"]
     assert entry["test_fingerprint"] and entry["score"] == metrics["metrics"][0]["value"]
+    production = catalog[f"{M}.classification.production_model"].load()
+    assert production["decision"] == "promote"  # no champion yet: the first version is promoted
+    assert production["production"]["model"]["threshold"] == entry["model"]["threshold"]
 
 
 def scrambled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,7 +91,7 @@ def test_no_test_row_reaches_fitting_or_threshold(
 def test_only_scoring_nodes_read_the_test_split():
     templates = discover_templates()
     scoring = {"predict_test_failures", "evaluate_failure_model", "register_model",
-               "predict_test_rul", "evaluate_rul_model"}  # fmt: skip
+               "predict_test_rul", "evaluate_rul_model", "score_for_promotion"}  # fmt: skip
     for family in ("classification", "regression"):
         readers = {
             n.name.split(".")[-1] for n in templates[family].nodes if "features_test" in n.inputs

@@ -152,8 +152,7 @@ def test_hourly_grid_helper_matches_the_state_window(hourly):
 def test_pipeline_for_fewer_families_waits_only_for_them():
     pipe = create_pipeline_for_families(["regression"])
     assert {n for n in pipe.inputs() if not n.startswith("params:")} == {
-        "regression.model",
-        "regression.metrics",
+        "regression.production_model",
         "features_test",
         "sensor_baselines",
     }

@@ -29,10 +29,15 @@ def test_pipeline_writes_a_loadable_bundle(
         f"{m}.edge_manifest": JSONDataset(filepath=str(folder / "manifest.json")),
     }
     for family in EXPORTED_FAMILIES:
-        datasets[f"{m}.{family}.model"] = MemoryDataset(tiny_models[family], copy_mode="assign")
-        datasets[f"{m}.{family}.metrics"] = MemoryDataset(_metrics(m, family, 1))
+        package = {
+            "model": tiny_models[family],
+            "metrics": _metrics(m, family, 1),
+            "registered_model": f"{m}-{family}",
+            "registry_version": "3",
+        }
+        datasets[f"{m}.{family}.production_model"] = MemoryDataset(package, copy_mode="assign")
         datasets[f"{m}.edge_{family}_onnx"] = OnnxModelDataset(str(folder / f"{family}.onnx"))
-    assert pipeline.inputs() == {k for k in datasets if ".model" in k or ".metrics" in k} | {
+    assert pipeline.inputs() == {k for k in datasets if k.endswith(".production_model")} | {
         f"params:{m}.machine",
         "params:edge_export",
         "params:validation",
@@ -42,6 +47,9 @@ def test_pipeline_writes_a_loadable_bundle(
     SequentialRunner().run(pipeline, DataCatalog(datasets))
     bundle = load_bundle(tmp_path / "06_models", machine_id=m)
     assert bundle.families == list(EXPORTED_FAMILIES)
+    for family in EXPORTED_FAMILIES:  # built from the production (champion) version
+        entry = bundle.manifest["models"][family]
+        assert entry["registered_model"] == f"{m}-{family}" and entry["registry_version"] == "3"
     assert sorted(p.name for p in folder.iterdir()) == [
         "anomaly.onnx",
         "classification.onnx",

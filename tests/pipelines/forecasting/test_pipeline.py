@@ -7,6 +7,7 @@ from kedro.runner import SequentialRunner
 
 from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
 from tests.conftest import TEST_MACHINE
+from tests.pipelines.family_catalog import promotion_datasets
 
 M = TEST_MACHINE
 
@@ -27,7 +28,8 @@ def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
         f"{M}.validated_test",
         f"params:{M}.machine",
         "params:forecasting",
-        "params:forecasting.registry",
+        "params:promotion",
+        f"{M}.forecasting.champion_model",
     }
     inputs = {
         **{
@@ -36,12 +38,12 @@ def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
         },
         f"params:{M}.machine": machine,
         "params:forecasting": fc_params,
-        "params:forecasting.registry": fc_params["registry"],
     }
     catalog = DataCatalog(
         {
             **{name: KeptMemoryDataset() for name in pipe.all_outputs()},
             **{name: MemoryDataset(value) for name, value in inputs.items()},
+            **promotion_datasets(M, "forecasting"),
         }
     )
     SequentialRunner().run(pipe, catalog)
@@ -52,7 +54,12 @@ def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
         machine["forecast_sensors"]
     )
     assert (catalog[f"{M}.forecasting.backtest_val"].load()["forecast_source"] == "linear").all()
-    assert catalog[f"{M}.forecasting.forecast_plot"].load().axes
+    assert catalog[f"{M}.forecasting.forecast_vs_actual_plot"].load().axes
+    assert metrics["plots"] == ["forecast_vs_actual.png"] and metrics["tracked_by_family"]
+    tracked = catalog[f"{M}.forecasting.mlflow_metrics"].load()
+    assert any(name.startswith("mape.") for name in tracked)
+    decision = catalog[f"{M}.forecasting.production_model"].load()
+    assert decision["decision"] == "promote" and decision["challenger_metrics"]["mape"] > 0
 
 
 def test_catalog_factories_resolve_every_output(isolated_project_env):
@@ -65,10 +72,16 @@ def test_catalog_factories_resolve_every_output(isolated_project_env):
     loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), **CONFIG_LOADER_ARGS)
     catalog = DataCatalog.from_config(loader["catalog"])
     pipe = namespace_for_machine(discover_templates()["forecasting"], M)
-    for name in pipe.all_outputs():
+    registry = {
+        ".registered_model": "MlflowModelRegistryDataset",
+        ".production_model": "MlflowPromotionDataset",
+        ".mlflow_metrics": "MlflowMetricsHistoryDataset",
+    }
+    for name in pipe.all_outputs() - {f"{M}.forecasting.promotion_scores"}:  # in memory
         dataset = catalog[name]
         assert not isinstance(dataset, MemoryDataset), name
-        if name.endswith(".registered_model"):  # the MLflow model registry, not a file
-            assert type(dataset).__name__ == "MlflowModelRegistryDataset"
+        kind = next((v for k, v in registry.items() if name.endswith(k)), None)
+        if kind is not None:  # MLflow, not a file
+            assert type(dataset).__name__ == kind, name
             continue
         assert str(isolated_project_env) in str(dataset._describe().get("filepath", "")), name

@@ -10,6 +10,6 @@ def test_regression_pipeline_on_one_namespace(tiny_features, machine, tiny_param
     metrics = catalog[f"{M}.regression.metrics"].load()
     assert metrics["family"] == "regression" and metrics["split"] == "test"
     entry = catalog[f"{M}.regression.registered_model"].load()
-    assert entry["score_name"] == "rmse" and entry["greater_is_better"] is False
+    assert entry["score_name"] == "rmse" and entry["trained_until"]
     importance = catalog[f"{M}.regression.feature_importance"].load()
     assert len(importance) == len(catalog[f"{M}.regression.model"].load()["feature_names"])

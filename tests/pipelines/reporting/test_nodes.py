@@ -95,13 +95,12 @@ def test_tracked_metric_names_are_valid_for_mlflow():
     }
 
 
-def test_reporting_tracks_only_the_families_that_do_not_track_themselves():
-    from pdm_kedro.pipelines.reporting.nodes import track_other_families
+def test_every_family_logs_its_own_metrics_under_the_same_names():
+    from pdm_kedro.evaluation.tracking import tracking_metrics
 
-    own = {**family_doc("m1", "classification", [("f1", 0.7, 0.4)]), "tracked_by_family": True}
-    other = family_doc("m1", "forecasting", [("mape[temp]", 5.0, 6.0), ("mase[temp]", None, 1.0)])
-    assert track_other_families(own, other) == {
-        "forecasting.mape.temp": {"value": 5.0, "step": 0},
-        "forecasting.baseline_mape.temp": {"value": 6.0, "step": 0},
-        "forecasting.baseline_mase.temp": {"value": 1.0, "step": 0},
+    doc = family_doc("m1", "forecasting", [("mape[temp]", 5.0, 6.0), ("mase[temp]", None, 1.0)])
+    assert tracking_metrics(doc) == {  # the catalog prefixes <machine>.<family>.
+        "mape.temp": {"value": 5.0, "step": 0},
+        "baseline_mape.temp": {"value": 6.0, "step": 0},
+        "baseline_mase.temp": {"value": 1.0, "step": 0},
     }
