@@ -46,7 +46,7 @@ def improvement(metric: str, new: float | None, old: float | None) -> float | No
     return new - old if greater_is_better(metric) else old - new
 
 
-def decide(
+def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
     family: str,
     challenger: dict[str, Any],
     champion: dict[str, Any] | None,
@@ -132,9 +132,7 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-def evaluation_overlap(
-    evaluation_from: str | None, *packages: dict[str, Any] | None
-) -> str | None:
+def evaluation_overlap(evaluation_from: str | None, *packages: dict[str, Any] | None) -> str | None:
     """Why the evaluation data are not new to one of the packages (None when they are).
 
     A package records ``trained_until`` (the last timestamp of the data it was fitted or tuned

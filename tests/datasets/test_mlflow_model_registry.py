@@ -94,9 +94,7 @@ def test_challenger_then_champion_only_on_a_win_by_the_margin(tracking, tmp_path
     assert loaded["registry_version"] == "3" and loaded["model"]["family"] == "regression"
 
 
-def test_without_an_active_run_nothing_is_registered_and_the_run_s_model_flows(
-    tracking, tmp_path
-):
+def test_without_an_active_run_nothing_is_registered_and_the_run_s_model_flows(tracking, tmp_path):
     registered = MlflowModelRegistryDataset(registered_model_name="m1-none")
     registered.save(entry(1.0))
     assert tracking.search_registered_models(filter_string="name = 'm1-none'") == []

@@ -34,8 +34,8 @@ from pdm_kedro.fleet import (
     machines_in_parameters,
     require_machine,
 )
-from pdm_kedro.pipeline_registry import discover_templates, machine_pipeline
 from pdm_kedro.paths import data_root, mlflow_tracking_uri, project_root
+from pdm_kedro.pipeline_registry import discover_templates, machine_pipeline
 from pdm_kedro.promotion import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, PROMOTION_TAG
 
 AUDIT_FILE = "promotions.jsonl"
