@@ -166,7 +166,12 @@ def _rebuild_bundle(env: str | None, machine_id: str) -> None:
 @click.argument("family")
 @click.option("--version", "version", default=None, help="Make this version the challenger first.")
 @_machine_option
-def promote(machine_id: str, family: str, version: str | None, env: str | None) -> None:
+@click.option(
+    "--bundle/--no-bundle", default=True, help="Rebuild the edge bundle when the champion moves."
+)
+def promote(
+    machine_id: str, family: str, version: str | None, env: str | None, bundle: bool
+) -> None:
     """Apply the promotion rule to FAMILY's challenger of MACHINE_ID (re-scored against the
     champion on the same evaluation data), then rebuild the edge bundle."""
     _resolve(env, machine_id, family)
@@ -189,7 +194,8 @@ def promote(machine_id: str, family: str, version: str | None, env: str | None) 
     after = _alias_version(client, registered, CHAMPION)
     if after != before:
         click.echo(f"{registered}: champion v{before} -> v{after} (see {audit_path()})")
-        _rebuild_bundle(env, machine_id)
+        if bundle:
+            _rebuild_bundle(env, machine_id)
     else:
         click.echo(f"{registered}: champion kept at v{before} (the reason is in {audit_path()})")
 
@@ -198,7 +204,8 @@ def promote(machine_id: str, family: str, version: str | None, env: str | None) 
 @click.argument("machine_id")
 @click.argument("family")
 @_machine_option
-def rollback(machine_id: str, family: str, env: str | None) -> None:
+@click.option("--bundle/--no-bundle", default=True, help="Rebuild the edge bundle afterwards.")
+def rollback(machine_id: str, family: str, env: str | None, bundle: bool) -> None:
     """Make FAMILY's previous champion of MACHINE_ID the champion again; rebuild the bundle."""
     _resolve(env, machine_id, family)
     client = _client()
@@ -232,4 +239,5 @@ def rollback(machine_id: str, family: str, env: str | None) -> None:
         },
     )
     click.echo(f"{registered}: champion v{champion} -> v{previous} (rollback)")
-    _rebuild_bundle(env, machine_id)
+    if bundle:
+        _rebuild_bundle(env, machine_id)
