@@ -97,10 +97,38 @@ def machine_pipeline(
     return stages
 
 
+def _stage_module(stage: str):  # noqa: ANN202
+    return sys.modules.get(f"pdm_kedro.pipelines.{stage}")
+
+
+def scoring_template(templates: dict[str, Pipeline]) -> Pipeline:
+    """The scoring stage of one machine (un-namespaced): the ``create_scoring_pipeline()`` part
+    of every training stage that has one (validation, features), then the inference stages."""
+    parts = [
+        getattr(_stage_module(stage), "create_scoring_pipeline")()  # noqa: B009
+        for stage in templates
+        if hasattr(_stage_module(stage), "create_scoring_pipeline")
+    ]
+    parts += [pipe for stage, pipe in templates.items() if is_inference_stage(stage)]
+    return sum(parts, Pipeline([]))
+
+
+def is_inference_stage(stage: str) -> bool:
+    """A stage that answers new data (``INFERENCE = True`` in its package): not in training."""
+    return bool(getattr(_stage_module(stage), "INFERENCE", False))
+
+
 def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str, Pipeline]:
-    """All registered pipelines for the machines defined in ``parameters``."""
+    """All registered pipelines for the machines defined in ``parameters``.
+
+    Inference stages (``scoring``) are left out of the training pipelines: ``scoring`` is its own
+    pipeline over every defined machine (select one with ``--namespaces``).
+    """
     machines = machines_in_parameters(parameters)
     priority = priority_machines(parameters)
+    inference = {stage for stage in templates if is_inference_stage(stage)}
+    scoring = scoring_template(templates) if inference else None
+    templates = {k: v for k, v in templates.items() if k not in inference}
     per_machine = {
         machine_id: machine_pipeline(
             templates,
@@ -134,6 +162,10 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str
         registry[REPORTING_STAGE] += priority_report
         registry["fleet"] += reporting.create_fleet_pipeline(
             reporting.metrics_datasets(registry[m] for m in per_machine)
+        )
+    if scoring is not None:
+        registry["scoring"] = Pipeline(
+            [node for m in machines for node in namespace_for_machine(scoring, m).nodes]
         )
     return registry
 

@@ -1,5 +1,5 @@
 """data_validation template pipeline."""
 
-from .pipeline import create_pipeline
+from .pipeline import create_pipeline, create_scoring_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_pipeline", "create_scoring_pipeline"]

@@ -164,3 +164,17 @@ def combine_validation_reports(
         **totals,
         "splits": splits,
     }
+
+
+def gather_partitions(partitions: dict[str, Any]) -> pd.DataFrame:
+    """One frame from a partitioned dataset's partitions (loaded in partition-name order, i.e.
+    by day for ``<day>.parquet``), in time order within each episode."""
+    if not partitions:
+        raise DataValidationError(
+            "The incoming batch is empty: no partition under 01_raw/<machine>/incoming/."
+        )
+    frames = [
+        load() if callable(load) else load for _, load in sorted(partitions.items())
+    ]
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable").reset_index(drop=True)

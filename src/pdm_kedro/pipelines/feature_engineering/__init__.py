@@ -1,5 +1,5 @@
 """feature_engineering template pipeline."""
 
-from .pipeline import create_pipeline
+from .pipeline import create_pipeline, create_scoring_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_pipeline", "create_scoring_pipeline"]

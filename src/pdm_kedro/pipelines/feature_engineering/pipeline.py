@@ -34,3 +34,18 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             ),
         ]
     )
+
+
+def create_scoring_pipeline() -> Pipeline:
+    """The scoring stage's part: ``validated_incoming`` -> ``features_incoming``, with the
+    baselines fitted on train (the same features as training and the edge)."""
+    return Pipeline(
+        [
+            Node(
+                build_window_features,
+                inputs=["validated_incoming", "sensor_baselines", "params:machine"],
+                outputs="features_incoming",
+                name="build_incoming_window_features",
+            )
+        ]
+    )

@@ -1,0 +1,109 @@
+"""Answer every family for every row of an incoming batch with the machine's edge bundle.
+
+The bundle holds the champion versions (its manifest names each family's ``registered_model``
+and ``registry_version``), so the prediction log, the edge devices and MLflow agree on what is in
+production. Answers are shaped by each family's kind (:mod:`pdm_kedro.families`), as the edge
+runtime shapes them, and computed by the runtime's own functions on the features the
+``feature_engineering`` stage built for the batch (the same definition, see ``tests/edge``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pdm_kedro import contract as c
+from pdm_kedro.edge.bundle import EdgeBundle
+from pdm_kedro.edge.errors import EdgeInputError
+from pdm_kedro.edge.readings import check_readings
+from pdm_kedro.edge.runtime import family_output, forecast
+from pdm_kedro.fleet import parse_machine
+
+logger = logging.getLogger(__name__)
+
+DAY = "%Y-%m-%d"
+FORECAST_COLUMN = "forecast"
+
+
+def _readings(rows: pd.DataFrame, sensors: list[str]) -> dict[str, np.ndarray]:
+    out = {
+        c.TIMESTAMP: rows[c.TIMESTAMP].to_numpy(dtype="datetime64[s]"),
+        c.REGIME: rows[c.REGIME].astype(str).to_numpy(),
+    }
+    return out | {s: rows[s].to_numpy(dtype=np.float64) for s in sensors}
+
+
+def _forecasts(
+    bundle: EdgeBundle, validated: pd.DataFrame, days: pd.Series
+) -> tuple[pd.Series, list[str]]:
+    """The forecast (JSON) from the last reading of each day and episode; null elsewhere."""
+    sensors = [s["name"] for s in bundle.manifest["sensors"]]
+    out = pd.Series([None] * len(validated), index=validated.index, dtype=object)
+    warnings = []
+    last = validated.groupby([validated[c.EPISODE], days], sort=False).tail(1).index
+    for row in last:
+        episode = validated.at[row, c.EPISODE]
+        rows = validated[(validated[c.EPISODE] == episode) & (validated.index <= row)]
+        try:
+            checked = check_readings(_readings(rows, sensors), bundle.manifest, 1, True)
+            out.at[row] = json.dumps(forecast(bundle, checked))
+        except EdgeInputError as err:
+            warnings.append(f"no forecast at {validated.at[row, c.TIMESTAMP]}: {err}")
+    return out, warnings
+
+
+def answer_batch(
+    features_incoming: pd.DataFrame,
+    validated_incoming: pd.DataFrame,
+    bundle: EdgeBundle,
+    machine: dict[str, Any],
+) -> dict[str, pd.DataFrame]:
+    """The prediction log of the batch, one partition per day (``YYYY-MM-DD``).
+
+    Per row: timestamp, episode, regime, ``history_complete`` (the batch holds enough earlier
+    readings of the episode for the features to equal training's), every family's answer
+    (``failure.probability``, ``failure.decision``, ``rul_hours.value``, ``anomaly.score``,
+    ``anomaly.flag``; ``forecast`` as JSON on each day's last reading) and, per family, the
+    ``registered_model`` and ``registry_version`` that answered.
+    """
+    spec = parse_machine(machine)
+    if bundle.machine_id != spec.machine_id:
+        raise ValueError(f"the bundle serves {bundle.machine_id}, not {spec.machine_id}")
+    manifest = bundle.manifest
+    if len(features_incoming) != len(validated_incoming):
+        raise ValueError(f"{spec.machine_id}: features and validated readings differ in rows")
+    features = features_incoming.reset_index(drop=True)
+    validated = validated_incoming.reset_index(drop=True)
+    matrix = features[manifest["feature_names"]].to_numpy(dtype=np.float64)
+    log = features[[c.TIMESTAMP, c.EPISODE, c.REGIME]].copy()
+    position = log.groupby(c.EPISODE, sort=False).cumcount()
+    log["history_complete"] = position >= int(manifest["inputs"]["min_history_rows"]) - 1
+    days = pd.to_datetime(log[c.TIMESTAMP]).dt.strftime(DAY)
+    warnings: list[str] = []
+    for family in bundle.families:
+        entry = manifest["models"][family]
+        key, kind = entry["answer"]["key"], entry["answer"]["kind"]
+        if kind == "forecast":
+            log[FORECAST_COLUMN], warnings = _forecasts(bundle, validated, days)
+        else:
+            values = family_output(bundle, family, matrix)
+            name = {"probability": "probability", "value": "value", "score": "score"}[kind]
+            log[f"{key}.{name}"] = values
+            if kind in ("probability", "score"):
+                flag = "decision" if kind == "probability" else "flag"
+                log[f"{key}.{flag}"] = values >= float(entry["threshold"])
+        log[f"{family}.registered_model"] = entry["registered_model"]
+        log[f"{family}.registry_version"] = entry["registry_version"]
+    for warning in warnings:
+        logger.warning("%s: %s", spec.machine_id, warning)
+    logger.info(
+        "%s: scored %d incoming rows over %d day(s) with the production models",
+        spec.machine_id,
+        len(log),
+        days.nunique(),
+    )
+    return {day: part.reset_index(drop=True) for day, part in log.groupby(days, sort=True)}
