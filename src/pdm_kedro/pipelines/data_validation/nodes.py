@@ -173,8 +173,6 @@ def gather_partitions(partitions: dict[str, Any]) -> pd.DataFrame:
         raise DataValidationError(
             "The incoming batch is empty: no partition under 01_raw/<machine>/incoming/."
         )
-    frames = [
-        load() if callable(load) else load for _, load in sorted(partitions.items())
-    ]
+    frames = [load() if callable(load) else load for _, load in sorted(partitions.items())]
     frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable").reset_index(drop=True)

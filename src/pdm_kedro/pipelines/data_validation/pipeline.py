@@ -17,7 +17,11 @@ def _validate_split(split: str, report: str | None = None):
     return Node(
         func,
         inputs=[f"raw_{split}", "params:machine", "params:validation"],
-        outputs=[f"validated_{split}", f"quarantine_{split}", report or f"validation_summary_{split}"],
+        outputs=[
+            f"validated_{split}",
+            f"quarantine_{split}",
+            report or f"validation_summary_{split}",
+        ],
         name=f"validate_{split}_readings",
     )
 
