@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import kedro.framework.project as kedro_project
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
 from pdm_kedro import pipeline_registry
+from pdm_kedro.config_check import check_parameters
 
 
 class ConfigEnvHook:
@@ -20,7 +23,9 @@ class ConfigEnvHook:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
-        """Record the environment the registry reads the machine list from."""
+        """Validate the configuration once (before any node runs), then record the environment
+        the registry reads the machine list from."""
+        check_parameters(context.params, Path(context.config_loader.conf_source), context.env)
         changed = pipeline_registry.use_config_env(context.env)
         package = kedro_project.PACKAGE_NAME  # set by bootstrap_project, so read it now
         if changed and package:

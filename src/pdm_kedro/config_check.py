@@ -1,0 +1,75 @@
+"""Validate the session's configuration once, before any node runs.
+
+Every machine block (``<machine_id>.machine``) must parse as a :class:`pdm_kedro.fleet.MachineSpec`,
+the priority machines must exist and the promotion margins must name defined families. A mistake
+is reported with the file that defines the machine, the key and the allowed values (pydantic's
+message), instead of surfacing in the first node that reads the machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pdm_kedro.families import FAMILIES
+from pdm_kedro.fleet import machines_in_parameters, parse_machine, priority_machines
+
+
+class ConfigError(ValueError):
+    """A configuration value no run can use (names the file, the key and what is allowed)."""
+
+
+def defining_file(conf_source: Path | None, machine_id: str, env: str | None) -> str:
+    """The parameters file that defines ``machine_id`` (the environment's, else base's)."""
+    if conf_source is None:
+        return "conf/*/parameters"
+    envs = [e for e in (env, "base") if e]
+    for name in envs:
+        for path in sorted((conf_source / name).glob("parameters*/**/*.yml")) + sorted(
+            (conf_source / name).glob("parameters*.yml")
+        ):
+            try:
+                text = path.read_text()
+            except OSError:
+                continue
+            if f"\n{machine_id}:" in f"\n{text}":
+                return str(path)
+    return f"{conf_source}/<env>/parameters"
+
+
+def _location(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(block)"
+
+
+def check_parameters(
+    parameters: dict[str, Any], conf_source: Path | None = None, env: str | None = None
+) -> None:
+    """Raise :class:`ConfigError` listing every invalid machine block and reference."""
+    problems = []
+    try:
+        machines = machines_in_parameters(parameters)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    for machine_id, block in machines.items():
+        try:
+            parse_machine(block)
+        except ValidationError as err:
+            where = defining_file(conf_source, machine_id, env)
+            for error in err.errors():
+                problems.append(f"{where}: {machine_id}.machine.{_location(error)}: {error['msg']}")
+    try:
+        priority_machines(parameters)
+    except KeyError as err:
+        problems.append(f"fleet.priority_machines: {err}")
+    margins = parameters.get("promotion", {}).get("margin", {})
+    unknown = sorted(set(margins) - set(FAMILIES))
+    if unknown:
+        problems.append(
+            f"promotion.margin names unknown families {unknown}; defined: {', '.join(FAMILIES)}"
+        )
+    if problems:
+        raise ConfigError(
+            "Invalid configuration (nothing was run):\n  - " + "\n  - ".join(problems)
+        )
