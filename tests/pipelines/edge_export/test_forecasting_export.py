@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pdm_kedro.core.arima import hourly_means, origin_state
 from pdm_kedro.edge.bundle import make_session
-from pdm_kedro.edge.forecast import hourly_means, origin_state
 from pdm_kedro.edge.runtime import SensorForecastView
 from pdm_kedro.pipelines.edge_export.forecasting import (
     check_forecast_parity,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pdm_kedro.edge.forecast import (
+from pdm_kedro.core.arima import (
     forecast_matrix,
     interval_half_widths,
     linear_forecast,

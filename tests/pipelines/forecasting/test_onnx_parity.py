@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from pdm_kedro.edge.forecast import fourier_terms, origin_state
+from pdm_kedro.core.arima import fourier_terms, origin_state
 from pdm_kedro.pipelines.forecasting.arima import native_forecast, window_for_origin
 from pdm_kedro.pipelines.forecasting.nodes import _contiguous
 from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx

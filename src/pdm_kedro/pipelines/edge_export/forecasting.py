@@ -4,7 +4,7 @@ The forecasting stage exports one small graph per key sensor
 (``pdm_kedro.pipelines.forecasting.onnx_export.forecaster_to_onnx``). Here they are merged into a
 single ``forecasting.onnx`` (names prefixed ``<sensor>__``) so the bundle holds one file per family;
 :mod:`pdm_kedro.edge.runtime` runs it through per-sensor views. Parity: the merged graph, fed by the
-edge's own state computation (:func:`pdm_kedro.edge.forecast.origin_state`), must reproduce the
+edge's own state computation (:func:`pdm_kedro.core.arima.origin_state`), must reproduce the
 native pmdarima forecasts of the test backtest at every origin and step.
 """
 
@@ -20,8 +20,8 @@ import onnx
 import pandas as pd
 from onnx import compose
 
+from pdm_kedro.core.arima import origin_state
 from pdm_kedro.edge.bundle import make_session
-from pdm_kedro.edge.forecast import origin_state
 from pdm_kedro.edge.runtime import FORECAST_PREFIX, SensorForecastView
 from pdm_kedro.fleet import parse_machine
 

@@ -11,7 +11,7 @@ import pandas as pd
 from pmdarima.arima import ARIMA, auto_arima
 from threadpoolctl import threadpool_limits
 
-from pdm_kedro.edge.forecast import fourier_terms
+from pdm_kedro.core.arima import fourier_terms
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def window_for_origin(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The state window before an origin (leading missing hours trimmed) and its Fourier terms.
 
-    Same rule as :func:`pdm_kedro.edge.forecast.origin_state`.
+    Same rule as :func:`pdm_kedro.core.arima.origin_state`.
     """
     start = origin_hour - state_hours
     sel = (hours >= start) & (hours < origin_hour)

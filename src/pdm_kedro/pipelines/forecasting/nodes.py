@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from pdm_kedro import contract as c
-from pdm_kedro.edge.forecast import (
+from pdm_kedro.core.arima import (
     forecast_matrix,
     fourier_terms,
     interval_half_widths,
@@ -168,7 +168,7 @@ def backtest_forecasters(
     Origins every ``origin_step_hours`` from the split's first hour; at each origin the state is
     rebuilt from the ``state_hours`` hours before it (the previous split included: it precedes this
     one in time), then ``horizon_hours`` are forecast. ``forecast_linear`` is the fixed linear
-    recursion the ONNX graph and the edge run (:mod:`pdm_kedro.edge.forecast`). For the splits in
+    recursion the ONNX graph and the edge run (:mod:`pdm_kedro.core.arima`). For the splits in
     ``native_forecast_splits`` (test), ``forecast``/``lower``/``upper`` are pmdarima's own model
     (its statsmodels Kalman filter over the same window, coefficients fixed, no refit) at every
     origin; elsewhere they are the linear recursion and its steady-state intervals

@@ -2,7 +2,7 @@
 
 Once fitted, an ARIMA(p, d, q) with Fourier regressors forecasts by a fixed linear recursion, so
 its H forecasts are an affine map of one ``state`` row (last p+d observations, last q residuals,
-their Fourier terms and the future Fourier terms; layout in :mod:`pdm_kedro.edge.forecast`).
+their Fourier terms and the future Fourier terms; layout in :mod:`pdm_kedro.core.arima`).
 The graph is ``forecast = state @ W + b``, ``lower/upper = forecast -/+ half_width`` in float64.
 One graph per key sensor: ``forecaster_to_onnx(model_artifact, sensor)``.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from pdm_kedro.edge.forecast import forecast_matrix, interval_half_widths, state_layout
+from pdm_kedro.core.arima import forecast_matrix, interval_half_widths, state_layout
 
 ONNX_OPSET = 17
 INPUT_NAME = "state"
@@ -28,7 +28,7 @@ def edge_spec(model_artifact: dict[str, Any]) -> dict[str, Any]:
 
     Sensor names and their coefficients (order, AR, MA, intercept, Fourier betas, sigma2,
     plausible band), Fourier period and K, horizon, the state window and the conventions of
-    :mod:`pdm_kedro.edge.forecast` (time origin, hourly means, residual recursion).
+    :mod:`pdm_kedro.core.arima` (time origin, hourly means, residual recursion).
     """
     sensors = {
         sensor: {

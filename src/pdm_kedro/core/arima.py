@@ -1,0 +1,365 @@
+"""The ARIMA maths shared by training, the backtest, the ONNX export and the edge runtime:
+hourly resampling, Fourier terms, the ARIMA state and the linear forecast recursion.
+
+numpy only (no pandas, pmdarima, statsmodels or kedro), so the edge runtime imports it too
+(:mod:`pdm_kedro.edge.forecast` answers from raw readings with it). Training
+(`pdm_kedro.pipelines.forecasting`) and the edge share one definition of the hourly series, the
+Fourier terms and the residual recursion.
+
+Conventions (also written into the edge spec by ``forecasting.onnx_export.edge_spec``):
+
+- time: an hour index is ``floor(timestamp_ns / 3.6e12)``, i.e. whole hours since
+  1970-01-01T00:00 of the (timezone-naive) timestamps;
+- hourly series: the mean of the finite readings whose timestamp falls in ``[hour, hour + 1)``;
+  an hour without a finite reading is missing (NaN);
+- Fourier terms of hour ``t``: ``sin(2 pi k (t mod P) / P), cos(2 pi k (t mod P) / P)`` for
+  ``k = 1..K`` (columns in that order);
+- model: regression with ARIMA(p, d, q) errors, ``z_t = y_t - x_t . beta``,
+  ``w_t = (1 - L)^d z_t``, ``w_t = c + sum_i ar_i w_{t-i} + e_t + sum_j ma_j e_{t-j}``;
+- state: the ``state_hours`` hours before the origin, leading missing hours trimmed. Pure AR
+  models (q = 0, the default): missing hours take their conditional expectation given every
+  observation in the window (a least-squares fill that equals the Kalman filter's state); with MA
+  terms: the residual recursion starts with zero residuals and pre-sample ``w`` at its mean
+  ``c / (1 - sum ar)``, a missing hour takes its one-step prediction with a zero residual
+  (approximate near gaps and window starts: the Kalman gain is not yet in steady state);
+- the ONNX graph of one sensor takes one float64 row ``state`` = ``[y_recent (p+d),
+  residuals (q), fourier_recent ((p+d)*2K, row-major), fourier_future (H*2K, row-major)]`` and
+  returns ``forecast``, ``lower`` and ``upper`` (H each; the interval half-widths are the
+  steady-state ones, fixed by the coefficients and sigma2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+HOUR_NS = 3_600_000_000_000
+
+
+def hour_index(timestamps: np.ndarray) -> np.ndarray:
+    """Whole hours since 1970-01-01T00:00 of datetime64 (any unit) or int64-nanosecond timestamps."""
+    ts = np.asarray(timestamps)
+    if np.issubdtype(ts.dtype, np.datetime64):
+        ns = ts.astype("datetime64[ns]").astype(np.int64)
+    else:
+        ns = ts.astype(np.int64)
+    return np.floor_divide(ns, HOUR_NS)
+
+
+def hourly_means(
+    timestamps: np.ndarray,
+    values: np.ndarray,
+    first_hour: int | None = None,
+    last_hour: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample readings to hourly means on a contiguous hour grid.
+
+    Args:
+        timestamps: reading times (datetime64 or int64 ns), any order.
+        values: readings, shape (n,) or (n, sensors); NaN readings are ignored.
+        first_hour, last_hour: grid bounds (hour indices, inclusive); default: the readings' span.
+
+    Returns:
+        ``hours`` (int64, contiguous) and the hourly means (NaN where an hour has no finite reading).
+    """
+    hours = hour_index(timestamps)
+    vals = np.asarray(values, dtype=np.float64)
+    squeeze = vals.ndim == 1
+    vals = vals.reshape(len(hours), -1)
+    lo = int(hours.min()) if first_hour is None else int(first_hour)
+    hi = int(hours.max()) if last_hour is None else int(last_hour)
+    grid = np.arange(lo, hi + 1, dtype=np.int64)
+    keep = (hours >= lo) & (hours <= hi)
+    pos = (hours[keep] - lo).astype(np.int64)
+    out = np.full((len(grid), vals.shape[1]), np.nan)
+    for j in range(vals.shape[1]):
+        col = vals[keep, j]
+        finite = np.isfinite(col)
+        sums = np.bincount(pos[finite], weights=col[finite], minlength=len(grid))
+        counts = np.bincount(pos[finite], minlength=len(grid))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, j] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return grid, (out[:, 0] if squeeze else out)
+
+
+def screen_hourly(values: np.ndarray, band: Any) -> np.ndarray:
+    """Hourly values outside the sensor's plausible ``[low, high]`` band become missing (NaN)."""
+    vals = np.asarray(values, dtype=np.float64)
+    if band is None:
+        return vals
+    low, high = float(band[0]), float(band[1])
+    with np.errstate(invalid="ignore"):
+        return np.where((vals < low) | (vals > high), np.nan, vals)
+
+
+def fourier_terms(hours: np.ndarray, period_hours: int, terms: int) -> np.ndarray:
+    """Daily-cycle regressors of hour indices: (n, 2K) sin/cos pairs, k = 1..K."""
+    phase = np.mod(np.asarray(hours, dtype=np.int64), int(period_hours)) / float(period_hours)
+    cols = []
+    for k in range(1, int(terms) + 1):
+        cols.append(np.sin(2.0 * np.pi * k * phase))
+        cols.append(np.cos(2.0 * np.pi * k * phase))
+    return np.column_stack(cols) if cols else np.zeros((len(phase), 0))
+
+
+def _integration_weights(d: int) -> np.ndarray:
+    """Coefficients a_i with z_t = w_t + sum_i a_i z_{t-i} for (1 - L)^d z_t = w_t."""
+    poly = np.array([1.0])
+    for _ in range(d):
+        poly = np.convolve(poly, [1.0, -1.0])
+    return -poly[1:]
+
+
+def _w_mean(coef: Mapping[str, Any]) -> float:
+    ar_sum = float(np.sum(coef["ar"]))
+    return float(coef["intercept"]) / (1.0 - ar_sum) if abs(1.0 - ar_sum) > 1e-9 else 0.0
+
+
+def _ar_polynomial(coef: Mapping[str, Any]) -> np.ndarray:
+    """a_i of the integrated AR: z_t = c + sum_i a_i z_{t-i} + e_t, i = 1..p+d (q = 0)."""
+    poly = np.concatenate([[1.0], -np.asarray(coef["ar"], dtype=np.float64)])
+    for _ in range(int(coef["order"][1])):
+        poly = np.convolve(poly, [1.0, -1.0])
+    return -poly[1:]
+
+
+def _ar_fill(z: np.ndarray, coef: Mapping[str, Any]) -> np.ndarray:
+    """Missing values of a pure (integrated) AR series by their conditional expectation.
+
+    For a Gaussian AR conditioned on the window's first p+d values the conditional mean of the
+    missing values given every observation minimises the sum of squared one-step errors (a small
+    least-squares problem): what the Kalman filter's state holds for the last p+d hours.
+    """
+    missing = np.flatnonzero(~np.isfinite(z))
+    if not missing.size:
+        return z
+    a = _ar_polynomial(coef)
+    k, n = len(a), len(z)
+    c = float(coef["intercept"])
+    rows = np.arange(k, n)
+    design = np.zeros((len(rows), n))
+    design[np.arange(len(rows)), rows] = 1.0
+    for i in range(k):
+        design[np.arange(len(rows)), rows - 1 - i] -= a[i]
+    observed = np.isfinite(z)
+    rhs = c - design[:, observed] @ z[observed]
+    filled = z.copy()
+    filled[missing] = np.linalg.lstsq(design[:, missing], rhs, rcond=None)[0]
+    return filled
+
+
+def arima_state(
+    y: np.ndarray, x: np.ndarray, coef: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Filled observations and residuals of a window by the model's one-step recursion.
+
+    Args:
+        y: hourly observations of the window, oldest first (NaN = missing; leading NaNs trimmed
+            by the caller, the first value must be finite).
+        x: Fourier terms of the same hours, (n, 2K).
+        coef: the sensor's linear coefficients (``order``, ``ar``, ``ma``, ``intercept``, ``beta``).
+
+    Returns:
+        ``y_filled`` (missing hours replaced by their one-step prediction) and residuals ``e``
+        (zero where the hour was missing). Without MA terms the missing hours take their
+        conditional expectation given every observation of the window instead (see ``_ar_fill``),
+        which reproduces the Kalman filter exactly.
+    """
+    p, d, q = (int(v) for v in coef["order"])
+    ar = np.asarray(coef["ar"], dtype=np.float64)
+    ma = np.asarray(coef["ma"], dtype=np.float64)
+    c = float(coef["intercept"])
+    xb = np.asarray(x, dtype=np.float64) @ np.asarray(coef["beta"], dtype=np.float64)
+    z = np.asarray(y, dtype=np.float64) - xb
+    n = len(z)
+    if q == 0:  # pure AR: exact conditional expectation of missing hours (no residual state)
+        return _ar_fill(z, coef) + xb, np.zeros(n)
+    integ = _integration_weights(d)
+    mu = _w_mean(coef)
+    zf = np.empty(n)
+    w = np.empty(n)
+    e = np.zeros(n)
+    for t in range(n):
+        if t < d:  # not enough history to difference: keep the observation as the level
+            zf[t] = z[t] if np.isfinite(z[t]) else (zf[t - 1] if t else 0.0)
+            w[t] = mu
+            continue
+        w_hat = c
+        for i in range(p):
+            w_hat += ar[i] * (w[t - 1 - i] if t - 1 - i >= d else mu)
+        for j in range(q):
+            if t - 1 - j >= 0:
+                w_hat += ma[j] * e[t - 1 - j]
+        level = float(np.dot(integ, zf[t - d : t][::-1])) if d else 0.0
+        z_hat = w_hat + level
+        if np.isfinite(z[t]):
+            zf[t] = z[t]
+            e[t] = z[t] - z_hat
+        else:
+            zf[t] = z_hat
+        w[t] = zf[t] - level
+    return zf + xb, e
+
+
+def linear_forecast(
+    coef: Mapping[str, Any],
+    y_recent: np.ndarray,
+    e_recent: np.ndarray,
+    x_recent: np.ndarray,
+    x_future: np.ndarray,
+) -> np.ndarray:
+    """H-step forecast from the last p+d observations, the last q residuals and Fourier terms.
+
+    The reference implementation of the ONNX graph (same recursion, float64, no ONNX).
+    """
+    p, d, q = (int(v) for v in coef["order"])
+    ar = np.asarray(coef["ar"], dtype=np.float64)
+    ma = np.asarray(coef["ma"], dtype=np.float64)
+    beta = np.asarray(coef["beta"], dtype=np.float64)
+    c = float(coef["intercept"])
+    integ = _integration_weights(d)
+    z = list(np.asarray(y_recent, dtype=np.float64) - np.asarray(x_recent, dtype=np.float64) @ beta)
+    # w history of the last p steps from the last p+d z values
+    w_hist = []
+    for i in range(p):
+        t = len(z) - 1 - i
+        w_hist.append(z[t] - (float(np.dot(integ, np.asarray(z[t - d : t][::-1]))) if d else 0.0))
+    w = list(reversed(w_hist))  # oldest first
+    eps = list(np.asarray(e_recent, dtype=np.float64))
+    horizon = len(x_future)
+    out = np.empty(horizon)
+    xb_future = np.asarray(x_future, dtype=np.float64) @ beta
+    for h in range(horizon):
+        w_hat = c
+        for i in range(p):
+            w_hat += ar[i] * w[len(w) - 1 - i]
+        for j in range(q):
+            k = len(eps) - 1 - j
+            if k >= 0:
+                w_hat += ma[j] * eps[k]
+        level = float(np.dot(integ, np.asarray(z[len(z) - d :][::-1]))) if d else 0.0
+        z_hat = w_hat + level
+        z.append(z_hat)
+        w.append(w_hat)
+        eps.append(0.0)
+        out[h] = z_hat + xb_future[h]
+    return out
+
+
+def state_layout(coef: Mapping[str, Any], horizon: int, n_fourier: int) -> dict[str, int]:
+    """Sizes of the blocks of the ONNX ``state`` row (see the module docstring)."""
+    p, d, q = (int(v) for v in coef["order"])
+    return {
+        "y_recent": p + d,
+        "residuals": q,
+        "fourier_recent": (p + d) * n_fourier,
+        "fourier_future": horizon * n_fourier,
+    }
+
+
+def build_state_row(
+    coef: Mapping[str, Any],
+    y_filled: np.ndarray,
+    residuals: np.ndarray,
+    x_window: np.ndarray,
+    x_future: np.ndarray,
+) -> np.ndarray:
+    """The (1, n) float64 ``state`` input of a sensor's ONNX graph from a window's recursion."""
+    p, d, q = (int(v) for v in coef["order"])
+    k = p + d
+    parts = [
+        np.asarray(y_filled[len(y_filled) - k :], dtype=np.float64) if k else np.zeros(0),
+        np.asarray(residuals[len(residuals) - q :], dtype=np.float64) if q else np.zeros(0),
+        np.asarray(x_window[len(x_window) - k :], dtype=np.float64).ravel() if k else np.zeros(0),
+        np.asarray(x_future, dtype=np.float64).ravel(),
+    ]
+    return np.concatenate(parts)[None, :]
+
+
+def _split_state(
+    coef: Mapping[str, Any], state: np.ndarray, n_fourier: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The blocks of a ``state`` row: y_recent, residuals, fourier_recent, fourier_future."""
+    p, d, q = (int(v) for v in coef["order"])
+    k = p + d
+    s = np.asarray(state, dtype=np.float64).ravel()
+    y = s[:k]
+    e = s[k : k + q]
+    xr = s[k + q : k + q + k * n_fourier].reshape(k, n_fourier)
+    xf = s[k + q + k * n_fourier :].reshape(-1, n_fourier)
+    return y, e, xr, xf
+
+
+def forecast_matrix(
+    coef: Mapping[str, Any], horizon: int, n_fourier: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The recursion as an affine map: ``forecast = state @ weights + bias``.
+
+    Exact because the recursion is linear in the observations, residuals and Fourier terms.
+    """
+    sizes = state_layout(coef, horizon, n_fourier)
+    n = sum(sizes.values())
+
+    def run(state: np.ndarray) -> np.ndarray:
+        return linear_forecast(coef, *_split_state(coef, state, n_fourier))
+
+    bias = run(np.zeros(n))
+    weights = np.empty((n, horizon))
+    for i in range(n):
+        unit = np.zeros(n)
+        unit[i] = 1.0
+        weights[i] = run(unit) - bias
+    return weights, bias
+
+
+def interval_half_widths(coef: Mapping[str, Any], horizon: int, z_value: float) -> np.ndarray:
+    """Steady-state half-widths ``z * sigma * sqrt(sum_{j<h} psi_j^2)`` of the h-step intervals."""
+    p, d, q = (int(v) for v in coef["order"])
+    ar_poly = np.concatenate([[1.0], -np.asarray(coef["ar"], dtype=np.float64)])
+    for _ in range(d):
+        ar_poly = np.convolve(ar_poly, [1.0, -1.0])
+    ma = np.concatenate([[1.0], np.asarray(coef["ma"], dtype=np.float64)])
+    psi = np.zeros(horizon)
+    for j in range(horizon):
+        val = ma[j] if j < len(ma) else 0.0
+        for i in range(1, min(j, len(ar_poly) - 1) + 1):
+            val -= ar_poly[i] * psi[j - i]
+        psi[j] = val
+    return z_value * np.sqrt(float(coef["sigma2"]) * np.cumsum(psi**2))
+
+
+def origin_state(
+    spec: Mapping[str, Any],
+    sensor: str,
+    hours: np.ndarray,
+    hourly: np.ndarray,
+    origin_hour: int,
+) -> np.ndarray | None:
+    """The ONNX ``state`` row of one sensor at an origin from its hourly series (None: no data).
+
+    Uses the ``state_hours`` hours before ``origin_hour`` (``hours`` must be contiguous); hourly
+    values outside the sensor's ``plausible_band`` are missing.
+    """
+    coef = spec["sensors"][sensor]
+    hourly = screen_hourly(hourly, coef.get("plausible_band"))
+    fourier = spec["fourier"]
+    horizon = int(spec["horizon_hours"])
+    state_hours = int(spec["state_hours"])
+    hours = np.asarray(hours, dtype=np.int64)
+    start = origin_hour - state_hours
+    window = np.full(state_hours, np.nan)
+    lo, hi = max(start, int(hours[0])), min(origin_hour - 1, int(hours[-1]))
+    if hi >= lo:
+        window[lo - start : hi - start + 1] = hourly[lo - int(hours[0]) : hi - int(hours[0]) + 1]
+    finite = np.flatnonzero(np.isfinite(window))
+    if not finite.size:
+        return None
+    first = int(finite[0])
+    window_hours = np.arange(start + first, origin_hour, dtype=np.int64)
+    x_window = fourier_terms(window_hours, fourier["period_hours"], fourier["terms"])
+    y_filled, residuals = arima_state(window[first:], x_window, coef)
+    future = np.arange(origin_hour, origin_hour + horizon, dtype=np.int64)
+    x_future = fourier_terms(future, fourier["period_hours"], fourier["terms"])
+    return build_state_row(coef, y_filled, residuals, x_window, x_future)
