@@ -1,4 +1,5 @@
-"""The raw data contract: column names shared by the simulator, validation, features and models.
+"""The data contract: column names shared by the simulator, validation, features, models and the
+edge, and which columns of a feature table are model inputs. Standard library only.
 
 See docs/data_contract.md for the full contract a user's own data must meet.
 """
@@ -15,3 +16,9 @@ LABEL_COLUMNS = (RUL, FAILURE_WITHIN_HORIZON, ANOMALY)
 ID_COLUMNS = (TIMESTAMP, EPISODE, REGIME)
 QUARANTINE_REASON = "quarantine_reason"
 SPLITS = ("train", "val", "test")
+
+
+def feature_columns(frame) -> list[str]:  # noqa: ANN001 (any table with .columns: pandas, polars)
+    """The model-input columns of a feature table (everything but ids and labels), in order."""
+    excluded = {*ID_COLUMNS, *LABEL_COLUMNS}
+    return [col for col in frame.columns if col not in excluded]

@@ -23,11 +23,19 @@ class ConfigEnvHook:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
-        """Validate the configuration once (before any node runs), then record the environment
-        the registry reads the machine list from."""
-        check_parameters(context.params, Path(context.config_loader.conf_source), context.env)
+        """Record the environment the registry reads the machine list from."""
         changed = pipeline_registry.use_config_env(context.env)
         package = kedro_project.PACKAGE_NAME  # set by bootstrap_project, so read it now
         if changed and package:
             # a second session in the same process with another env: rebuild the registry
             kedro_project.pipelines.configure(f"{package}.pipeline_registry")
+
+
+class ConfigCheckHook:
+    """Validate the session's configuration once, when its context is created: before the
+    pipelines are read and before any node runs (see :mod:`pdm_kedro.config_check`)."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: KedroContext) -> None:
+        """Raise :class:`pdm_kedro.config_check.ConfigError` naming file, key and allowed values."""
+        check_parameters(context.params, Path(context.config_loader.conf_source), context.env)

@@ -2,7 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
-from pdm_kedro.hooks import ConfigEnvHook
+from pdm_kedro.hooks import ConfigCheckHook, ConfigEnvHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
@@ -19,5 +19,6 @@ CONFIG_LOADER_ARGS = {
     },
 }
 
-# The registry builds the machines of the session's `--env` (see ConfigEnvHook).
-HOOKS = (ConfigEnvHook(),)
+# Config is checked once per session before anything runs (ConfigCheckHook); the registry builds
+# the machines of the session's `--env` (ConfigEnvHook).
+HOOKS = (ConfigCheckHook(), ConfigEnvHook())

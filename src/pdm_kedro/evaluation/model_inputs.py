@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pdm_kedro import contract as c
-from pdm_kedro.pipelines.feature_engineering.nodes import feature_columns
+from pdm_kedro.contract import feature_columns
 
 SECONDS_PER_HOUR = 3600.0
 

@@ -24,7 +24,7 @@ from pdm_kedro.pipelines.edge_export.nodes import (
     describe_for_edge,
     export_to_onnx,
 )
-from pdm_kedro.pipelines.feature_engineering.nodes import feature_columns
+from pdm_kedro.contract import feature_columns
 
 EXPORTED_FAMILIES = ("classification", "regression", "anomaly")
 SEED = 7

@@ -12,6 +12,7 @@ import pandas as pd
 
 import pdm_kedro
 from pdm_kedro import contract as c
+from pdm_kedro.contract import feature_columns
 from pdm_kedro.core.window_features import feature_names as window_feature_names
 from pdm_kedro.core.window_features import window_labels
 from pdm_kedro.edge.bundle import FORMAT_VERSION, INPUT_NAME, sha256_hex
@@ -19,7 +20,6 @@ from pdm_kedro.edge.features import REGIME_CODE
 from pdm_kedro.edge.manifest import validate_manifest
 from pdm_kedro.families import get_family
 from pdm_kedro.fleet import parse_machine
-from pdm_kedro.pipelines.feature_engineering.nodes import feature_columns
 
 from .converters import (
     CLASSIFIER_OUTPUT,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pdm_kedro import contract as c
+from pdm_kedro.contract import feature_columns  # noqa: F401 (the feature table's model inputs)
 from pdm_kedro.core.window_features import (
     episode_features,
     feature_names,
@@ -96,12 +97,6 @@ def build_window_features(
         out["regime_code"] = ordered[c.REGIME].map(codes).fillna(-1).astype(np.int64)
     features = pd.DataFrame(matrix, columns=names, index=out.index)
     return pd.concat([out, features], axis=1)
-
-
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """The model-input columns of a feature table (everything but ids and labels)."""
-    excluded = {*c.ID_COLUMNS, *c.LABEL_COLUMNS}
-    return [col for col in frame.columns if col not in excluded]
 
 
 def assess_label_difficulty(
