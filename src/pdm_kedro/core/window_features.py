@@ -125,6 +125,7 @@ def feature_names(
     names += [f"{s}__zscore" for s in sensors]
     names += [f"{s}__abs_diff" for s in sensors]
     names += [f"{s}__median_resid_{window_labels[len(window_labels) // 2]}" for s in sensors]
+    # (the same suffix as median_residual_suffix(windows_hours))
     names += [f"{s}__repeat_run" for s in sensors]
     for label in window_labels:
         names += [f"{s}__{stat}_{label}" for stat in statistics for s in sensors]
@@ -193,3 +194,10 @@ def window_rows(windows_hours: Sequence[float], rows_per_hour: float) -> list[in
 def window_labels(windows_hours: Sequence[float]) -> list[str]:
     """Readable window suffixes: ``3h``, ``12h``, ``48h``."""
     return [f"{h:g}h" for h in windows_hours]
+
+
+def median_residual_suffix(windows_hours: Sequence[float]) -> str:
+    """The suffix of the median-residual feature columns: the middle window's
+    (``__median_resid_12h`` for windows 3, 12, 48 h)."""
+    labels = window_labels(windows_hours)
+    return f"__median_resid_{labels[len(labels) // 2]}"

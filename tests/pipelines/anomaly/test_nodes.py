@@ -37,8 +37,8 @@ def params(project_params: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def inputs(machine: dict, params: dict) -> dict:
-    return select_detector_inputs(machine, params)
+def inputs(machine: dict, params: dict, tiny_params: dict) -> dict:
+    return select_detector_inputs(machine, params, tiny_params["features"])
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from tests.conftest import TEST_MACHINE
 from tests.pipelines.family_catalog import promotion_datasets
 
 NS = f"{TEST_MACHINE}.anomaly"
+WINDOWS_HOURS = [3, 12, 48]  # conf/base/parameters.yml features.windows_hours (the tiny tables')
 # Everything the family fits or chooses: none of it may depend on the test split.
 FITTED = ("healthy_train_rows", "isolation_forest", "one_class_svm", "detector_selection",
           "model", "baseline_rule")  # fmt: skip
@@ -42,6 +43,7 @@ def run_family(features: dict[str, pd.DataFrame], machine: dict, params: dict) -
         {
             f"params:{TEST_MACHINE}.machine": MemoryDataset(machine),
             "params:anomaly": MemoryDataset(params),
+            "params:features": MemoryDataset({"windows_hours": WINDOWS_HOURS}),
             **promotion_datasets(TEST_MACHINE, "anomaly"),
             **{
                 f"{TEST_MACHINE}.features_{split}": MemoryDataset(frame)

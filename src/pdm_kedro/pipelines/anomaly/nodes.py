@@ -35,6 +35,7 @@ from sklearn.preprocessing import Binarizer, StandardScaler
 from sklearn.svm import OneClassSVM
 
 from pdm_kedro import contract as c
+from pdm_kedro.core.window_features import median_residual_suffix
 from pdm_kedro.evaluation.threshold_rule import (
     apply_threshold_rule,
     f1_score_binary,
@@ -52,14 +53,19 @@ ONE_CLASS_SVM = "one_class_svm"
 METRIC_NAMES = ("precision", "recall", "f1", "false_alarm_rate", "missed_alarm_rate")
 
 
-def select_detector_inputs(machine: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def select_detector_inputs(
+    machine: dict[str, Any], params: dict[str, Any], features: dict[str, Any]
+) -> dict[str, Any]:
     """The detector's input columns, in order: one residual per sensor, then one repeat run each.
 
-    Returns ``{"feature_names": [...], "n_sensors": k}``.
+    The residual column is derived from the feature windows (the middle window's median
+    residual), never configured by hand. Returns ``{"feature_names": [...], "n_sensors": k}``.
     """
     sensors = parse_machine(machine).sensor_names
-    inputs = params["inputs"]
-    suffixes = [inputs["residual_suffix"], inputs["repeat_suffix"]]
+    suffixes = [
+        median_residual_suffix(features["windows_hours"]),
+        params["inputs"]["repeat_suffix"],
+    ]
     return {
         "feature_names": [f"{s}{suffix}" for suffix in suffixes for s in sensors],
         "n_sensors": len(sensors),

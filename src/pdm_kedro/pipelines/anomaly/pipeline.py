@@ -26,7 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     nodes = [
         Node(
             select_detector_inputs,
-            inputs=["params:machine", "params:anomaly"],
+            inputs=["params:machine", "params:anomaly", "params:features"],
             outputs="detector_inputs",
             name="select_detector_inputs",
         ),
@@ -104,5 +104,5 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         nodes,
         namespace=FAMILY,
         inputs={"features_train", "features_val", "features_test"},
-        parameters={"params:machine", "params:anomaly", "params:promotion"},
+        parameters={"params:machine", "params:anomaly", "params:features", "params:promotion"},
     )
