@@ -144,7 +144,7 @@ def evaluation_overlap(evaluation_from: str | None, *packages: dict[str, Any] | 
         if not package:
             continue
         until = package.get("trained_until")
-        if until is not None and str(until) >= str(evaluation_from):
+        if until not in (None, "", "None") and str(until) >= str(evaluation_from):
             return (
                 f"v{package.get('registry_version')} was trained on data up to {until}, "
                 f"the evaluation data start at {evaluation_from}"

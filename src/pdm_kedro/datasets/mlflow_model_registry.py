@@ -184,9 +184,10 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
             "score_name": str(data.get("score_name")),
             "score": repr(data.get("score")),
             "test_fingerprint": str(data.get("test_fingerprint")),
-            "trained_until": str(data.get("trained_until")),
             "run_id": run.info.run_id,
         }
+        if data.get("trained_until") is not None:
+            tags["trained_until"] = str(data["trained_until"])
         version = mlflow.register_model(info.model_uri, self._name, tags=tags)
         MlflowClient().set_registered_model_alias(self._name, CHALLENGER, version.version)
         logger.info("%s v%s registered as %s", self._name, version.version, CHALLENGER)
