@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pdm_kedro import contract as c
+from pdm_kedro.contract import feature_columns
 from pdm_kedro.datasets.onnx_dataset import OnnxModelDataset
 from pdm_kedro.pipelines.edge_export.nodes import (
     build_edge_manifest,
@@ -24,7 +25,6 @@ from pdm_kedro.pipelines.edge_export.nodes import (
     describe_for_edge,
     export_to_onnx,
 )
-from pdm_kedro.contract import feature_columns
 
 EXPORTED_FAMILIES = ("classification", "regression", "anomaly")
 SEED = 7
