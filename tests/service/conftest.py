@@ -67,7 +67,9 @@ def conf_copy(root: Path, service_yml: dict | None = None, env: str = "small") -
     """A copy of the project's conf/ with ``service_yml`` as ``<env>/service.yml``."""
     target = root / "conf"
     if not target.exists():
-        shutil.copytree(PROJECT_ROOT / "conf", target, ignore=shutil.ignore_patterns("credentials*"))
+        shutil.copytree(
+            PROJECT_ROOT / "conf", target, ignore=shutil.ignore_patterns("credentials*")
+        )
     if service_yml is not None:
         import yaml  # noqa: PLC0415
 
@@ -89,7 +91,9 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -
     with httpx.Client(trust_env=False, timeout=5) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise AssertionError(f"server exited {process.returncode}:\n{log.read_text()[-4000:]}")
+                raise AssertionError(
+                    f"server exited {process.returncode}:\n{log.read_text()[-4000:]}"
+                )
             try:
                 if client.get(f"{url}/health/ready").status_code == 200:
                     return

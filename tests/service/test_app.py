@@ -27,7 +27,9 @@ def test_machines_list_versions_metrics_and_baselines(server, manifest):
     assert machine["trained_at"] == manifest["created_at"]
     assert machine["min_history_rows"] == manifest["inputs"]["min_history_rows"]
     classification = machine["models"]["classification"]
-    assert classification["version"]["onnx_version"] == manifest["models"]["classification"]["version"]
+    assert (
+        classification["version"]["onnx_version"] == manifest["models"]["classification"]["version"]
+    )
     f1 = next(m for m in classification["metrics"] if m["metric"] == "f1")
     assert f1["baseline"] is not None and f1["baseline_name"]
     # a model that loses to its baseline says so
@@ -44,7 +46,9 @@ def test_performance_reads_every_registered_version_from_mlflow(server):
     versions = families["regression"]["versions"]
     assert versions and "champion" in versions[-1]["aliases"]
     rmse = next(m for m in versions[-1]["metrics"] if m["metric"] == "rmse")
-    assert rmse["baseline"] is not None and rmse["beats_baseline"] == (rmse["value"] < rmse["baseline"])
+    assert rmse["baseline"] is not None and rmse["beats_baseline"] == (
+        rmse["value"] < rmse["baseline"]
+    )
     assert versions[-1]["champion_decision"]
 
 

@@ -31,20 +31,34 @@ def test_histograms_count_the_requests_made(server, body):
     with server.client() as client:
         before = scrape(client)
         for _ in range(5):
-            assert client.post(f"/v1/machines/{TEST_MACHINE}/predict/regression", json=body).status_code == 200
+            assert (
+                client.post(
+                    f"/v1/machines/{TEST_MACHINE}/predict/regression", json=body
+                ).status_code
+                == 200
+            )
         for _ in range(3):
-            assert client.post(f"/v1/machines/{TEST_MACHINE}/predict/regression", json={}).status_code == 422
+            assert (
+                client.post(f"/v1/machines/{TEST_MACHINE}/predict/regression", json={}).status_code
+                == 422
+            )
         client.get("/no/such/path")
         after = scrape(client)
 
     def delta(name, sample_name, **labels):
-        return sample(after, name, sample_name, **labels) - sample(before, name, sample_name, **labels)
+        return sample(after, name, sample_name, **labels) - sample(
+            before, name, sample_name, **labels
+        )
 
     latency = "pdm_http_request_duration_seconds"
     assert delta(latency, f"{latency}_count", endpoint=ROUTE, method="POST") == 8
     requests = "pdm_http_requests"
-    assert delta(requests, f"{requests}_total", endpoint=ROUTE, family="regression", status="200") == 5
-    assert delta(requests, f"{requests}_total", endpoint=ROUTE, family="regression", status="422") == 3
+    assert (
+        delta(requests, f"{requests}_total", endpoint=ROUTE, family="regression", status="200") == 5
+    )
+    assert (
+        delta(requests, f"{requests}_total", endpoint=ROUTE, family="regression", status="422") == 3
+    )
     errors = "pdm_http_request_errors"
     assert delta(errors, f"{errors}_total", endpoint=ROUTE, status="422") == 3
     assert delta(requests, f"{requests}_total", endpoint="unmatched", status="404") == 1
@@ -72,7 +86,12 @@ def test_buckets_resolve_sub_millisecond_latency_and_labels_stay_bounded(server,
     }
     assert machines == {TEST_MACHINE}  # an unknown id in a request never becomes a label
     info = [s for s in families["pdm_model_info"].samples if s.value == 1]
-    assert {s.labels["family"] for s in info} == {"classification", "regression", "anomaly", "forecasting"}
+    assert {s.labels["family"] for s in info} == {
+        "classification",
+        "regression",
+        "anomaly",
+        "forecasting",
+    }
     ages = [s for s in families["pdm_model_age_seconds"].samples]
     assert ages and all(s.value >= 0 for s in ages)
     for probability in ("pdm_prediction_failure_probability", "pdm_prediction_anomaly_score"):

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from pdm_kedro.service import metrics
-from pdm_kedro.service.auth import KeyConfigError, KeyStore, load_keys
+from pdm_kedro.service.auth import KeyConfigError, KeyStore, Principal, load_keys
 from pdm_kedro.service.config import ServiceConfig, load_config, load_credential_keys
 from pdm_kedro.service.errors import ServiceError, install_handlers, unknown_machine
 from pdm_kedro.service.inference import answer, check_rows
@@ -149,6 +149,8 @@ def create_app(
     app.add_middleware(metrics.MetricsMiddleware)
     predict_guard = require("predict")
     admin_guard = require("admin")
+    PredictKey = Annotated[Principal, Depends(predict_guard)]  # noqa: N806
+    AdminKey = Annotated[Principal, Depends(admin_guard)]  # noqa: N806
 
     # -- health ----------------------------------------------------------------------------------
     @app.get("/health/live", response_model=Health, tags=["health"])
@@ -177,7 +179,7 @@ def create_app(
 
     # -- machines and predictions ----------------------------------------------------------------
     @app.get("/v1/machines", response_model=MachinesResponse, responses=ERRORS, tags=["models"])
-    def machines(_key: Any = Depends(predict_guard)) -> dict[str, Any]:
+    def machines(_key: PredictKey) -> dict[str, Any]:
         """Every served machine: families, versions, trained-at, metrics beside baselines."""
         if not registry.report.initial_scan_done:
             _served(state, "")
@@ -205,9 +207,7 @@ def create_app(
         responses=ERRORS,
         tags=["predict"],
     )
-    def predict_all(
-        machine_id: str, request: PredictRequest, _key: Any = Depends(predict_guard)
-    ) -> dict[str, Any]:
+    def predict_all(machine_id: str, request: PredictRequest, _key: PredictKey) -> dict[str, Any]:
         """All four answers: failure probability and decision, RUL, anomaly, 24 h forecast."""
         return _predict(machine_id, request, None)
 
@@ -221,13 +221,13 @@ def create_app(
         machine_id: str,
         family: Family,
         request: PredictRequest,
-        _key: Any = Depends(predict_guard),
+        _key: PredictKey,
     ) -> dict[str, Any]:
         """One family's answer (the same features; only that family's model runs)."""
         return _predict(machine_id, request, [family.value])
 
     @app.post("/v1/predict/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
-    def predict_batch(request: BatchRequest, _key: Any = Depends(predict_guard)) -> dict[str, Any]:
+    def predict_batch(request: BatchRequest, _key: PredictKey) -> dict[str, Any]:
         """Many machines or windows in one request; each item gets its answer or its error."""
         if len(request.items) > config.limits.max_batch_items:
             raise ServiceError(
@@ -236,7 +236,9 @@ def create_app(
                 f"The batch has {len(request.items)} items; the limit is "
                 f"{config.limits.max_batch_items}.",
             )
-        total_rows = sum(max((len(v) for v in i.readings.values()), default=0) for i in request.items)
+        total_rows = sum(
+            max((len(v) for v in i.readings.values()), default=0) for i in request.items
+        )
         if total_rows > config.limits.max_rows * max(1, config.limits.max_batch_items // 10):
             raise ServiceError(
                 413,
@@ -250,14 +252,22 @@ def create_app(
             try:
                 prediction = _predict(item.machine_id, item, families)
                 results.append(
-                    {"index": index, "machine_id": item.machine_id, "status": 200,
-                     "prediction": prediction}
+                    {
+                        "index": index,
+                        "machine_id": item.machine_id,
+                        "status": 200,
+                        "prediction": prediction,
+                    }
                 )
             except ServiceError as err:
                 errors += 1
                 results.append(
-                    {"index": index, "machine_id": item.machine_id, "status": err.status,
-                     "error": err.body()}
+                    {
+                        "index": index,
+                        "machine_id": item.machine_id,
+                        "status": err.status,
+                        "error": err.body(),
+                    }
                 )
         return {"results": results, "errors": errors}
 
@@ -267,7 +277,7 @@ def create_app(
         responses=ERRORS,
         tags=["models"],
     )
-    def performance(machine_id: str, _key: Any = Depends(predict_guard)) -> dict[str, Any]:
+    def performance(machine_id: str, _key: PredictKey) -> dict[str, Any]:
         """Each family's metrics over its registered versions (MLflow), beside baselines."""
         return state.performance.read(_served(state, machine_id))
 
@@ -281,8 +291,8 @@ def create_app(
     )
     def train(
         machine_id: str,
-        request: TrainingRequest | None = Body(None),
-        _key: Any = Depends(admin_guard),
+        _key: AdminKey,
+        request: Annotated[TrainingRequest | None, Body()] = None,
     ) -> dict[str, Any]:
         """Start training this machine (a separate `kedro run`); 202 with the job id."""
         _served(state, machine_id)
@@ -297,7 +307,7 @@ def create_app(
         }
 
     @app.get("/v1/jobs/{job_id}", response_model=JobStatus, responses=ERRORS, tags=["training"])
-    def job(job_id: str, _key: Any = Depends(admin_guard)) -> dict[str, Any]:
+    def job(job_id: str, _key: AdminKey) -> dict[str, Any]:
         """State, stage progress, log tail, versions before/after and the promotion decisions."""
         record = None if state.jobs is None else state.jobs.status(job_id)
         if record is None:

@@ -80,9 +80,7 @@ def parse_credential_keys(entry: Any) -> list[tuple[str, str]]:
         scopes = item.get("scopes", ["predict"])
         scopes = [scopes] if isinstance(scopes, str) else list(scopes)
         for scope in scopes:
-            pairs.append(
-                (str(item["key"]), _check_scope(str(scope), f"pdm_service_api_keys[{i}]"))
-            )
+            pairs.append((str(item["key"]), _check_scope(str(scope), f"pdm_service_api_keys[{i}]")))
     return pairs
 
 

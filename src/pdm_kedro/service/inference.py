@@ -26,8 +26,7 @@ def _timestamps(name: str, values: list[Any]) -> np.ndarray:
         raise ServiceError(
             422,
             "invalid_readings",
-            f"Column {name!r}: rows {bad[:5]} are not ISO 8601 strings "
-            f"(got {values[bad[0]]!r}).",
+            f"Column {name!r}: rows {bad[:5]} are not ISO 8601 strings (got {values[bad[0]]!r}).",
         )
     text = [v.strip().replace(" ", "T").removesuffix("Z") for v in values]
     try:

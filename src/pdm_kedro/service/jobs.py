@@ -69,8 +69,8 @@ def read_progress(log_path: Path, tail_lines: int) -> tuple[dict[str, Any], list
     tail: deque[str] = deque(maxlen=tail_lines)
     if log_path.is_file():
         with log_path.open(errors="replace") as handle:
-            for line in handle:
-                line = line.rstrip()
+            for raw in handle:
+                line = raw.rstrip()
                 if not line.strip():
                     continue
                 tail.append(line)
@@ -317,16 +317,15 @@ class JobManager:
             self._write(record)
             JOBS.labels("failed").inc()
             return
-        before = self.registry.get(machine_id)
-        self.registry.scan()  # swap the new bundle in now (the watcher would within a poll)
+        self.registry.scan()  # swap the new bundle in now (the watcher may have done it already)
         after = self.registry.get(machine_id)
+        before = record.get("versions_before") or {}
         record.update(
             state="succeeded",
             finished_at=_now(),
             versions_after=_versions(after),
             served_bundle_changed=bool(
-                after is not None
-                and (before is None or after.manifest_sha256 != before.manifest_sha256)
+                after is not None and after.bundle_version != before.get("bundle_version")
             ),
             promotion=promotion_decisions(machine_id, started),
         )

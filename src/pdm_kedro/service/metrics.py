@@ -9,6 +9,7 @@ out of ``histogram_quantile``. With several workers the serve command sets
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -181,7 +182,7 @@ def observe_prediction(machine: Any, answer: dict[str, Any]) -> None:
         for sensor, values in forecast["sensors"].items():
             first = values["forecast"][0] if values["forecast"] else None
             median, scale = scales.get(sensor, (0.0, 1.0))
-            if first is not None and first == first and scale:  # skip NaN
+            if first is not None and not math.isnan(first) and scale:
                 PREDICTION_VALUES["forecasting"].labels(machine_id).observe(
                     (first - median) / scale
                 )
@@ -190,7 +191,7 @@ def observe_prediction(machine: Any, answer: dict[str, Any]) -> None:
 def _observe(family: str, machine_id: str, value: Any) -> None:
     histogram = PREDICTION_VALUES[family].labels(machine_id)
     for v in value if isinstance(value, list) else [value]:
-        if v is not None and v == v:
+        if v is not None and not math.isnan(v):
             histogram.observe(float(v))
 
 

@@ -31,7 +31,7 @@ CACHE_SECONDS = 15.0
 
 def lower_is_better(metric: str) -> bool:
     """Direction of a metric name (``mape[sensor]`` / ``mape.sensor`` count as ``mape``)."""
-    base = metric.split("[")[0].split(".")[0]
+    base = metric.split("[", maxsplit=1)[0].split(".", maxsplit=1)[0]
     return base in LOWER_IS_BETTER
 
 

@@ -56,9 +56,7 @@ def require(scope: str) -> Any:
         state = request.app.state.service
         keys: KeyStore = state.keys
         if not key:
-            raise ServiceError(
-                401, "missing_api_key", f"Send an API key in the {HEADER} header."
-            )
+            raise ServiceError(401, "missing_api_key", f"Send an API key in the {HEADER} header.")
         principal = keys.authenticate(key)
         if principal is None:
             raise ServiceError(401, "unknown_api_key", f"The {HEADER} key is not known.")
