@@ -55,6 +55,12 @@ ERRORS = {
 }
 
 
+PREDICT_GUARD = require("predict")
+ADMIN_GUARD = require("admin")
+PredictKey = Annotated[Principal, Depends(PREDICT_GUARD)]
+AdminKey = Annotated[Principal, Depends(ADMIN_GUARD)]
+
+
 @dataclass
 class ServiceState:
     """What the routes share."""
@@ -147,10 +153,6 @@ def create_app(
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.limits.max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware)
-    predict_guard = require("predict")
-    admin_guard = require("admin")
-    PredictKey = Annotated[Principal, Depends(predict_guard)]  # noqa: N806
-    AdminKey = Annotated[Principal, Depends(admin_guard)]  # noqa: N806
 
     # -- health ----------------------------------------------------------------------------------
     @app.get("/health/live", response_model=Health, tags=["health"])
@@ -317,7 +319,7 @@ def create_app(
         return record
 
     # -- metrics -------------------------------------------------------------------------------
-    metrics_deps = [Depends(predict_guard)] if config.metrics.require_key else []
+    metrics_deps = [Depends(PREDICT_GUARD)] if config.metrics.require_key else []
 
     @app.get("/metrics", dependencies=metrics_deps, tags=["monitoring"], response_class=Response)
     def prometheus() -> Response:

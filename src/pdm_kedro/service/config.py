@@ -36,7 +36,7 @@ class RateLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     predict: str = "100000/minute"
-    admin: str = "30/minute"
+    admin: str = "120/minute"
 
     @field_validator("predict", "admin")
     @classmethod
