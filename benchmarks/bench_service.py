@@ -188,6 +188,37 @@ def bodies(data: Path, machines: list[str], work: Path) -> dict[str, Path]:
     return out
 
 
+def edge_cost_ms(data: Path, payloads: dict[str, Path], repeats: int = 100) -> dict[str, float]:
+    """In-process cost of the edge runtime alone on the same bodies (no HTTP, no JSON): p50 ms."""
+    import numpy as np  # noqa: PLC0415
+
+    from pdm_kedro.edge.bundle import EdgeBundle, load_bundle  # noqa: PLC0415
+    from pdm_kedro.edge.runtime import predict  # noqa: PLC0415
+
+    bundle = load_bundle(data / "06_models" / MACHINE / "edge")
+    view = EdgeBundle(
+        bundle.path, bundle.manifest, {"classification": bundle.sessions["classification"]}
+    )
+    out = {}
+    for name, target, extra in (
+        ("single_family", view, {}),
+        ("all_families_48h", bundle, {"from_episode_start": True}),
+    ):
+        body = json.loads(payloads[name].read_text())["readings"]
+        arrays = {
+            k: (np.array(v, dtype="datetime64[s]") if k == "timestamp" else
+                np.array(v, dtype=str) if k == "regime" else np.array(v, dtype=np.float64))
+            for k, v in body.items()
+        }  # fmt: skip
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            predict(target, arrays, **extra)
+            times.append((time.perf_counter() - start) * 1000)
+        out[name] = round(float(np.median(times)), 2)
+    return out
+
+
 def urls(base: str) -> dict[str, str]:
     return {
         "single_family": f"{base}/v1/machines/{MACHINE}/predict/classification",
@@ -214,7 +245,12 @@ def http(
 
 def process_tree_hwm_mb(pid: int) -> float:
     """Peak RSS (VmHWM) of a process and its children, in MB."""
-    total = 0
+    return round(sum(process_hwm_by_pid_mb(pid).values()), 1)
+
+
+def process_hwm_by_pid_mb(pid: int) -> dict[str, float]:
+    """Peak RSS (VmHWM) in MB of a process and each of its children, by ``pid command``."""
+    out = {}
     pids = [pid]
     children = Path(f"/proc/{pid}/task/{pid}/children")
     if children.exists():
@@ -222,10 +258,11 @@ def process_tree_hwm_mb(pid: int) -> float:
     for p in pids:
         status = Path(f"/proc/{p}/status")
         if status.exists():
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
             for line in status.read_text().splitlines():
                 if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-    return total / 1024
+                    out[f"{p} {cmd.strip()}"] = round(int(line.split()[1]) / 1024, 1)
+    return out
 
 
 def run_wrk(url: str, body: Path, seconds: int, connections: int, threads: int, work: Path) -> dict:
@@ -338,6 +375,8 @@ def main() -> int:
     kedro_seconds = ensure_bundles(data, work)
     machines = [m for m in priority_machines() if (data / "06_models" / m / "edge").is_dir()]
     payloads = bodies(data, machines, work)
+    edge_ms = edge_cost_ms(data, payloads)
+    print(f"edge runtime alone, p50 ms per call: {edge_ms}")
     port = free_port()
     env = environment(data)
     conf = work / "conf"
@@ -405,12 +444,14 @@ def main() -> int:
             "all four families"
         )
         rss_before_reload = process_tree_hwm_mb(server.pid)
+        rss_by_process = process_hwm_by_pid_mb(server.pid)
         scenarios["hot_reload"] = hot_reload(base, payloads["single_family"], args, work, data)
         print("hot_reload", scenarios["hot_reload"])
         report = {
             "cores": os.cpu_count(),
             "load_generator": f"wrk ({subprocess.run(['wrk', '--version'], capture_output=True, text=True, check=False).stdout.split(chr(10))[0].strip()}), same host, loopback",
             "server_peak_rss_mb": round(rss_before_reload, 1),
+            "server_peak_rss_mb_by_process": rss_by_process,
             "server_peak_rss_mb_incl_hot_reload": round(process_tree_hwm_mb(server.pid), 1),
             "server": {
                 "workers": args.workers,
@@ -419,6 +460,7 @@ def main() -> int:
             },
             "scenarios": scenarios,
             "targets": TARGETS,
+            "edge_runtime_p50_ms_in_process": edge_ms,
             "kedro_run_seconds": None if kedro_seconds is None else round(kedro_seconds, 1),
             "load_average_at_end": list(os.getloadavg()),
             "note": "server and load generator share the host's cores with every other process",

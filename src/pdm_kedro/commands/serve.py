@@ -76,4 +76,7 @@ def command(
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # a worker imports the project and loads and warms every bundle before it answers the
+        # supervisor's health check: on a busy host that takes far longer than uvicorn's 5 s
+        timeout_worker_healthcheck=300,
     )
