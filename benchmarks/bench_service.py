@@ -1,7 +1,7 @@
 """Load test of the prediction service: wrk against ``pdm-kedro serve`` on loopback.
 
     python benchmarks/bench_service.py --data-root DIR [--seconds 20] [--connections 16]
-                                       [--workers 2] [--hot-reload train|republish]
+                                       [--workers 1] [--hot-reload train|republish]
 
 Needs the bundles of the 10 priority machines under ``DIR/06_models``: when there are none it
 first runs the default ``kedro run`` into ``DIR`` (MLflow store beside it, ``PDM_MLFLOW_TRACKING_URI``
@@ -361,7 +361,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=20, help="wrk duration per scenario")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--hot-reload", choices=("train", "republish"), default="train")
     parser.add_argument("--hot-reload-seconds", type=int, default=150)
     args = parser.parse_args()
