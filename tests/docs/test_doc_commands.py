@@ -68,6 +68,7 @@ class Env:
 
 
 NOTEBOOK_TEST = "tests/notebooks/test_notebooks.py"
+SERVING_TEST = "tests/service/test_serving_docs.py"
 CI = ".ci/run"
 PROJECT_ENV = ("KEDRO_DISABLE_TELEMETRY", "PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI")
 SMALL_PARAMS_RUN = (
@@ -139,6 +140,43 @@ EXERCISED = {
         "tests/edge/test_cli.py", ('"predict"', '"--all-rows"', '"--from-episode-start"')
     ),
     "python benchmarks/bench_edge.py": Script("benchmarks/bench_edge.py"),
+    # serving (docs/serving.md): tests/service/test_serving_docs.py runs each one as written
+    **{
+        command: In(SERVING_TEST, (command,) if '"' in command else (f'"{command}"',))
+        for command in (
+            "curl -s http://127.0.0.1:8765/health/live",
+            "curl -s http://127.0.0.1:8765/health/ready",
+            'curl -s -H "X-API-Key: demo-predict-key" http://127.0.0.1:8765/v1/machines',
+            "python -m pdm_kedro.service body --readings recent.csv > recent.json",
+            "curl -s http://127.0.0.1:8765/metrics",
+        )
+    },
+    "PDM_API_KEYS=demo-predict-key:predict,demo-admin-key:admin pdm-kedro serve --host "
+    "127.0.0.1 --port 8765": In(SERVING_TEST, ("SERVE_COMMAND", "demo-admin-key:admin ")),
+    'curl -s -H "X-API-Key: demo-predict-key" -H "Content-Type: application/json" '
+    "--data-binary @recent.json "
+    "http://127.0.0.1:8765/v1/machines/motor_siemens_1la7_001/predict": In(
+        SERVING_TEST, ("run(PREDICT)", "--data-binary @recent.json ")
+    ),
+    'curl -s -H "X-API-Key: demo-predict-key" -H "Content-Type: application/json" '
+    "--data-binary @recent.json "
+    "http://127.0.0.1:8765/v1/machines/motor_siemens_1la7_001/predict/classification": In(
+        SERVING_TEST, ("run(PREDICT_ONE)", 'PREDICT_ONE = f"{PREDICT}/classification"')
+    ),
+    'curl -s -H "X-API-Key: demo-predict-key" '
+    "http://127.0.0.1:8765/v1/machines/motor_siemens_1la7_001/performance": In(
+        SERVING_TEST, ("run(PERFORMANCE)",)
+    ),
+    'curl -s -X POST -H "X-API-Key: demo-admin-key" '
+    "http://127.0.0.1:8765/v1/machines/motor_siemens_1la7_001/training": In(
+        SERVING_TEST, ("run(TRAIN)",)
+    ),
+    'curl -s -H "X-API-Key: demo-admin-key" http://127.0.0.1:8765/v1/jobs/$JOB_ID': In(
+        SERVING_TEST, ("run(JOB, JOB_ID=",)
+    ),
+    "python benchmarks/bench_service.py --data-root /tmp/pdm_service_bench": Script(
+        "benchmarks/bench_service.py", ("--data-root",)
+    ),
 }
 
 # Commands run here need a cheaper stand-in when the documented one is a full model run.

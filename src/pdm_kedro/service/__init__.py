@@ -1,0 +1,1 @@
+"""The prediction and training service (``pdm-kedro serve``; see docs/serving.md)."""
