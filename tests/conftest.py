@@ -275,6 +275,64 @@ def tiny_features(tiny_splits, tiny_baselines: dict, machine: dict):
     }
 
 
+@pytest.fixture(scope="session")
+def tiny_models(tiny_features):
+    """{family: model dict} trained on the tiny train split (seeded)."""
+    from tests.pipelines.edge_export.helpers import train_tiny_models
+
+    return train_tiny_models(tiny_features)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_models, tiny_features, tiny_baselines, machine, tiny_params):
+    """(bundle folder, manifest) written from the tiny models into a temporary folder."""
+    from tests.pipelines.edge_export.helpers import export_bundle
+
+    folder = tmp_path_factory.mktemp("bundle") / machine["machine_id"] / "edge"
+    folder.mkdir(parents=True)
+    manifest = export_bundle(
+        tiny_models, tiny_features, tiny_baselines, machine, tiny_params, folder
+    )
+    return folder, manifest
+
+
+@pytest.fixture(scope="session")
+def fc_params() -> dict:
+    """The project's forecasting parameters with a shorter fitting history (fast tests)."""
+    params = yaml.safe_load((CONF_BASE / "parameters_forecasting.yml").read_text())["forecasting"]
+    params = copy.deepcopy(params)
+    params["history_hours"] = 240
+    params["state_hours"] = 96
+    return params
+
+
+@pytest.fixture(scope="session")
+def tiny_hourly(tiny_splits, machine: dict) -> dict:
+    """{"train": ..., "val": ..., "test": ...} hourly key-sensor series of the tiny splits."""
+    from pdm_kedro.pipelines.forecasting.nodes import resample_hourly
+
+    names = ("train", "val", "test")
+    return {n: resample_hourly(s, machine) for n, s in zip(names, tiny_splits, strict=True)}
+
+
+@pytest.fixture(scope="session")
+def tiny_forecaster(tiny_hourly: dict, machine: dict, fc_params: dict) -> dict:
+    """The forecasting model artefact fitted on the tiny train split."""
+    from pdm_kedro.pipelines.forecasting.nodes import fit_forecasters
+
+    return fit_forecasters(tiny_hourly["train"], machine, fc_params)
+
+
+@pytest.fixture(scope="session")
+def tiny_backtest(tiny_forecaster: dict, tiny_hourly: dict, fc_params: dict):
+    """The test-split backtest (pmdarima forecasts at every origin) of the tiny forecaster."""
+    from pdm_kedro.pipelines.forecasting.nodes import backtest_forecasters
+
+    return backtest_forecasters(
+        tiny_forecaster, tiny_hourly["val"], tiny_hourly["test"], fc_params, split="test"
+    )
+
+
 @pytest.fixture()
 def isolated_project_env(tmp_path, monkeypatch) -> Path:
     """Send every catalog write and the MLflow store of this test to ``tmp_path``."""

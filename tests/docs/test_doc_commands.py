@@ -16,6 +16,7 @@ commands of the user guide (the registry, a run with a ``--params`` override).
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pandas as pd
 import pytest
@@ -25,12 +26,12 @@ from tests.conftest import TEST_MACHINE
 from tests.docs.coverage import documented_calls
 from tests.docs.doc_commands import NOT_RUN, documented_blocks, documented_commands
 from tests.docs.documented import run_documented
-from tests.docs.kedro_cli import isolated_env, make_project_shim
+from tests.docs.kedro_cli import isolated_env, kedro_executable, make_project_shim
 
 REGISTRY_LIST = "kedro registry list"
 REGISTRY_DESCRIBE = f"kedro registry describe {TEST_MACHINE}"
 PARAMS_RUN = (
-    f"kedro run -e small --namespaces {TEST_MACHINE} --params simulation.rows_per_machine=3000"
+    f"kedro run -e small --namespaces {TEST_MACHINE} --params simulation.rows_per_machine=6000"
 )
 MIN_REASON_CHARS = 20
 
@@ -123,6 +124,19 @@ def test_params_override_reaches_the_simulator(cli):
     shim, env, data = cli
     run_documented(PARAMS_RUN, cwd=shim, env=env, timeout=900)
     raw = data / "01_raw" / TEST_MACHINE
-    assert sum(len(pd.read_parquet(raw / f"{split}.parquet")) for split in SPLITS) == 3000
+    assert sum(len(pd.read_parquet(raw / f"{split}.parquet")) for split in SPLITS) == 6000
     report = (data / "08_reporting" / TEST_MACHINE / "model_card.md").read_text()
     assert TEST_MACHINE in report
+
+
+@pytest.mark.slow
+def test_too_short_a_history_stops_with_the_reason_the_user_guide_gives(tmp_path):
+    """The user guide: 6,000 rows on the default configuration hold too few machine lives."""
+    result = subprocess.run(
+        [kedro_executable(), "run", "--pipelines", "data_generation", "--namespaces", TEST_MACHINE,
+         "--params", "simulation.rows_per_machine=6000"],
+        cwd=make_project_shim(tmp_path), env=isolated_env(tmp_path), capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "split_by_episode needs at least 3 episodes" in result.stdout + result.stderr
