@@ -43,7 +43,7 @@ def run_notebook(name: str, small_run, monkeypatch) -> str:
     for key in ("PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI", "KEDRO_DISABLE_TELEMETRY"):
         monkeypatch.setenv(key, small_run["env"][key])
     monkeypatch.setenv("PDM_NOTEBOOK_MACHINE", TEST_MACHINE)
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws PNGs
     book = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
     client = NotebookClient(
         book,
