@@ -421,7 +421,7 @@ def test_mlflow_run_logs_every_fleet_metric_and_registers_every_family(small_run
         for family in FAMILIES:
             name = f"{machine}-{family}"
             champion = client.get_model_version_by_alias(name, "champion")
-            assert champion.version == "1" and champion.run_id == runs[0].info.run_id, name
+            assert str(champion.version) == "1" and champion.run_id == runs[0].info.run_id, name
             assert champion.tags["test_fingerprint"] and champion.tags["score_name"], name
 
 
