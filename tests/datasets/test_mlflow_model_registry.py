@@ -42,6 +42,8 @@ def entry(score: float) -> dict:
 def tracking(tmp_path):
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # artifacts beside the store: MLflow's default is ./mlruns in the working directory
+    mlflow.create_experiment("registry_test", artifact_location=(tmp_path / "artifacts").as_uri())
     mlflow.set_experiment("registry_test")
     yield MlflowClient()
     mlflow.set_tracking_uri(previous)

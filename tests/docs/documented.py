@@ -2,30 +2,51 @@
 
 Tests that exercise a command from a fenced ``bash`` block of README.md or docs/*.md call
 ``run_documented(command, ...)`` with the command string copied verbatim from the docs (no
-changed arguments, no stand-in). It runs through ``bash -c`` in the given working directory
-(a project shim or a temporary folder, never the project itself when the command writes files)
-and records the command in ``RAN``, which the docs test reads to check coverage.
+changed arguments, no stand-in), as a string literal or a module-level constant, so that
+``tests/docs/coverage.py`` finds it by reading the test files. Several commands of one block (or
+of consecutive blocks a reader types in one shell, e.g. an ``export`` and the ``kedro run`` after
+it) go in one call: ``run_documented(EXPORT, RUN, ...)`` runs them as one bash script, in order.
+Long-running servers start with ``start_documented`` (stop them with
+``tests/docs/kedro_cli.py::stop_process_group``).
+
+Commands run through ``bash`` in the given working directory (a project shim or a temporary
+folder, never the project itself when the command writes files) and are recorded in ``RAN``; at
+the end of a whole-suite session ``tests/conftest.py`` checks that every call found in the test
+files really ran.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 RAN: set[str] = set()
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
+
+def normalise(command: str) -> str:
+    """One command as the docs scan sees it: continuations joined, comment dropped, spaces collapsed."""
+    joined = re.sub(r"\\\n\s*", " ", command)
+    return " ".join(_COMMENT.sub("", joined).split())
+
+
+def _script(commands: tuple[str, ...]) -> str:
+    if not commands:
+        raise ValueError("run_documented needs at least one command")
+    return "set -e\n" + "\n".join(commands) + "\n"
 
 
 def run_documented(
-    command: str,
-    *,
+    *commands: str,
     cwd: Path,
     env: dict[str, str],
     timeout: float = 600,
     check: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run ``command`` as written; with ``check``, fail with its output on a non-zero exit."""
+    """Run ``commands`` as written, in one bash; with ``check``, fail with the output on an error."""
     result = subprocess.run(
-        ["bash", "-c", command],
+        ["bash", "-c", _script(commands)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -33,10 +54,27 @@ def run_documented(
         timeout=timeout,
         check=False,
     )
-    RAN.add(command)
+    RAN.update(normalise(command) for command in commands)
     if check and result.returncode != 0:
         raise AssertionError(
-            f"documented command failed ({result.returncode}): {command}\n"
+            f"documented command failed ({result.returncode}): {' && '.join(commands)}\n"
             f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
         )
     return result
+
+
+def start_documented(command: str, *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start a long-running documented command (a server) as written, in its own process group.
+
+    Its output (stdout and stderr together) is readable from ``process.stdout``.
+    """
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {command}"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    RAN.add(normalise(command))
+    return process

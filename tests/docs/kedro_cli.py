@@ -17,33 +17,55 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KEDRO_TIMEOUT_S = 240
 
 
-def isolated_env(root: Path) -> dict[str, str]:
-    """The environment of a CLI call whose data and MLflow store live under ``root``."""
+def isolated_env(root: Path, data: Path | None = None) -> dict[str, str]:
+    """The environment of a CLI call whose data (default ``root/data``) and MLflow store live under ``root``."""
     env = dict(os.environ)
     env.update(
         {
             "KEDRO_DISABLE_TELEMETRY": "1",
             "DO_NOT_TRACK": "1",
-            "PDM_DATA_ROOT": str(root / "data"),
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PDM_DATA_ROOT": str(data or root / "data"),
             "PDM_MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+            "BROWSER": "true",  # a command that opens a browser (kedro viz run) runs `true` instead
         }
     )
     env.pop("KEDRO_ENV", None)
     return env
 
 
-def make_project_shim(root: Path) -> Path:
-    """A temporary Kedro project folder backed by the real config and the installed package."""
+def make_project_shim(
+    root: Path, extra_envs: dict[str, dict[str, dict]] | None = None, conf: Path | None = None
+) -> Path:
+    """A temporary Kedro project folder backed by the real config and the installed package.
+
+    ``conf/`` is a symlink to the project's (or to ``conf``). With ``extra_envs``
+    (``{env: {file name: content}}``) it is a folder instead, linking each of the project's
+    environments and adding those test-only environments as YAML files.
+    """
     shim = root / "project"
     shim.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT_ROOT / "pyproject.toml", shim / "pyproject.toml")
     (shim / "src").mkdir(exist_ok=True)
-    if not (shim / "conf").exists():
-        (shim / "conf").symlink_to(PROJECT_ROOT / "conf", target_is_directory=True)
+    if (shim / "conf").exists():
+        return shim
+    if not extra_envs:
+        (shim / "conf").symlink_to(conf or PROJECT_ROOT / "conf", target_is_directory=True)
+        return shim
+    (shim / "conf").mkdir()
+    for env_dir in sorted((PROJECT_ROOT / "conf").iterdir()):
+        if env_dir.is_dir():
+            (shim / "conf" / env_dir.name).symlink_to(env_dir, target_is_directory=True)
+    for env_name, files in extra_envs.items():
+        (shim / "conf" / env_name).mkdir()
+        for name, content in files.items():
+            (shim / "conf" / env_name / name).write_text(yaml.safe_dump(content, sort_keys=False))
     return shim
 
 
@@ -56,7 +78,10 @@ def kedro_executable() -> str:
 def run_kedro(
     command: str, cwd: Path, env: dict[str, str], timeout: float = KEDRO_TIMEOUT_S
 ) -> subprocess.CompletedProcess:
-    """Run ``command`` (a documented ``kedro ...`` line) and fail loudly with its output."""
+    """Run ``command`` (a ``kedro ...`` line a test builds) and fail loudly with its output.
+
+    A command copied from the docs goes through ``tests/docs/documented.py::run_documented``.
+    """
     args = shlex.split(command)
     if args[0] != "kedro":
         raise ValueError(f"not a kedro command: {command}")

@@ -14,12 +14,6 @@ import pytest
 from pdm_kedro.edge.forecast import forecast_from_readings, hour_index, hourly_means
 from pdm_kedro.pipelines.forecasting.arima import hourly_frame
 from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
-from tests.pipelines.forecasting.conftest import (  # noqa: F401  (fixtures)
-    fc_params,
-    tiny_backtest,
-    tiny_forecaster,
-    tiny_hourly,
-)
 
 
 def _assert_same_hourly(frame: pd.DataFrame, sensors: list[str]) -> None:
@@ -56,8 +50,8 @@ def test_hour_index_is_unit_independent():
 
 
 def test_forecast_from_raw_readings_matches_the_backtest(
-    tiny_forecaster,  # noqa: F811
-    tiny_backtest,  # noqa: F811
+    tiny_forecaster,
+    tiny_backtest,
     tiny_splits,
 ):
     model = tiny_forecaster
@@ -96,7 +90,7 @@ def test_forecast_from_raw_readings_matches_the_backtest(
 
 
 def test_default_origin_is_the_hour_after_the_last_reading(
-    tiny_forecaster,  # noqa: F811
+    tiny_forecaster,
     tiny_splits,
 ):
     model = tiny_forecaster

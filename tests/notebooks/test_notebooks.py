@@ -1,30 +1,26 @@
-"""Each notebook under notebooks/ runs headless, top to bottom, against a small isolated run.
+"""Each notebook under notebooks/ runs headless, top to bottom, on the session's shared small run.
 
-The fixture runs the documented small-config command for one machine (``conf/small``) with
-``PDM_DATA_ROOT`` / ``PDM_MLFLOW_TRACKING_URI`` in a temporary folder, then executes every notebook
-with nbclient in ``notebooks/`` (as ``kedro jupyter`` would): the kernel inherits the environment,
-so ``%load_ext kedro.ipython`` and ``catalog.load(...)`` read that temporary run. Any cell error
-fails the test. Notebooks are stored without outputs.
+The shared run (``tests/conftest.py::small_run``) left its products in a temporary data root and
+MLflow store; every notebook executes with nbclient in ``notebooks/`` (as ``kedro jupyter`` would)
+with ``PDM_DATA_ROOT`` / ``PDM_MLFLOW_TRACKING_URI`` pointing there, so ``%load_ext kedro.ipython``
+and ``catalog.load(...)`` read that run. Any cell error fails the test, and what a notebook prints is
+compared with the run's own files. Notebooks are stored without outputs.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
 import nbformat
+import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import TEST_MACHINE
-from tests.docs.kedro_cli import PROJECT_ROOT, isolated_env, make_project_shim, run_kedro
-
-pytestmark = pytest.mark.slow
+from pdm_kedro.contract import SPLITS
+from tests.conftest import PROJECT_ROOT, TEST_MACHINE
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ["exploratory_analysis", "model_comparison", "feature_importance_analysis"]
-SMALL_RUN_COMMAND = f"kedro run -e small --namespaces {TEST_MACHINE}"
-# the user guide's one-family command, re-run on the features of the small run
-FAMILY_RUN_COMMAND = f"kedro run -e small --pipelines classification --namespaces {TEST_MACHINE}"
 CELL_TIMEOUT_S = 180
 
 
@@ -42,23 +38,12 @@ def test_notebook_is_stored_without_outputs(name):
     assert "/data/" not in source and ".parquet" not in source  # no hard-coded paths
 
 
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory) -> dict[str, str]:
-    """The environment of a finished small run of the test machine."""
-    root = tmp_path_factory.mktemp("notebooks")
-    env = isolated_env(root)
-    shim = make_project_shim(root)
-    run_kedro(SMALL_RUN_COMMAND, cwd=shim, env=env)
-    run_kedro(FAMILY_RUN_COMMAND, cwd=shim, env=env)
-    return env
-
-
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_without_errors(name, small_run, monkeypatch):
+def run_notebook(name: str, small_run, monkeypatch) -> str:
+    """Execute a notebook on the shared run; all its text output (stdout and text/plain)."""
     for key in ("PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI", "KEDRO_DISABLE_TELEMETRY"):
-        monkeypatch.setenv(key, small_run[key])
+        monkeypatch.setenv(key, small_run["env"][key])
     monkeypatch.setenv("PDM_NOTEBOOK_MACHINE", TEST_MACHINE)
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws PNGs
     book = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
     client = NotebookClient(
         book,
@@ -69,8 +54,42 @@ def test_notebook_runs_without_errors(name, small_run, monkeypatch):
     client.execute()  # raises CellExecutionError on the first failing cell
     outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert any(o.get("output_type") == "display_data" for o in outputs)  # at least one figure
+    assert any("image/png" in o.get("data", {}) for o in outputs), "no figure drawn"
+    texts = [o.get("text", "") for o in outputs if o.get("output_type") == "stream"]
+    texts += [o.get("data", {}).get("text/plain", "") for o in outputs]
+    return "\n".join(texts)
 
 
-def test_notebooks_read_the_isolated_store_not_the_project(small_run):
-    assert not Path(small_run["PDM_DATA_ROOT"]).resolve().is_relative_to(PROJECT_ROOT)
+@pytest.mark.slow
+def test_exploratory_analysis_describes_the_runs_machine(small_run, monkeypatch):
+    text = run_notebook("exploratory_analysis", small_run, monkeypatch)
+    raw = pd.concat(
+        pd.read_parquet(small_run["data"] / "01_raw" / TEST_MACHINE / f"{split}.parquet")
+        for split in SPLITS
+    )
+    assert f"{len(raw):,} rows, {raw['episode_id'].nunique()} episodes" in text
+
+
+@pytest.mark.slow
+def test_model_comparison_compares_the_runs_machines(small_run, monkeypatch):
+    text = run_notebook("model_comparison", small_run, monkeypatch)
+    for machine in small_run["machines"]:
+        assert machine in text
+    others = {"motor_abb_m3bp_002", "cooling_tower_bac_vti_018"}  # priority, not in the run
+    assert not [machine for machine in others if machine in text]
+
+
+@pytest.mark.slow
+def test_feature_importance_analysis_reads_the_runs_importances(small_run, monkeypatch):
+    text = run_notebook("feature_importance_analysis", small_run, monkeypatch)
+    folder = small_run["data"] / "08_reporting" / TEST_MACHINE
+    frames = {
+        family: pd.read_csv(folder / family / "feature_importance.csv")
+        for family in ("classification", "regression")
+    }
+    for family, frame in frames.items():
+        assert f"{family}: {len(frame)} model inputs, importances cover them: True" in text
+    merged = frames["classification"].merge(frames["regression"], on="feature")
+    rho = merged["importance_x"].corr(merged["importance_y"], method="spearman")
+    assert not math.isnan(rho)
+    assert f"Spearman rank correlation over {len(merged)} features: {rho:.2f}" in text

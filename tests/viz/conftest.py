@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pdm_kedro.fleet import load_project_parameters, priority_machines
 from pdm_kedro.pipeline_registry import discover_templates
-from tests.docs.kedro_cli import PROJECT_ROOT, isolated_env, make_project_shim, run_kedro
+from tests.docs.documented import run_documented
+from tests.docs.kedro_cli import isolated_env, make_project_shim
 
 VIZ_BUILD_COMMAND = "kedro viz build"
 
@@ -24,7 +24,7 @@ def viz_root(tmp_path_factory) -> Path:
 def viz_build(viz_root: Path) -> Path:
     """The static kedro-viz site of the default pipeline (``build/`` of the project shim)."""
     shim = make_project_shim(viz_root)
-    result = run_kedro(VIZ_BUILD_COMMAND, cwd=shim, env=isolated_env(viz_root))
+    result = run_documented(VIZ_BUILD_COMMAND, cwd=shim, env=isolated_env(viz_root), timeout=600)
     build = shim / "build"
     # kedro-viz reports a failed build on stdout but still exits 0
     assert (build / "index.html").is_file() and (build / "api" / "main").is_file(), (
@@ -37,12 +37,6 @@ def viz_build(viz_root: Path) -> Path:
 def viz_main(viz_build: Path) -> dict:
     """The graph data the site serves (``api/main``)."""
     return json.loads((viz_build / "api" / "main").read_text())
-
-
-@pytest.fixture(scope="session")
-def fleet_priority() -> list[str]:
-    """The priority machines of conf/base: the default pipeline kedro-viz shows."""
-    return priority_machines(load_project_parameters(env="base", conf_source=PROJECT_ROOT / "conf"))
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,6 @@ the flowchart, the sidebar tree, node labels and the layer bands. Screenshots go
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from tests.conftest import TEST_MACHINE
@@ -21,18 +19,7 @@ MODULAR_NODE = "g.pipeline-node--modularPipeline"
 # Light theme, no first-visit tour: readable screenshots.
 VIEW_SETTINGS = {"theme": "light", "showFeatureHints": False}
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        chromium_path() is None,
-        reason="no Chromium on this machine: `apt-get install chromium chromium-driver` "
-        "(.ci/run installs it)",
-    ),
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="playwright is not installed: `pip install -e '.[dev]'`",
-    ),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.requires("chromium", "playwright")]
 
 
 def _texts(page, selector: str) -> list[str]:

@@ -6,6 +6,8 @@ from graphlib import CycleError, TopologicalSorter
 
 import pytest
 
+pytestmark = pytest.mark.slow  # `kedro viz build` of the whole default pipeline
+
 
 def test_build_writes_a_static_site(viz_build):
     assert (viz_build / "api" / "pipelines").is_dir()
