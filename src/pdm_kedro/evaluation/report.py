@@ -12,10 +12,14 @@ import pandas as pd
 
 
 def metric_rows(
-    values: Mapping[str, float], baselines: Mapping[str, float], baseline_name: str
+    values: Mapping[str, float],
+    baselines: Mapping[str, float],
+    baseline_name: str,
+    ceilings: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """``[{"metric", "value", "baseline", "baseline_name"}]`` for every metric in ``values``."""
-    return [
+    """``[{"metric", "value", "baseline", "baseline_name"}]`` for every metric in ``values``,
+    with ``"ceiling"`` too when ``ceilings`` is given (null for a metric it lacks)."""
+    rows = [
         {
             "metric": name,
             "value": _finite_or_none(value),
@@ -24,6 +28,10 @@ def metric_rows(
         }
         for name, value in values.items()
     ]
+    if ceilings is not None:
+        for row in rows:
+            row["ceiling"] = _finite_or_none(ceilings.get(row["metric"]))
+    return rows
 
 
 def _finite_or_none(value: float | None) -> float | None:

@@ -33,11 +33,27 @@ def test_fleet_metrics_has_one_row_per_machine_family_metric():
     table = build_fleet_metrics(*docs)
     assert list(table.columns) == FLEET_COLUMNS
     assert len(table) == 3
-    assert table.iloc[0].to_dict() == {
+    first = table.iloc[0].to_dict()
+    assert {k: first[k] for k in ("machine_id", "family", "metric", "value", "baseline")} == {
         "machine_id": "m1", "family": "classification", "metric": "f1", "value": 0.7,
         "baseline": 0.4,
     }  # fmt: skip
-    assert pd.isna(table.loc[table["metric"] == "r2", "baseline"]).all()
+    assert first["beats_baseline"] is True or first["beats_baseline"] == True  # noqa: E712
+    assert all(pd.isna(first[k]) for k in ("ceiling", "value_lo", "value_hi"))
+    r2 = table[table["metric"] == "r2"]
+    assert pd.isna(r2["baseline"]).all() and r2["beats_baseline"].isna().all()
+    assert bool(table.loc[table["metric"] == "rmse", "beats_baseline"].iloc[0])
+
+
+def test_fleet_metrics_carry_ceiling_interval_and_fleet_rows():
+    doc = family_doc("m1", "classification", [("f1", 0.7, 0.4)])
+    doc["metrics"][0].update(ceiling=0.9, value_lo=0.6, value_hi=0.8)
+    doc["metrics"].append(
+        {"metric": "warned_24h_fraction", "value": 0.5, "baseline": 0.25, "machine_id": "fleet"}
+    )
+    table = build_fleet_metrics(doc).set_index("metric")
+    assert table.loc["f1", ["ceiling", "value_lo", "value_hi"]].tolist() == [0.9, 0.6, 0.8]
+    assert table.loc["warned_24h_fraction", "machine_id"] == "fleet"
 
 
 def test_fleet_metrics_of_no_family_is_an_empty_table():
@@ -66,8 +82,8 @@ def test_model_card_lists_metrics_baselines_plots_and_retraining(machine, tiny_b
     for heading in ("## Machine and data", "## Models", "## Test metrics vs baseline",
                     "## Limitations", "## How to retrain"):  # fmt: skip
         assert heading in card
-    assert "| classification | f1 | 0.3 | 0.4 | rule | **no** |" in card
-    assert "| regression | rmse | 10 | 20 | rule | yes |" in card
+    assert "| classification | f1 | 0.3 |  | 0.4 | rule | **no** |  |" in card
+    assert "| regression | rmse | 10 |  | 20 | rule | yes |  |" in card
     assert "[pr_curve.png](classification/pr_curve.png)" in card
     assert "classification: does not beat its baseline on f1" in card
     assert f"kedro run --namespaces {machine['machine_id']}" in card

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve
 
 from pdm_kedro import contract as c
+from pdm_kedro.evaluation.ceiling import ceiling_values
 from pdm_kedro.evaluation.classification_metrics import (
     best_f1_threshold,
     confusion_counts,
@@ -138,8 +139,12 @@ def evaluate_failure_model(
     features_test: pd.DataFrame,
     machine: dict[str, Any],
     params: dict[str, Any],
+    ceiling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Test metrics of the model beside the single-row rule on the same rows; val for reference.
+
+    ``ceiling`` (from :func:`pdm_kedro.evaluation.ceiling.ceiling_classifier_metrics`) adds the
+    hidden-state model's test figures as each row's ``ceiling``.
 
     The rule's ranking score for PR/ROC-AUC is the sensor reading itself (sign-flipped for a
     ``<=`` rule).
@@ -174,7 +179,10 @@ def evaluate_failure_model(
         "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
         "n_rows": len(test_predictions),
         "positive_rate": float(np.mean(y_test)) if len(y_test) else float("nan"),
-        "metrics": metric_rows(model_test, rule_test, BASELINE_NAME),
+        "metrics": metric_rows(
+            model_test, rule_test, BASELINE_NAME, ceiling_values(ceiling) if ceiling else None
+        ),
+        "ceiling": ceiling,
         "confusion_matrix": confusion_counts(y_test, test_predictions["alarm"].to_numpy()),
         "baseline_confusion_matrix": confusion_counts(y_test, rule_flags),
         "val_metrics": {"model": model_val, "baseline": rule_val},

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from pdm_kedro.evaluation.ceiling import ceiling_classifier_metrics
 from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
 from pdm_kedro.promotion import promotion_nodes
 
@@ -23,6 +24,20 @@ from .nodes import (
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     """Train on train, early-stop and pick the threshold on val, score on test only."""
     nodes = [
+        Node(  # the only reader of the hidden state: its figures go into the metrics only
+            ceiling_classifier_metrics,
+            inputs=[
+                "features_train",
+                "features_val",
+                "features_test",
+                "hidden_state_train",
+                "hidden_state_val",
+                "hidden_state_test",
+                "params:classification",
+            ],
+            outputs="ceiling",
+            name="measure_ceiling",
+        ),
         Node(
             fit_failure_rule,
             inputs=["features_train", "params:machine", "params:classification"],
@@ -64,6 +79,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                 "features_test",
                 "params:machine",
                 "params:classification",
+                "ceiling",
             ],
             outputs="metrics",
             name="evaluate_failure_model",
@@ -103,7 +119,14 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     return Pipeline(
         nodes,
         namespace=FAMILY,
-        inputs={"features_train", "features_val", "features_test"},
+        inputs={
+            "features_train",
+            "features_val",
+            "features_test",
+            "hidden_state_train",
+            "hidden_state_val",
+            "hidden_state_test",
+        },
         parameters={
             "params:machine",
             "params:classification",

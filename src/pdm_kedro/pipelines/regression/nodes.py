@@ -15,6 +15,7 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 
 from pdm_kedro import contract as c
+from pdm_kedro.evaluation.ceiling import ceiling_values
 from pdm_kedro.evaluation.model_inputs import (
     episode_age_hours,
     feature_matrix,
@@ -132,8 +133,12 @@ def evaluate_rul_model(
     features_test: pd.DataFrame,
     machine: dict[str, Any],
     params: dict[str, Any],
+    ceiling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Test RMSE, MAE, R2 and NASA score (hours, capped target) beside the baseline's."""
+    """Test RMSE, MAE, R2 and NASA score (hours, capped target) beside the baseline's.
+
+    ``ceiling`` (from :func:`pdm_kedro.evaluation.ceiling.ceiling_regressor_metrics`) adds the
+    hidden-state model's test figures as each row's ``ceiling``."""
     cap = model["rul_cap_hours"]
     y_test = test_predictions["rul_capped"].to_numpy()
     model_test = regression_metrics(y_test, test_predictions["rul_predicted"].to_numpy())
@@ -151,7 +156,13 @@ def evaluate_rul_model(
         "n_rows": len(test_predictions),
         "target": f"rul capped at {cap:g} h",
         "units": "hours (RMSE, MAE and the NASA score's d = predicted - true)",
-        "metrics": metric_rows(model_test, baseline_test, baseline["kind"]),
+        "metrics": metric_rows(
+            model_test,
+            baseline_test,
+            baseline["kind"],
+            ceiling_values(ceiling) if ceiling else None,
+        ),
+        "ceiling": ceiling,
         "other_baselines": {other: other_test},
         "val_metrics": {
             "model": regression_metrics(y_val, predict_rul(model, features_val)),

@@ -17,7 +17,18 @@ from pdm_kedro.fleet import parse_machine
 
 logger = logging.getLogger(__name__)
 
-FLEET_COLUMNS = ["machine_id", "family", "metric", "value", "baseline"]
+FLEET_COLUMNS = [
+    "machine_id",
+    "family",
+    "metric",
+    "value",
+    "baseline",
+    "ceiling",
+    "beats_baseline",
+    "value_lo",
+    "value_hi",
+]
+NUMERIC_COLUMNS = ["value", "baseline", "ceiling", "value_lo", "value_hi"]
 
 
 def beats_baseline(metric: str, value: float | None, baseline: float | None) -> bool | None:
@@ -28,20 +39,30 @@ def beats_baseline(metric: str, value: float | None, baseline: float | None) -> 
 
 
 def build_fleet_metrics(*family_metrics: dict[str, Any]) -> pd.DataFrame:
-    """One row per machine, family and test metric: machine_id, family, metric, value, baseline."""
+    """One row per machine, family and test metric: machine_id, family, metric, value, baseline,
+    ceiling (the hidden-state reference, empty where there is none), beats_baseline (empty when
+    either side is missing) and the bootstrap interval value_lo / value_hi (empty where none).
+
+    A document's ``fleet_metrics`` rows (fleet-wide figures, ``machine_id`` = ``fleet``) are
+    appended as they are."""
     rows = [
         {
-            "machine_id": doc["machine_id"],
+            "machine_id": row.get("machine_id", doc["machine_id"]),
             "family": doc["family"],
             "metric": row["metric"],
             "value": row.get("value"),
             "baseline": row.get("baseline"),
+            "ceiling": row.get("ceiling"),
+            "beats_baseline": beats_baseline(row["metric"], row.get("value"), row.get("baseline")),
+            "value_lo": row.get("value_lo"),
+            "value_hi": row.get("value_hi"),
         }
         for doc in family_metrics
         for row in doc.get("metrics", [])
     ]
     frame = pd.DataFrame(rows, columns=FLEET_COLUMNS)
-    frame[["value", "baseline"]] = frame[["value", "baseline"]].astype("float64")
+    frame[NUMERIC_COLUMNS] = frame[NUMERIC_COLUMNS].astype("float64")
+    frame["beats_baseline"] = frame["beats_baseline"].astype("boolean")
     logger.info("fleet metrics: %d rows from %d family reports", len(frame), len(family_metrics))
     return frame.sort_values(["machine_id", "family"], kind="stable").reset_index(drop=True)
 
@@ -74,16 +95,24 @@ def _model_section(doc: dict[str, Any]) -> list[str]:
 
 def _metrics_table(docs: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| family | metric | model | baseline | baseline name | beats baseline |",
-        "|---|---|---|---|---|---|",
+        "| family | metric | model | 90 % interval | baseline | baseline name | beats baseline "
+        "| ceiling |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for doc in docs:
         for row in doc.get("metrics", []):
             better = beats_baseline(row["metric"], row.get("value"), row.get("baseline"))
             mark = "n/a" if better is None else ("yes" if better else "**no**")
+            interval = (
+                f"{_fmt(row['value_lo'])} to {_fmt(row['value_hi'])}"
+                if row.get("value_lo") is not None and row.get("value_hi") is not None
+                else ""
+            )
+            ceiling = _fmt(row["ceiling"]) if row.get("ceiling") is not None else ""
             lines.append(
-                f"| {doc['family']} | {row['metric']} | {_fmt(row.get('value'))} | "
-                f"{_fmt(row.get('baseline'))} | {row.get('baseline_name', '')} | {mark} |"
+                f"| {doc['family']} | {row['metric']} | {_fmt(row.get('value'))} | {interval} | "
+                f"{_fmt(row.get('baseline'))} | {row.get('baseline_name', '')} | {mark} | "
+                f"{ceiling} |"
             )
     return lines
 
@@ -154,6 +183,10 @@ def write_model_card(
         "## Test metrics vs baseline",
         "",
         *(_metrics_table(docs) if docs else ["No metrics yet."]),
+        "",
+        "`ceiling`: the same model kind trained on the simulator's hidden state (latent wear, "
+        "hours since the repair) with the same splits and rules: what the data allows at most. "
+        "Empty where there is none (a machine's own files have no hidden state).",
         "",
         "Test rows per family: "
         + ", ".join(f"{d['family']} {d.get('n_rows', 'n/a')}" for d in docs),
