@@ -132,7 +132,9 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-def evaluation_overlap(evaluation_from: str | None, *packages: dict[str, Any] | None) -> str | None:
+def evaluation_overlap(
+    evaluation_from: str | None, *packages: dict[str, Any] | None
+) -> str | None:
     """Why the evaluation data are not new to one of the packages (None when they are).
 
     A package records ``trained_until`` (the last timestamp of the data it was fitted or tuned

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from pdm_kedro.pipeline_registry import build_registry, discover_templates
 from pdm_kedro.fleet import load_project_parameters
+from pdm_kedro.pipeline_registry import build_registry, discover_templates
 
 HIDDEN = re.compile(r"(^|\.)hidden_state_(train|val|test)$")
 READERS = {"measure_ceiling"}  # the ceiling nodes of the classification and regression families

@@ -100,9 +100,7 @@ def load_package(name: str, alias: str, client: MlflowClient | None = None) -> d
     try:
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
-        raise DatasetError(
-            f"registered model {name!r} has no version with alias {alias!r}"
-        ) from exc
+        raise DatasetError(f"registered model {name!r} has no version with alias {alias!r}") from exc
     return load_version(name, str(version.version), client)
 
 
@@ -190,10 +188,7 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
         version = mlflow.register_model(info.model_uri, self._name, tags=tags)
         MlflowClient().set_registered_model_alias(self._name, CHALLENGER, version.version)
         logger.info("%s v%s registered as %s", self._name, version.version, CHALLENGER)
-        self._saved = package | {
-            "registry_version": str(version.version),
-            "run_id": run.info.run_id,
-        }
+        self._saved = package | {"registry_version": str(version.version), "run_id": run.info.run_id}
 
 
 class MlflowAliasDataset(AbstractDataset[None, dict[str, Any] | None]):

@@ -131,7 +131,8 @@ def validate_entry(family: str, entry: Any) -> dict[str, Any]:
     kind = entry["answer"]["kind"]
     if kind not in ENTRY_BY_KIND:
         raise ManifestError(
-            f"manifest field {where}.answer.kind: {kind!r} is not one of {', '.join(ENTRY_BY_KIND)}"
+            f"manifest field {where}.answer.kind: {kind!r} is not one of "
+            f"{', '.join(ENTRY_BY_KIND)}"
         )
     _check(entry, ENTRY_BY_KIND[kind], where)
     if "file" not in entry and "files" not in entry:

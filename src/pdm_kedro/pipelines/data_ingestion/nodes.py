@@ -18,8 +18,7 @@ import pandas as pd
 
 from pdm_kedro import contract as c
 from pdm_kedro.fleet import parse_machine
-from pdm_kedro.pipelines.data_generation.nodes import FAILURE_MODE, HIDDEN_COLUMNS
-from pdm_kedro.pipelines.data_generation.nodes import split_by_episode
+from pdm_kedro.pipelines.data_generation.nodes import FAILURE_MODE, HIDDEN_COLUMNS, split_by_episode
 
 from .source import FileSourceSpec, parse_file_source
 

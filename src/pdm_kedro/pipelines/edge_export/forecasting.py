@@ -171,16 +171,12 @@ def production_backtest(
 
 def _same_coefficients(a: dict[str, Any], b: dict[str, Any]) -> bool:
     try:
-        return (
-            set(a["sensors"]) == set(b["sensors"])
-            and all(
-                json.dumps(a["sensors"][s]["coefficients"], sort_keys=True, default=str)
-                == json.dumps(b["sensors"][s]["coefficients"], sort_keys=True, default=str)
-                and a["sensors"][s]["plausible_band"] == b["sensors"][s]["plausible_band"]
-                for s in a["sensors"]
-            )
-            and all(a.get(k) == b.get(k) for k in ("horizon_hours", "state_hours", "fourier"))
-        )
+        return set(a["sensors"]) == set(b["sensors"]) and all(
+            json.dumps(a["sensors"][s]["coefficients"], sort_keys=True, default=str)
+            == json.dumps(b["sensors"][s]["coefficients"], sort_keys=True, default=str)
+            and a["sensors"][s]["plausible_band"] == b["sensors"][s]["plausible_band"]
+            for s in a["sensors"]
+        ) and all(a.get(k) == b.get(k) for k in ("horizon_hours", "state_hours", "fourier"))
     except (KeyError, TypeError):
         return False
 
