@@ -67,7 +67,12 @@ def test_classification_pipeline_on_one_namespace(
     assert entry["model"]["threshold"] == catalog[f"{M}.classification.model"].load()["threshold"]
     assert entry["test_fingerprint"] and entry["score"] == metrics["metrics"][0]["value"]
     assert metrics["ceiling"]["available"]
-    assert all(row["ceiling"] is not None for row in metrics["metrics"] if row["metric"] != "f1")
+    rows = {row["metric"]: row for row in metrics["metrics"]}
+    assert all(rows[m]["ceiling"] is not None for m in ("pr_auc", "roc_auc"))
+    for metric in ("warned_24h_fraction", "false_alarms_per_1000h", "median_lead_time_h"):
+        assert rows[metric]["ceiling"] is None and rows[metric]["baseline"] is not None
+    assert rows["f1"]["value_lo"] <= rows["f1"]["value_hi"]
+    assert metrics["events"]["model"]["episodes"]
     production = catalog[f"{M}.classification.production_model"].load()
     assert production["decision"] == "promote"  # no champion yet: the first version is promoted
     assert production["production"]["model"]["threshold"] == entry["model"]["threshold"]
@@ -111,8 +116,9 @@ def test_only_scoring_nodes_read_the_test_split():
         "predict_test_rul",
         "evaluate_rul_model",
         "score_for_promotion",
-        "measure_ceiling",
-    }  # fmt: skip  (the ceiling scores its hidden-state model on test)
+        "measure_ceiling",  # scores its hidden-state model on test
+        "assess_alarm_events",  # event-level test figures
+    }
     for family in ("classification", "regression"):
         readers = {
             n.name.split(".")[-1] for n in templates[family].nodes if "features_test" in n.inputs

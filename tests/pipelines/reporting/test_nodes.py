@@ -1,6 +1,7 @@
 """Reporting nodes: the fleet table and the model card."""
 
 import pandas as pd
+import pytest
 
 from pdm_kedro.pipelines.reporting.nodes import (
     FLEET_COLUMNS,
@@ -120,3 +121,30 @@ def test_every_family_logs_its_own_metrics_under_the_same_names():
         "baseline_mape.temp": {"value": 6.0, "step": 0},
         "baseline_mase.temp": {"value": 1.0, "step": 0},
     }
+
+
+def test_fleet_event_rows_pool_every_machines_test_episodes():
+    def doc(machine_id, model_eps, rule_eps):
+        out = family_doc(machine_id, "classification", [("f1", 0.7, 0.4)])
+        out["events"] = {
+            "bootstrap": {"resamples": 50, "seed": 1, "level": 0.9},
+            "model": {"episodes": model_eps},
+            "baseline": {"episodes": rule_eps},
+        }
+        return out
+
+    def ep(warned, lead, false_alarms, hours=500.0):
+        return {"failure": True, "warned": warned, "lead_time_h": lead,
+                "false_alarms": false_alarms, "hours": hours}  # fmt: skip
+
+    table = build_fleet_metrics(
+        doc("m1", [ep(True, 40.0, 0), ep(False, 5.0, 1)], [ep(False, 0.0, 3)] * 2),
+        doc("m2", [ep(True, 30.0, 0)], [ep(True, 30.0, 2)]),
+    )
+    fleet = table[table["machine_id"] == "fleet"].set_index("metric")
+    assert fleet.loc["warned_24h_fraction", "value"] == pytest.approx(2 / 3)
+    assert fleet.loc["warned_24h_fraction", "baseline"] == pytest.approx(1 / 3)
+    assert fleet.loc["false_alarms_per_1000h", "value"] == pytest.approx(1000 / 1500)
+    assert fleet.loc["median_lead_time_h", "value"] == 30.0
+    assert bool(fleet.loc["false_alarms_per_1000h", "beats_baseline"])
+    assert (fleet["value_lo"] <= fleet["value_hi"]).all()

@@ -22,13 +22,20 @@ from pdm_kedro.evaluation.classification_metrics import (
     ranking_metrics,
     threshold_metrics,
 )
+from pdm_kedro.evaluation.events import (
+    EVENT_METRICS,
+    bootstrap_interval,
+    episode_events,
+    event_summary,
+    records_interval,
+)
 from pdm_kedro.evaluation.model_inputs import (
     feature_matrix,
     gain_importance,
     select_feature_names,
     xgboost_settings,
 )
-from pdm_kedro.evaluation.report import metric_rows
+from pdm_kedro.evaluation.report import metric_rows, with_event_rows
 from pdm_kedro.evaluation.threshold_rule import apply_threshold_rule, fit_threshold_rule
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.promotion import score_both
@@ -140,8 +147,12 @@ def evaluate_failure_model(
     machine: dict[str, Any],
     params: dict[str, Any],
     ceiling: dict[str, Any] | None = None,
+    events: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Test metrics of the model beside the single-row rule on the same rows; val for reference.
+
+    ``events`` (from :func:`assess_alarm_events`) adds the event-level rows and the bootstrap
+    intervals (``value_lo`` / ``value_hi``).
 
     ``ceiling`` (from :func:`pdm_kedro.evaluation.ceiling.ceiling_classifier_metrics`) adds the
     hidden-state model's test figures as each row's ``ceiling``.
@@ -171,6 +182,11 @@ def evaluate_failure_model(
     val_flags, val_rank = rule_scores(features_val)
     rule_val = _scores(y_val, val_flags, np.where(np.isfinite(val_rank), val_rank, 0.0))
 
+    rows = metric_rows(
+        model_test, rule_test, BASELINE_NAME, ceiling_values(ceiling) if ceiling else None
+    )
+    if events:
+        rows = with_event_rows(rows, events, BASELINE_NAME)
     estimator = model["estimator"]
     return {
         "machine_id": parse_machine(machine).machine_id,
@@ -179,10 +195,9 @@ def evaluate_failure_model(
         "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
         "n_rows": len(test_predictions),
         "positive_rate": float(np.mean(y_test)) if len(y_test) else float("nan"),
-        "metrics": metric_rows(
-            model_test, rule_test, BASELINE_NAME, ceiling_values(ceiling) if ceiling else None
-        ),
+        "metrics": rows,
         "ceiling": ceiling,
+        "events": events,
         "confusion_matrix": confusion_counts(y_test, test_predictions["alarm"].to_numpy()),
         "baseline_confusion_matrix": confusion_counts(y_test, rule_flags),
         "val_metrics": {"model": model_val, "baseline": rule_val},
@@ -200,6 +215,61 @@ def evaluate_failure_model(
         },
         "threshold": float(model["threshold"]),
         "plots": ["pr_curve.png", "confusion_matrix.png"],
+    }
+
+
+def assess_alarm_events(
+    test_predictions: pd.DataFrame,
+    features_test: pd.DataFrame,
+    baseline_rule: dict[str, Any],
+    machine: dict[str, Any],
+    labels: dict[str, Any],
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Event-level test figures of the model and the single-row rule (see
+    :mod:`pdm_kedro.evaluation.events`), and bootstrap intervals over test episodes for F1,
+    PR-AUC and every event metric."""
+    settings = params["events"]
+    k = int(settings["sustained_readings"])
+    boot = settings["bootstrap"]
+    hours_per_row = 1.0 / parse_machine(machine).rows_per_hour
+    episode = features_test[c.EPISODE].to_numpy()
+    rul = features_test[c.RUL].to_numpy(np.float64)
+
+    def records(alarm: np.ndarray) -> list[dict[str, Any]]:
+        return episode_events(
+            alarm,
+            episode,
+            rul,
+            hours_per_row,
+            float(labels["failure_horizon_hours"]),
+            k,
+            float(settings["warning_lead_hours"]),
+        )
+
+    model_records = records(test_predictions["alarm"].to_numpy())
+    rule_records = records(apply_threshold_rule(features_test, baseline_rule))
+    y = test_predictions[LABEL].to_numpy()
+    alarm = test_predictions["alarm"].to_numpy()
+    proba = test_predictions["probability"].to_numpy()
+    resamples, seed, level = int(boot["resamples"]), int(boot["seed"]), float(boot["level"])
+    intervals = {
+        "f1": bootstrap_interval(
+            episode, lambda r: threshold_metrics(y[r], alarm[r])["f1"], resamples, seed, level
+        ),
+        "pr_auc": bootstrap_interval(
+            episode, lambda r: ranking_metrics(y[r], proba[r])["pr_auc"], resamples, seed, level
+        ),
+        **{m: records_interval(model_records, m, resamples, seed, level) for m in EVENT_METRICS},
+    }
+    return {
+        "sustained_readings": k,
+        "warning_lead_hours": float(settings["warning_lead_hours"]),
+        "horizon_hours": float(labels["failure_horizon_hours"]),
+        "bootstrap": {"resamples": resamples, "seed": seed, "level": level, "over": "episodes"},
+        "model": {"summary": event_summary(model_records), "episodes": model_records},
+        "baseline": {"summary": event_summary(rule_records), "episodes": rule_records},
+        "intervals": intervals,
     }
 
 

@@ -8,6 +8,7 @@ from pdm_kedro.promotion import promotion_nodes
 
 from .nodes import (
     FAMILY,
+    assess_alarm_events,
     choose_decision_threshold,
     evaluate_failure_model,
     fit_failure_rule,
@@ -69,6 +70,19 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             name="predict_test_failures",
         ),
         Node(
+            assess_alarm_events,
+            inputs=[
+                "test_predictions",
+                "features_test",
+                "baseline_rule",
+                "params:machine",
+                "params:labels",
+                "params:classification",
+            ],
+            outputs="alarm_events",
+            name="assess_alarm_events",
+        ),
+        Node(
             evaluate_failure_model,
             inputs=[
                 "model",
@@ -80,6 +94,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                 "params:machine",
                 "params:classification",
                 "ceiling",
+                "alarm_events",
             ],
             outputs="metrics",
             name="evaluate_failure_model",

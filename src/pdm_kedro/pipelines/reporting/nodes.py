@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from pdm_kedro.evaluation.events import EVENT_METRICS, event_summary, records_interval
 from pdm_kedro.families import LOWER_IS_BETTER, greater_is_better  # noqa: F401 (re-exported)
 from pdm_kedro.fleet import parse_machine
 
@@ -28,6 +30,7 @@ FLEET_COLUMNS = [
     "value_lo",
     "value_hi",
 ]
+FLEET = "fleet"  # machine_id of the fleet-wide rows
 NUMERIC_COLUMNS = ["value", "baseline", "ceiling", "value_lo", "value_hi"]
 
 
@@ -36,6 +39,40 @@ def beats_baseline(metric: str, value: float | None, baseline: float | None) -> 
     if value is None or baseline is None:
         return None
     return value > baseline if greater_is_better(metric) else value < baseline
+
+
+def fleet_event_rows(family_metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fleet-wide event figures (``machine_id`` = ``fleet``) of every document with
+    ``events`` (the classification family): all machines' test episodes pooled, the bootstrap
+    interval resampling those episodes with the settings of the first document."""
+    docs = [doc for doc in family_metrics if doc.get("events")]
+    if not docs:
+        return []
+    model = [r for doc in docs for r in doc["events"]["model"]["episodes"]]
+    baseline = [r for doc in docs for r in doc["events"]["baseline"]["episodes"]]
+    boot = docs[0]["events"]["bootstrap"]
+    values, baselines = event_summary(model), event_summary(baseline)
+    rows = []
+    for metric in EVENT_METRICS:
+        lo, hi = records_interval(
+            model, metric, int(boot["resamples"]), int(boot["seed"]), float(boot["level"])
+        )
+        value = values[metric] if math.isfinite(values[metric]) else None
+        base = baselines[metric] if math.isfinite(baselines[metric]) else None
+        rows.append(
+            {
+                "machine_id": FLEET,
+                "family": docs[0]["family"],
+                "metric": metric,
+                "value": value,
+                "baseline": base,
+                "ceiling": None,
+                "beats_baseline": beats_baseline(metric, value, base),
+                "value_lo": lo,
+                "value_hi": hi,
+            }
+        )
+    return rows
 
 
 def build_fleet_metrics(*family_metrics: dict[str, Any]) -> pd.DataFrame:
@@ -60,6 +97,7 @@ def build_fleet_metrics(*family_metrics: dict[str, Any]) -> pd.DataFrame:
         for doc in family_metrics
         for row in doc.get("metrics", [])
     ]
+    rows += fleet_event_rows(family_metrics)
     frame = pd.DataFrame(rows, columns=FLEET_COLUMNS)
     frame[NUMERIC_COLUMNS] = frame[NUMERIC_COLUMNS].astype("float64")
     frame["beats_baseline"] = frame["beats_baseline"].astype("boolean")
