@@ -9,7 +9,7 @@ from pdm_kedro.promotion import promotion_nodes
 from .nodes import (
     FAMILY,
     assess_alarm_events,
-    choose_decision_threshold,
+    choose_threshold_by_grouped_cv,
     evaluate_failure_model,
     fit_failure_rule,
     package_failure_model,
@@ -52,8 +52,8 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             name="train_failure_classifier",
         ),
         Node(
-            choose_decision_threshold,
-            inputs=["classifier", "features_val", "params:classification"],
+            choose_threshold_by_grouped_cv,
+            inputs=["classifier", "features_train", "features_val", "params:classification"],
             outputs="decision_threshold",
             name="choose_decision_threshold",
         ),
