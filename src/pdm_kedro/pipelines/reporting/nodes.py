@@ -125,7 +125,8 @@ def _model_section(doc: dict[str, Any]) -> list[str]:
     if nested:
         lines += [f"More settings in `{doc['family']}/metrics.json`: {', '.join(nested)}.", ""]
     if doc.get("threshold") is not None:
-        lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on val).", ""]
+        chosen_on = (doc.get("model") or {}).get("threshold_chosen_on", "val")
+        lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on {chosen_on}).", ""]
     if doc.get("target"):
         lines += [f"Target: {doc['target']}.", ""]
     return lines
@@ -208,7 +209,8 @@ def write_model_card(
         f"- Window features over {sensor_baselines['windows_hours']} hours, scaled with per-sensor "
         f"baselines fitted on the training split ({sensor_baselines['fitted_on']['rows']} rows).",
         "- Splits: whole episodes in time order (train, val, test). Trees are fitted on train; "
-        "early stopping and thresholds use val; test is only scored.",
+        "early stopping uses val, thresholds val or cross-validation over train+val episodes; "
+        "test is only scored.",
         "",
         "## Models",
         "",
