@@ -55,7 +55,7 @@ def episode_events(
     for value in dict.fromkeys(episode.tolist()):
         rows = np.flatnonzero(episode == value)
         ep_on, ep_rul = on[rows], rul[rows]
-        failure = bool(len(rows)) and ep_rul[-1] <= 1e-9
+        failure = bool(len(rows)) and bool(ep_rul[-1] <= 1e-9)
         in_window = failure & (ep_rul <= horizon_hours)
         warned_rows = np.flatnonzero(ep_on & in_window)
         lead = float(ep_rul[warned_rows[0]]) if failure and len(warned_rows) else 0.0
