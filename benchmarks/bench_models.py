@@ -180,6 +180,8 @@ def target_table(fleet_csv: Path, machines: list[str]) -> list[dict]:
                         "machine_id": machine, "family": family, "metric": row.metric,
                         "value": value,
                         "baseline": None if pd.isna(row.baseline) else float(row.baseline),
+                        "ceiling": (None if "ceiling" not in row or pd.isna(row.ceiling)
+                                    else float(row.ceiling)),
                         "target": f"{op} {target:g}", "met": bool(met),
                     })  # fmt: skip
     return rows
@@ -256,14 +258,15 @@ def main() -> None:
         print(f"    {stage:28s} {seconds:7.1f} s")
     print(f"  reproducible fleet_metrics.csv: {reproducible}")
     print(f"  {'machine':36s} {'family':15s} {'metric':32s} {'value':>9s} {'baseline':>9s} "
-          f"{'target':>8s}  met")  # fmt: skip
+          f"{'ceiling':>9s} {'target':>8s}  met")  # fmt: skip
 
     def fmt(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
     for r in rows:
         print(f"  {r['machine_id']:36s} {r['family']:15s} {r['metric']:32s} {fmt(r['value']):>9s} "
-              f"{fmt(r['baseline']):>9s} {r['target'] or '':>8s}  {'yes' if r['met'] else 'no'}")  # fmt: skip
+              f"{fmt(r['baseline']):>9s} {fmt(r.get('ceiling')):>9s} {r['target'] or '':>8s}  "
+              f"{'yes' if r['met'] else 'no'}")  # fmt: skip
     print(f"  targets met: {results['targets_met']} / {results['targets_total']}")
     print(f"saved {out}")
 

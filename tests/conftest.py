@@ -249,6 +249,21 @@ def tiny_history(machine: dict, tiny_params: dict):
 
 
 @pytest.fixture(scope="session")
+def tiny_hidden_state(machine: dict, tiny_params: dict) -> dict:
+    """{"train": ..., "val": ..., "test": ...} simulator hidden state of the tiny history."""
+    from pdm_kedro.pipelines.data_generation.nodes import (
+        simulate_machine_history_and_hidden_state,
+        split_by_episode,
+    )
+
+    _, hidden = simulate_machine_history_and_hidden_state(
+        machine, tiny_params["simulation"], tiny_params["labels"]
+    )
+    parts = split_by_episode(hidden, tiny_params["splits"])
+    return dict(zip(("train", "val", "test"), parts, strict=True))
+
+
+@pytest.fixture(scope="session")
 def tiny_splits(tiny_history, tiny_params: dict):
     """(train, val, test) raw splits of the tiny history."""
     from pdm_kedro.pipelines.data_generation.nodes import split_by_episode

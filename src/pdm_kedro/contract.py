@@ -17,6 +17,13 @@ ID_COLUMNS = (TIMESTAMP, EPISODE, REGIME)
 QUARANTINE_REASON = "quarantine_reason"
 SPLITS = ("train", "val", "test")
 
+# The simulator's hidden state (``<machine>.hidden_state_<split>``), read by the measured-ceiling
+# nodes only (tests/pipelines/test_hidden_state_isolation.py); file sources have an empty frame.
+LATENT_WEAR = "latent_wear"  # 0..1, failure when it reaches 1 (the episode's last reading)
+FAILURE_MODE = "failure_mode"  # the failure mode the episode ends in (a key of failure_modes)
+HOURS_SINCE_REPAIR = "hours_since_repair"  # hours since the episode's first reading
+HIDDEN_COLUMNS = [TIMESTAMP, EPISODE, LATENT_WEAR, FAILURE_MODE, HOURS_SINCE_REPAIR]
+
 
 def feature_columns(frame) -> list[str]:  # noqa: ANN001 (any table with .columns: pandas, polars)
     """The model-input columns of a feature table (everything but ids and labels), in order."""

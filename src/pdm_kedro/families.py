@@ -37,6 +37,8 @@ LOWER_IS_BETTER = frozenset(
         "missed_alarm_rate",
         "brier",
         "coverage_error",
+        "false_alarms_per_1000h",
+        "mae_last_100h",
     }
 )
 

@@ -85,3 +85,23 @@ def test_feature_importance_covers_every_feature(model):
     assert list(table.columns) == ["feature", "importance"]
     assert sorted(table["feature"]) == sorted(model["feature_names"])
     assert table["importance"].sum() == pytest.approx(1.0)
+
+
+def test_grouped_cv_threshold_is_seeded_uses_train_and_val_and_falls_back_to_val(
+    classifier, tiny_features, clf_params
+):
+    train, val = tiny_features["train"], tiny_features["val"]
+    cv = {
+        **clf_params,
+        "threshold_selection": {"method": "grouped_cv", "folds": 3, "row_stride": 2},
+    }
+    first = n.choose_threshold_by_grouped_cv(classifier, train, val, cv)
+    assert first == n.choose_threshold_by_grouped_cv(classifier, train, val, cv)
+    assert clf_params["min_decision_threshold"] <= first <= 1.0
+    # the val episodes take part: other val labels, other threshold
+    flipped = val.assign(failure_within_horizon=1 - val["failure_within_horizon"])
+    assert n.choose_threshold_by_grouped_cv(classifier, train, flipped, cv) != first
+    by_val = {**clf_params, "threshold_selection": {"method": "val"}}
+    assert n.choose_threshold_by_grouped_cv(
+        classifier, train, val, by_val
+    ) == n.choose_decision_threshold(classifier, val, clf_params)

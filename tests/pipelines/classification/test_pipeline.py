@@ -7,6 +7,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
+from pdm_kedro.pipelines.data_ingestion.nodes import no_hidden_state
 from tests.conftest import TEST_MACHINE
 from tests.pipelines.classification.conftest import shrink
 from tests.pipelines.family_catalog import promotion_datasets
@@ -21,10 +22,17 @@ class KeptMemoryDataset(MemoryDataset):
         pass
 
 
-def run_family(family, tiny_features, machine, tiny_params, family_params, features_test=None):
+def run_family(
+    family, tiny_features, machine, tiny_params, family_params, features_test=None, hidden=None
+):
+    """Run a family template on one namespace; ``hidden`` is the hidden state per split (by
+    default empty frames: no ceiling)."""
     pipe = namespace_for_machine(discover_templates()[family], M)
     test = tiny_features["test"] if features_test is None else features_test
+    if hidden is None:
+        hidden = dict(zip(("train", "val", "test"), no_hidden_state(None), strict=True))
     datasets = {
+        **{f"{M}.hidden_state_{split}": frame for split, frame in hidden.items()},
         f"{M}.features_train": tiny_features["train"],
         f"{M}.features_val": tiny_features["val"],
         f"{M}.features_test": test,
@@ -43,8 +51,12 @@ def run_family(family, tiny_features, machine, tiny_params, family_params, featu
     return pipe, catalog
 
 
-def test_classification_pipeline_on_one_namespace(tiny_features, machine, tiny_params, clf_params):
-    pipe, catalog = run_family("classification", tiny_features, machine, tiny_params, clf_params)
+def test_classification_pipeline_on_one_namespace(
+    tiny_features, tiny_hidden_state, machine, tiny_params, clf_params
+):
+    pipe, catalog = run_family(
+        "classification", tiny_features, machine, tiny_params, clf_params, None, tiny_hidden_state
+    )
     assert {n.namespace for n in pipe.nodes} == {f"{M}.classification"}
     metrics = catalog[f"{M}.classification.metrics"].load()
     assert metrics["machine_id"] == M and metrics["family"] == "classification"
@@ -54,6 +66,13 @@ def test_classification_pipeline_on_one_namespace(tiny_features, machine, tiny_p
     assert entry["score_name"] == "f1" and entry["trained_until"]
     assert entry["model"]["threshold"] == catalog[f"{M}.classification.model"].load()["threshold"]
     assert entry["test_fingerprint"] and entry["score"] == metrics["metrics"][0]["value"]
+    assert metrics["ceiling"]["available"]
+    rows = {row["metric"]: row for row in metrics["metrics"]}
+    assert all(rows[m]["ceiling"] is not None for m in ("pr_auc", "roc_auc"))
+    for metric in ("warned_24h_fraction", "false_alarms_per_1000h", "median_lead_time_h"):
+        assert rows[metric]["ceiling"] is None and rows[metric]["baseline"] is not None
+    assert rows["f1"]["value_lo"] <= rows["f1"]["value_hi"]
+    assert metrics["events"]["model"]["episodes"]
     production = catalog[f"{M}.classification.production_model"].load()
     assert production["decision"] == "promote"  # no champion yet: the first version is promoted
     assert production["production"]["model"]["threshold"] == entry["model"]["threshold"]
@@ -90,8 +109,16 @@ def test_no_test_row_reaches_fitting_or_threshold(
 
 def test_only_scoring_nodes_read_the_test_split():
     templates = discover_templates()
-    scoring = {"predict_test_failures", "evaluate_failure_model", "register_model",
-               "predict_test_rul", "evaluate_rul_model", "score_for_promotion"}  # fmt: skip
+    scoring = {
+        "predict_test_failures",
+        "evaluate_failure_model",
+        "register_model",
+        "predict_test_rul",
+        "evaluate_rul_model",
+        "score_for_promotion",
+        "measure_ceiling",  # scores its hidden-state model on test
+        "assess_alarm_events",  # event-level test figures
+    }
     for family in ("classification", "regression"):
         readers = {
             n.name.split(".")[-1] for n in templates[family].nodes if "features_test" in n.inputs

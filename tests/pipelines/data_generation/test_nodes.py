@@ -65,3 +65,22 @@ def test_split_refuses_too_few_episodes(tiny_history, tiny_params):
     two_episodes = tiny_history[tiny_history[c.EPISODE] < 2]
     with pytest.raises(ValueError, match="at least 3 episodes"):
         split_by_episode(two_episodes, tiny_params["splits"])
+
+
+def test_hidden_state_is_row_for_row_and_leaves_the_readings_unchanged(machine, tiny_params):
+    from pdm_kedro.pipelines.data_generation.nodes import (
+        HIDDEN_COLUMNS,
+        simulate_machine_history_and_hidden_state,
+    )
+
+    sim, labels = tiny_params["simulation"], tiny_params["labels"]
+    history, hidden = simulate_machine_history_and_hidden_state(machine, sim, labels)
+    pd.testing.assert_frame_equal(history, simulate_machine_history(machine, sim, labels))
+    assert list(hidden.columns) == HIDDEN_COLUMNS and len(hidden) == len(history)
+    pd.testing.assert_series_equal(hidden["timestamp"], history["timestamp"])
+    for _, episode in hidden.groupby("episode_id"):
+        wear = episode["latent_wear"].to_numpy()
+        assert np.all(np.diff(wear) >= -1e-12) and wear[-1] == pytest.approx(1.0)
+        assert episode["hours_since_repair"].iloc[0] == 0.0
+        assert episode["failure_mode"].nunique() == 1
+    assert set(hidden["failure_mode"]) <= set(machine["failure_modes"])

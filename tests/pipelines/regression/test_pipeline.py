@@ -4,11 +4,20 @@ from tests.conftest import TEST_MACHINE as M
 from tests.pipelines.classification.test_pipeline import run_family
 
 
-def test_regression_pipeline_on_one_namespace(tiny_features, machine, tiny_params, reg_params):
-    pipe, catalog = run_family("regression", tiny_features, machine, tiny_params, reg_params)
+def test_regression_pipeline_on_one_namespace(
+    tiny_features, tiny_hidden_state, machine, tiny_params, reg_params
+):
+    pipe, catalog = run_family(
+        "regression", tiny_features, machine, tiny_params, reg_params, None, tiny_hidden_state
+    )
     assert {n.namespace for n in pipe.nodes} == {f"{M}.regression"}
     metrics = catalog[f"{M}.regression.metrics"].load()
     assert metrics["family"] == "regression" and metrics["split"] == "test"
+    assert metrics["ceiling"]["available"]
+    rows = {row["metric"]: row for row in metrics["metrics"]}
+    assert all(row["ceiling"] is not None for m, row in rows.items() if m != "mae_last_100h")
+    assert rows["mae_last_100h"]["value"] > 0 and rows["mae_last_100h"]["baseline"] > 0
+    assert rows["rmse"]["value_lo"] <= rows["rmse"]["value_hi"]
     entry = catalog[f"{M}.regression.registered_model"].load()
     assert entry["score_name"] == "rmse" and entry["trained_until"]
     importance = catalog[f"{M}.regression.feature_importance"].load()

@@ -1,6 +1,7 @@
 """Reporting nodes: the fleet table and the model card."""
 
 import pandas as pd
+import pytest
 
 from pdm_kedro.pipelines.reporting.nodes import (
     FLEET_COLUMNS,
@@ -33,11 +34,27 @@ def test_fleet_metrics_has_one_row_per_machine_family_metric():
     table = build_fleet_metrics(*docs)
     assert list(table.columns) == FLEET_COLUMNS
     assert len(table) == 3
-    assert table.iloc[0].to_dict() == {
+    first = table.iloc[0].to_dict()
+    assert {k: first[k] for k in ("machine_id", "family", "metric", "value", "baseline")} == {
         "machine_id": "m1", "family": "classification", "metric": "f1", "value": 0.7,
         "baseline": 0.4,
     }  # fmt: skip
-    assert pd.isna(table.loc[table["metric"] == "r2", "baseline"]).all()
+    assert first["beats_baseline"] is True or first["beats_baseline"] == True  # noqa: E712
+    assert all(pd.isna(first[k]) for k in ("ceiling", "value_lo", "value_hi"))
+    r2 = table[table["metric"] == "r2"]
+    assert pd.isna(r2["baseline"]).all() and r2["beats_baseline"].isna().all()
+    assert bool(table.loc[table["metric"] == "rmse", "beats_baseline"].iloc[0])
+
+
+def test_fleet_metrics_carry_ceiling_interval_and_fleet_rows():
+    doc = family_doc("m1", "classification", [("f1", 0.7, 0.4)])
+    doc["metrics"][0].update(ceiling=0.9, value_lo=0.6, value_hi=0.8)
+    doc["metrics"].append(
+        {"metric": "warned_24h_fraction", "value": 0.5, "baseline": 0.25, "machine_id": "fleet"}
+    )
+    table = build_fleet_metrics(doc).set_index("metric")
+    assert table.loc["f1", ["ceiling", "value_lo", "value_hi"]].tolist() == [0.9, 0.6, 0.8]
+    assert table.loc["warned_24h_fraction", "machine_id"] == "fleet"
 
 
 def test_fleet_metrics_of_no_family_is_an_empty_table():
@@ -66,8 +83,8 @@ def test_model_card_lists_metrics_baselines_plots_and_retraining(machine, tiny_b
     for heading in ("## Machine and data", "## Models", "## Test metrics vs baseline",
                     "## Limitations", "## How to retrain"):  # fmt: skip
         assert heading in card
-    assert "| classification | f1 | 0.3 | 0.4 | rule | **no** |" in card
-    assert "| regression | rmse | 10 | 20 | rule | yes |" in card
+    assert "| classification | f1 | 0.3 |  | 0.4 | rule | **no** |  |" in card
+    assert "| regression | rmse | 10 |  | 20 | rule | yes |  |" in card
     assert "[pr_curve.png](classification/pr_curve.png)" in card
     assert "classification: does not beat its baseline on f1" in card
     assert f"kedro run --namespaces {machine['machine_id']}" in card
@@ -104,3 +121,30 @@ def test_every_family_logs_its_own_metrics_under_the_same_names():
         "baseline_mape.temp": {"value": 6.0, "step": 0},
         "baseline_mase.temp": {"value": 1.0, "step": 0},
     }
+
+
+def test_fleet_event_rows_pool_every_machines_test_episodes():
+    def doc(machine_id, model_eps, rule_eps):
+        out = family_doc(machine_id, "classification", [("f1", 0.7, 0.4)])
+        out["events"] = {
+            "bootstrap": {"resamples": 50, "seed": 1, "level": 0.9},
+            "model": {"episodes": model_eps},
+            "baseline": {"episodes": rule_eps},
+        }
+        return out
+
+    def ep(warned, lead, false_alarms, hours=500.0):
+        return {"failure": True, "warned": warned, "lead_time_h": lead,
+                "false_alarms": false_alarms, "hours": hours}  # fmt: skip
+
+    table = build_fleet_metrics(
+        doc("m1", [ep(True, 40.0, 0), ep(False, 5.0, 1)], [ep(False, 0.0, 3)] * 2),
+        doc("m2", [ep(True, 30.0, 0)], [ep(True, 30.0, 2)]),
+    )
+    fleet = table[table["machine_id"] == "fleet"].set_index("metric")
+    assert fleet.loc["warned_24h_fraction", "value"] == pytest.approx(2 / 3)
+    assert fleet.loc["warned_24h_fraction", "baseline"] == pytest.approx(1 / 3)
+    assert fleet.loc["false_alarms_per_1000h", "value"] == pytest.approx(1000 / 1500)
+    assert fleet.loc["median_lead_time_h", "value"] == 30.0
+    assert bool(fleet.loc["false_alarms_per_1000h", "beats_baseline"])
+    assert (fleet["value_lo"] <= fleet["value_hi"]).all()

@@ -14,13 +14,19 @@ FEW_TREES = {"xgboost": {"n_estimators": 40, "n_jobs": 1}, "early_stopping_round
 
 
 @pytest.mark.slow
-def test_tracking_writes_to_the_temporary_store_only(isolated_project_env, tiny_features):
+def test_tracking_writes_to_the_temporary_store_only(
+    isolated_project_env, tiny_features, tiny_hidden_state
+):
     project_db = PROJECT_ROOT / "mlflow.db"
     before = project_db.stat().st_mtime_ns if project_db.exists() else None
     features = isolated_project_env / "data" / "04_feature" / TEST_MACHINE
     features.mkdir(parents=True)
     for split, frame in tiny_features.items():  # the tiny data stand in for the upstream stages
         frame.to_parquet(features / f"features_{split}.parquet")
+    raw = isolated_project_env / "data" / "01_raw" / TEST_MACHINE
+    raw.mkdir(parents=True)
+    for split, frame in tiny_hidden_state.items():
+        frame.to_parquet(raw / f"hidden_state_{split}.parquet")
 
     bootstrap_project(PROJECT_ROOT)
     try:

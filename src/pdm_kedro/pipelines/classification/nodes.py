@@ -15,11 +15,19 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve
 
 from pdm_kedro import contract as c
+from pdm_kedro.evaluation.ceiling import ceiling_values
 from pdm_kedro.evaluation.classification_metrics import (
     best_f1_threshold,
     confusion_counts,
     ranking_metrics,
     threshold_metrics,
+)
+from pdm_kedro.evaluation.events import (
+    EVENT_METRICS,
+    bootstrap_interval,
+    episode_events,
+    event_summary,
+    records_interval,
 )
 from pdm_kedro.evaluation.model_inputs import (
     feature_matrix,
@@ -27,7 +35,7 @@ from pdm_kedro.evaluation.model_inputs import (
     select_feature_names,
     xgboost_settings,
 )
-from pdm_kedro.evaluation.report import metric_rows
+from pdm_kedro.evaluation.report import metric_rows, with_event_rows
 from pdm_kedro.evaluation.threshold_rule import apply_threshold_rule, fit_threshold_rule
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.promotion import score_both
@@ -102,6 +110,56 @@ def choose_decision_threshold(
     return best["threshold"]
 
 
+def choose_threshold_by_grouped_cv(
+    classifier: dict[str, Any],
+    features_train: pd.DataFrame,
+    features_val: pd.DataFrame,
+    params: dict[str, Any],
+) -> float:
+    """The P(failure) threshold that maximises the out-of-fold F1 over train+val episodes.
+
+    A threshold tuned on the few val episodes does not carry over to unseen ones. Here the
+    train+val episodes are split into ``threshold_selection.folds`` groups of whole episodes
+    (in time order, round robin); for each group a classifier with the family's settings and the
+    final model's number of trees (its early-stopped ``best_iteration + 1``) is fitted on the
+    other groups (every ``row_stride``-th row: neighbouring readings add little but time) and
+    scores every row of the held-out one. The threshold maximising F1 over all out-of-fold
+    scores is the decision threshold (never below ``min_decision_threshold``). Test is never read.
+    ``threshold_selection.method: val`` keeps the val-only choice.
+    """
+    selection = params.get("threshold_selection") or {"method": "val"}
+    if selection["method"] == "val":
+        return choose_decision_threshold(classifier, features_val, params)
+    pooled = pd.concat([features_train, features_val], ignore_index=True)
+    names = classifier["feature_names"]
+    episodes = pd.unique(pooled[c.EPISODE])
+    folds = min(int(selection["folds"]), len(episodes))
+    fold_of = {episode: i % folds for i, episode in enumerate(episodes)}
+    fold = pooled[c.EPISODE].map(fold_of).to_numpy()
+    y = pooled[LABEL].to_numpy(np.int8)
+    x = feature_matrix(pooled, names)
+    settings = xgboost_settings(params)
+    settings.pop("early_stopping_rounds")
+    settings["n_estimators"] = classifier["best_iteration"] + 1
+    oof = np.zeros(len(pooled))
+    thinned = np.arange(len(pooled)) % max(int(selection.get("row_stride", 1)), 1) == 0
+    for k in range(folds):
+        held = fold == k
+        fit = ~held & thinned
+        estimator = xgb.XGBClassifier(**settings, scale_pos_weight=classifier["scale_pos_weight"])
+        estimator.fit(x[fit], y[fit], verbose=False)
+        oof[held] = estimator.predict_proba(x[held])[:, 1]
+    best = best_f1_threshold(y, oof, float(params["min_decision_threshold"]))
+    logger.info(
+        "decision threshold %.4f (out-of-fold F1 %.3f over %d train+val episodes, %d folds)",
+        best["threshold"],
+        best["f1"],
+        len(episodes),
+        folds,
+    )
+    return best["threshold"]
+
+
 def package_failure_model(
     classifier: dict[str, Any], threshold: float, labels: dict[str, Any]
 ) -> dict[str, Any]:
@@ -138,8 +196,16 @@ def evaluate_failure_model(
     features_test: pd.DataFrame,
     machine: dict[str, Any],
     params: dict[str, Any],
+    ceiling: dict[str, Any] | None = None,
+    events: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Test metrics of the model beside the single-row rule on the same rows; val for reference.
+
+    ``events`` (from :func:`assess_alarm_events`) adds the event-level rows and the bootstrap
+    intervals (``value_lo`` / ``value_hi``).
+
+    ``ceiling`` (from :func:`pdm_kedro.evaluation.ceiling.ceiling_classifier_metrics`) adds the
+    hidden-state model's test figures as each row's ``ceiling``.
 
     The rule's ranking score for PR/ROC-AUC is the sensor reading itself (sign-flipped for a
     ``<=`` rule).
@@ -166,6 +232,11 @@ def evaluate_failure_model(
     val_flags, val_rank = rule_scores(features_val)
     rule_val = _scores(y_val, val_flags, np.where(np.isfinite(val_rank), val_rank, 0.0))
 
+    rows = metric_rows(
+        model_test, rule_test, BASELINE_NAME, ceiling_values(ceiling) if ceiling else None
+    )
+    if events:
+        rows = with_event_rows(rows, events, BASELINE_NAME)
     estimator = model["estimator"]
     return {
         "machine_id": parse_machine(machine).machine_id,
@@ -174,7 +245,9 @@ def evaluate_failure_model(
         "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
         "n_rows": len(test_predictions),
         "positive_rate": float(np.mean(y_test)) if len(y_test) else float("nan"),
-        "metrics": metric_rows(model_test, rule_test, BASELINE_NAME),
+        "metrics": rows,
+        "ceiling": ceiling,
+        "events": events,
         "confusion_matrix": confusion_counts(y_test, test_predictions["alarm"].to_numpy()),
         "baseline_confusion_matrix": confusion_counts(y_test, rule_flags),
         "val_metrics": {"model": model_val, "baseline": rule_val},
@@ -185,13 +258,72 @@ def evaluate_failure_model(
             "best_iteration": classifier["best_iteration"],
             "scale_pos_weight": classifier["scale_pos_weight"],
             "horizon_hours": model["horizon_hours"],
-            "threshold_chosen_on": "val (max F1)",
+            "threshold_chosen_on": (
+                "val (max F1)"
+                if (params.get("threshold_selection") or {"method": "val"})["method"] == "val"
+                else "out-of-fold F1 over train+val episodes (grouped CV)"
+            ),
             "early_stopping_on": "val",
             **{k: v for k, v in params["xgboost"].items()},
             "seed": int(params["seed"]),
         },
         "threshold": float(model["threshold"]),
         "plots": ["pr_curve.png", "confusion_matrix.png"],
+    }
+
+
+def assess_alarm_events(
+    test_predictions: pd.DataFrame,
+    features_test: pd.DataFrame,
+    baseline_rule: dict[str, Any],
+    machine: dict[str, Any],
+    labels: dict[str, Any],
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Event-level test figures of the model and the single-row rule (see
+    :mod:`pdm_kedro.evaluation.events`), and bootstrap intervals over test episodes for F1,
+    PR-AUC and every event metric."""
+    settings = params["events"]
+    k = int(settings["sustained_readings"])
+    boot = settings["bootstrap"]
+    hours_per_row = 1.0 / parse_machine(machine).rows_per_hour
+    episode = features_test[c.EPISODE].to_numpy()
+    rul = features_test[c.RUL].to_numpy(np.float64)
+
+    def records(alarm: np.ndarray) -> list[dict[str, Any]]:
+        return episode_events(
+            alarm,
+            episode,
+            rul,
+            hours_per_row,
+            float(labels["failure_horizon_hours"]),
+            k,
+            float(settings["warning_lead_hours"]),
+        )
+
+    model_records = records(test_predictions["alarm"].to_numpy())
+    rule_records = records(apply_threshold_rule(features_test, baseline_rule))
+    y = test_predictions[LABEL].to_numpy()
+    alarm = test_predictions["alarm"].to_numpy()
+    proba = test_predictions["probability"].to_numpy()
+    resamples, seed, level = int(boot["resamples"]), int(boot["seed"]), float(boot["level"])
+    intervals = {
+        "f1": bootstrap_interval(
+            episode, lambda r: threshold_metrics(y[r], alarm[r])["f1"], resamples, seed, level
+        ),
+        "pr_auc": bootstrap_interval(
+            episode, lambda r: ranking_metrics(y[r], proba[r])["pr_auc"], resamples, seed, level
+        ),
+        **{m: records_interval(model_records, m, resamples, seed, level) for m in EVENT_METRICS},
+    }
+    return {
+        "sustained_readings": k,
+        "warning_lead_hours": float(settings["warning_lead_hours"]),
+        "horizon_hours": float(labels["failure_horizon_hours"]),
+        "bootstrap": {"resamples": resamples, "seed": seed, "level": level, "over": "episodes"},
+        "model": {"summary": event_summary(model_records), "episodes": model_records},
+        "baseline": {"summary": event_summary(rule_records), "episodes": rule_records},
+        "intervals": intervals,
     }
 
 

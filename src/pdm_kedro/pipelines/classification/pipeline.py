@@ -2,12 +2,14 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from pdm_kedro.evaluation.ceiling import ceiling_classifier_metrics
 from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
 from pdm_kedro.promotion import promotion_nodes
 
 from .nodes import (
     FAMILY,
-    choose_decision_threshold,
+    assess_alarm_events,
+    choose_threshold_by_grouped_cv,
     evaluate_failure_model,
     fit_failure_rule,
     package_failure_model,
@@ -23,6 +25,20 @@ from .nodes import (
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     """Train on train, early-stop and pick the threshold on val, score on test only."""
     nodes = [
+        Node(  # the only reader of the hidden state: its figures go into the metrics only
+            ceiling_classifier_metrics,
+            inputs=[
+                "features_train",
+                "features_val",
+                "features_test",
+                "hidden_state_train",
+                "hidden_state_val",
+                "hidden_state_test",
+                "params:classification",
+            ],
+            outputs="ceiling",
+            name="measure_ceiling",
+        ),
         Node(
             fit_failure_rule,
             inputs=["features_train", "params:machine", "params:classification"],
@@ -36,8 +52,8 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             name="train_failure_classifier",
         ),
         Node(
-            choose_decision_threshold,
-            inputs=["classifier", "features_val", "params:classification"],
+            choose_threshold_by_grouped_cv,
+            inputs=["classifier", "features_train", "features_val", "params:classification"],
             outputs="decision_threshold",
             name="choose_decision_threshold",
         ),
@@ -54,6 +70,19 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             name="predict_test_failures",
         ),
         Node(
+            assess_alarm_events,
+            inputs=[
+                "test_predictions",
+                "features_test",
+                "baseline_rule",
+                "params:machine",
+                "params:labels",
+                "params:classification",
+            ],
+            outputs="alarm_events",
+            name="assess_alarm_events",
+        ),
+        Node(
             evaluate_failure_model,
             inputs=[
                 "model",
@@ -64,6 +93,8 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                 "features_test",
                 "params:machine",
                 "params:classification",
+                "ceiling",
+                "alarm_events",
             ],
             outputs="metrics",
             name="evaluate_failure_model",
@@ -103,7 +134,14 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     return Pipeline(
         nodes,
         namespace=FAMILY,
-        inputs={"features_train", "features_val", "features_test"},
+        inputs={
+            "features_train",
+            "features_val",
+            "features_test",
+            "hidden_state_train",
+            "hidden_state_val",
+            "hidden_state_test",
+        },
         parameters={
             "params:machine",
             "params:classification",

@@ -20,6 +20,10 @@ from pdm_kedro.splits import split_by_episode  # noqa: F401 (this stage's split 
 
 logger = logging.getLogger(__name__)
 
+# The simulator's hidden state columns (for the measured ceiling only) are in the contract.
+LATENT_WEAR, FAILURE_MODE, HOURS_SINCE_REPAIR = c.LATENT_WEAR, c.FAILURE_MODE, c.HOURS_SINCE_REPAIR
+HIDDEN_COLUMNS = c.HIDDEN_COLUMNS
+
 
 def machine_rng(seed: int, machine_id: str) -> np.random.Generator:
     """A random generator owned by one machine: same seed and id, same numbers."""
@@ -76,8 +80,9 @@ def _simulate_episode(
     start: pd.Timestamp,
     n: int,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Clean sensor readings (n, sensors), regime indices, wear and timestamps of one episode."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """Clean sensor readings (n, sensors), regime indices, wear, timestamps and failure mode of
+    one episode."""
     dt_h = 1.0 / spec.rows_per_hour
     regimes = sim["regimes"]
     regime_idx = _regime_sequence(n, dt_h, regimes, sim["regime_mean_duration_hours"], rng)
@@ -89,7 +94,8 @@ def _simulate_episode(
     daily = np.sin(2 * np.pi * (hour - 9.0) / 24.0)  # warmest mid-afternoon
 
     modes = list(spec.failure_modes)
-    mode_signature = spec.failure_modes[modes[rng.integers(len(modes))]].signature if modes else {}
+    mode = modes[rng.integers(len(modes))] if modes else ""
+    mode_signature = spec.failure_modes[mode].signature if modes else {}
 
     values = np.empty((n, len(spec.sensors)))
     for j, sensor in enumerate(spec.sensors):
@@ -104,7 +110,7 @@ def _simulate_episode(
         )
         noise = rng.normal(0.0, 1.0, n) * sensor.noise * (1.0 + noise_gain * signature)
         values[:, j] = base + drift + noise
-    return values, regime_idx, wear, timestamps.to_numpy()
+    return values, regime_idx, wear, timestamps.to_numpy(), mode
 
 
 def _inject_sensor_faults(
@@ -156,7 +162,17 @@ def _inject_sensor_faults(
 def simulate_machine_history(
     machine: dict[str, Any], simulation: dict[str, Any], labels: dict[str, Any]
 ) -> pd.DataFrame:
+    """Simulate a machine's run-to-failure history (the readings and labels only)."""
+    return simulate_machine_history_and_hidden_state(machine, simulation, labels)[0]
+
+
+def simulate_machine_history_and_hidden_state(
+    machine: dict[str, Any], simulation: dict[str, Any], labels: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate a machine's run-to-failure history with labels from its latent state.
+
+    The second frame is the simulator's hidden state, row for row (see :data:`HIDDEN_COLUMNS`):
+    only the measured-ceiling nodes may read it, never a model, feature or threshold.
 
     Args:
         machine: the machine's ``machine:`` parameters block (sensors, failure modes, ...).
@@ -164,8 +180,9 @@ def simulate_machine_history(
         labels: label parameters (``failure_horizon_hours``).
 
     Returns:
-        One row per reading: timestamp, episode_id, one column per sensor, regime, rul (hours),
-        failure_within_horizon and anomaly.
+        ``(history, hidden_state)``: history has one row per reading (timestamp, episode_id, one
+        column per sensor, regime, rul (hours), failure_within_horizon and anomaly); the hidden
+        state has timestamp, episode_id, latent_wear, failure_mode and hours_since_repair.
     """
     spec = parse_machine(machine)
     rng = machine_rng(simulation["seed"], spec.machine_id)
@@ -176,9 +193,12 @@ def simulate_machine_history(
     regime_names = np.array([r["name"] for r in simulation["regimes"]])
 
     frames = []
+    hidden = []
     start = pd.Timestamp(simulation["start"])
     for episode, n in enumerate(lengths):
-        values, regime_idx, _wear, timestamps = _simulate_episode(spec, simulation, start, n, rng)
+        values, regime_idx, wear, timestamps, mode = _simulate_episode(
+            spec, simulation, start, n, rng
+        )
         anomaly = _inject_sensor_faults(values, spec, simulation["sensor_faults"], rng)
         lows = np.array([s.min for s in spec.sensors])
         highs = np.array([s.max for s in spec.sensors])
@@ -193,6 +213,17 @@ def simulate_machine_history(
         frame[c.FAILURE_WITHIN_HORIZON] = (rul <= labels["failure_horizon_hours"]).astype(np.int8)
         frame[c.ANOMALY] = anomaly
         frames.append(frame)
+        hidden.append(
+            pd.DataFrame(
+                {
+                    c.TIMESTAMP: pd.DatetimeIndex(timestamps).as_unit("ns"),
+                    c.EPISODE: np.int64(episode),
+                    LATENT_WEAR: wear.astype(np.float64),
+                    FAILURE_MODE: mode,
+                    HOURS_SINCE_REPAIR: np.arange(n) * dt_h,
+                }
+            )
+        )
         gap_h = rng.uniform(
             simulation["repair_gap_hours"]["min"], simulation["repair_gap_hours"]["max"]
         )
@@ -209,4 +240,4 @@ def simulate_machine_history(
         history[c.FAILURE_WITHIN_HORIZON].mean(),
         history[c.ANOMALY].mean(),
     )
-    return history
+    return history, pd.concat(hidden, ignore_index=True)

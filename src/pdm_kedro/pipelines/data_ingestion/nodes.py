@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pdm_kedro import contract as c
+from pdm_kedro.contract import FAILURE_MODE, HIDDEN_COLUMNS
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.splits import split_by_episode
 
@@ -468,3 +469,14 @@ def report_source(
             for f, why in reasons.items()
         },
     }
+
+
+def no_hidden_state(raw_train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A user's own data has no simulator hidden state: empty ``hidden_state_<split>`` frames
+    (the columns of the simulator's) so the ceiling nodes report "no ceiling" for this machine."""
+    del raw_train  # ordering only: the frames are written with the raw splits
+    empty = pd.DataFrame({name: pd.Series(dtype="float64") for name in HIDDEN_COLUMNS})
+    empty[c.TIMESTAMP] = pd.Series(dtype="datetime64[ns]")
+    empty[c.EPISODE] = pd.Series(dtype="int64")
+    empty[FAILURE_MODE] = pd.Series(dtype="object")
+    return empty, empty.copy(), empty.copy()

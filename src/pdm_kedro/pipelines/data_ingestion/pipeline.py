@@ -2,7 +2,13 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import derive_labels, report_source, split_source_readings, standardise_source_files
+from .nodes import (
+    derive_labels,
+    no_hidden_state,
+    report_source,
+    split_source_readings,
+    standardise_source_files,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
@@ -32,6 +38,12 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                 inputs=["labelled_readings", "source_final_rul", "params:machine"],
                 outputs="source_report",
                 name="report_source",
+            ),
+            Node(
+                no_hidden_state,
+                inputs="raw_train",
+                outputs=["hidden_state_train", "hidden_state_val", "hidden_state_test"],
+                name="no_hidden_state",
             ),
         ]
     )

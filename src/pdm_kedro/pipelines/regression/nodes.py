@@ -15,6 +15,8 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 
 from pdm_kedro import contract as c
+from pdm_kedro.evaluation.ceiling import ceiling_values
+from pdm_kedro.evaluation.events import bootstrap_interval
 from pdm_kedro.evaluation.model_inputs import (
     episode_age_hours,
     feature_matrix,
@@ -23,7 +25,7 @@ from pdm_kedro.evaluation.model_inputs import (
     xgboost_settings,
 )
 from pdm_kedro.evaluation.regression_metrics import regression_metrics
-from pdm_kedro.evaluation.report import metric_rows
+from pdm_kedro.evaluation.report import metric_rows, with_intervals
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.promotion import score_both
 
@@ -132,12 +134,19 @@ def evaluate_rul_model(
     features_test: pd.DataFrame,
     machine: dict[str, Any],
     params: dict[str, Any],
+    ceiling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Test RMSE, MAE, R2 and NASA score (hours, capped target) beside the baseline's."""
+    """Test RMSE, MAE, R2 and NASA score (hours, capped target) beside the baseline's.
+
+    ``ceiling`` (from :func:`pdm_kedro.evaluation.ceiling.ceiling_regressor_metrics`) adds the
+    hidden-state model's test figures as each row's ``ceiling``."""
     cap = model["rul_cap_hours"]
     y_test = test_predictions["rul_capped"].to_numpy()
     model_test = regression_metrics(y_test, test_predictions["rul_predicted"].to_numpy())
     baseline_test = regression_metrics(y_test, test_predictions["rul_baseline"].to_numpy())
+    near = rul_near_failure_and_intervals(test_predictions, features_test, params)
+    model_test |= near["values"]
+    baseline_test |= near["baseline"]
     other = MEAN if baseline["kind"] == LINEAR else LINEAR
     other_test = regression_metrics(
         y_test, predict_rul_baseline({**baseline, "kind": other}, features_test)
@@ -151,7 +160,17 @@ def evaluate_rul_model(
         "n_rows": len(test_predictions),
         "target": f"rul capped at {cap:g} h",
         "units": "hours (RMSE, MAE and the NASA score's d = predicted - true)",
-        "metrics": metric_rows(model_test, baseline_test, baseline["kind"]),
+        "metrics": with_intervals(
+            metric_rows(
+                model_test,
+                baseline_test,
+                baseline["kind"],
+                ceiling_values(ceiling) if ceiling else None,
+            ),
+            near["intervals"],
+        ),
+        "near_failure": {k: near[k] for k in ("near_failure_hours", "bootstrap")},
+        "ceiling": ceiling,
         "other_baselines": {other: other_test},
         "val_metrics": {
             "model": regression_metrics(y_val, predict_rul(model, features_val)),
@@ -169,6 +188,49 @@ def evaluate_rul_model(
         },
         "threshold": None,
         "plots": ["rul_predicted_vs_true.png"],
+    }
+
+
+def near_failure_rows(features: pd.DataFrame, window_hours: float) -> np.ndarray:
+    """Rows within ``window_hours`` of a failure (of an episode that ends in one)."""
+    rul = features[c.RUL].to_numpy(np.float64)
+    ends_in_failure = features.groupby(c.EPISODE)[c.RUL].transform("min").to_numpy() <= 1e-9
+    return ends_in_failure & (rul <= window_hours)
+
+
+def rul_near_failure_and_intervals(
+    test_predictions: pd.DataFrame, features_test: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
+    """``mae_last_100h`` (MAE over the last ``near_failure_hours`` before each test failure) of
+    the model and the baseline, and bootstrap intervals over test episodes for RMSE, R2 and it."""
+    window = float(params["near_failure_hours"])
+    boot = params["bootstrap"]
+    near = near_failure_rows(features_test, window)
+    y = test_predictions["rul_capped"].to_numpy()
+    pred = test_predictions["rul_predicted"].to_numpy()
+    base = test_predictions["rul_baseline"].to_numpy()
+
+    def mae_near(rows: np.ndarray, predicted: np.ndarray) -> float:
+        rows = rows[near[rows]]
+        return float(np.mean(np.abs(predicted[rows] - y[rows]))) if len(rows) else float("nan")
+
+    episode = features_test[c.EPISODE].to_numpy()
+    everything = np.arange(len(y))
+    resamples, seed, level = int(boot["resamples"]), int(boot["seed"]), float(boot["level"])
+
+    def interval(statistic):
+        return bootstrap_interval(episode, statistic, resamples, seed, level)
+
+    return {
+        "values": {"mae_last_100h": mae_near(everything, pred)},
+        "baseline": {"mae_last_100h": mae_near(everything, base)},
+        "intervals": {
+            "rmse": interval(lambda r: regression_metrics(y[r], pred[r])["rmse"]),
+            "r2": interval(lambda r: regression_metrics(y[r], pred[r])["r2"]),
+            "mae_last_100h": interval(lambda r: mae_near(r, pred)),
+        },
+        "near_failure_hours": window,
+        "bootstrap": {"resamples": resamples, "seed": seed, "level": level, "over": "episodes"},
     }
 
 

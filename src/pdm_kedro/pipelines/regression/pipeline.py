@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from pdm_kedro.evaluation.ceiling import ceiling_regressor_metrics
 from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
 from pdm_kedro.promotion import promotion_nodes
 
@@ -20,6 +21,20 @@ from .nodes import (
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     """Train on train, early-stop on val, score model and baseline on test only."""
     nodes = [
+        Node(  # the only reader of the hidden state: its figures go into the metrics only
+            ceiling_regressor_metrics,
+            inputs=[
+                "features_train",
+                "features_val",
+                "features_test",
+                "hidden_state_train",
+                "hidden_state_val",
+                "hidden_state_test",
+                "params:regression",
+            ],
+            outputs="ceiling",
+            name="measure_ceiling",
+        ),
         Node(
             fit_rul_baseline,
             inputs=["features_train", "features_val", "params:regression"],
@@ -48,6 +63,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                 "features_test",
                 "params:machine",
                 "params:regression",
+                "ceiling",
             ],
             outputs="metrics",
             name="evaluate_rul_model",
@@ -76,6 +92,13 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     return Pipeline(
         nodes,
         namespace=FAMILY,
-        inputs={"features_train", "features_val", "features_test"},
+        inputs={
+            "features_train",
+            "features_val",
+            "features_test",
+            "hidden_state_train",
+            "hidden_state_val",
+            "hidden_state_test",
+        },
         parameters={"params:machine", "params:regression", "params:promotion"},
     )

@@ -8,16 +8,30 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from pdm_kedro.evaluation.events import EVENT_METRICS, event_summary, records_interval
 from pdm_kedro.families import LOWER_IS_BETTER, greater_is_better  # noqa: F401 (re-exported)
 from pdm_kedro.fleet import parse_machine
 
 logger = logging.getLogger(__name__)
 
-FLEET_COLUMNS = ["machine_id", "family", "metric", "value", "baseline"]
+FLEET_COLUMNS = [
+    "machine_id",
+    "family",
+    "metric",
+    "value",
+    "baseline",
+    "ceiling",
+    "beats_baseline",
+    "value_lo",
+    "value_hi",
+]
+FLEET = "fleet"  # machine_id of the fleet-wide rows
+NUMERIC_COLUMNS = ["value", "baseline", "ceiling", "value_lo", "value_hi"]
 
 
 def beats_baseline(metric: str, value: float | None, baseline: float | None) -> bool | None:
@@ -27,21 +41,66 @@ def beats_baseline(metric: str, value: float | None, baseline: float | None) -> 
     return value > baseline if greater_is_better(metric) else value < baseline
 
 
+def fleet_event_rows(family_metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fleet-wide event figures (``machine_id`` = ``fleet``) of every document with
+    ``events`` (the classification family): all machines' test episodes pooled, the bootstrap
+    interval resampling those episodes with the settings of the first document."""
+    docs = [doc for doc in family_metrics if doc.get("events")]
+    if not docs:
+        return []
+    model = [r for doc in docs for r in doc["events"]["model"]["episodes"]]
+    baseline = [r for doc in docs for r in doc["events"]["baseline"]["episodes"]]
+    boot = docs[0]["events"]["bootstrap"]
+    values, baselines = event_summary(model), event_summary(baseline)
+    rows = []
+    for metric in EVENT_METRICS:
+        lo, hi = records_interval(
+            model, metric, int(boot["resamples"]), int(boot["seed"]), float(boot["level"])
+        )
+        value = values[metric] if math.isfinite(values[metric]) else None
+        base = baselines[metric] if math.isfinite(baselines[metric]) else None
+        rows.append(
+            {
+                "machine_id": FLEET,
+                "family": docs[0]["family"],
+                "metric": metric,
+                "value": value,
+                "baseline": base,
+                "ceiling": None,
+                "beats_baseline": beats_baseline(metric, value, base),
+                "value_lo": lo,
+                "value_hi": hi,
+            }
+        )
+    return rows
+
+
 def build_fleet_metrics(*family_metrics: dict[str, Any]) -> pd.DataFrame:
-    """One row per machine, family and test metric: machine_id, family, metric, value, baseline."""
+    """One row per machine, family and test metric: machine_id, family, metric, value, baseline,
+    ceiling (the hidden-state reference, empty where there is none), beats_baseline (empty when
+    either side is missing) and the bootstrap interval value_lo / value_hi (empty where none).
+
+    A document's ``fleet_metrics`` rows (fleet-wide figures, ``machine_id`` = ``fleet``) are
+    appended as they are."""
     rows = [
         {
-            "machine_id": doc["machine_id"],
+            "machine_id": row.get("machine_id", doc["machine_id"]),
             "family": doc["family"],
             "metric": row["metric"],
             "value": row.get("value"),
             "baseline": row.get("baseline"),
+            "ceiling": row.get("ceiling"),
+            "beats_baseline": beats_baseline(row["metric"], row.get("value"), row.get("baseline")),
+            "value_lo": row.get("value_lo"),
+            "value_hi": row.get("value_hi"),
         }
         for doc in family_metrics
         for row in doc.get("metrics", [])
     ]
+    rows += fleet_event_rows(family_metrics)
     frame = pd.DataFrame(rows, columns=FLEET_COLUMNS)
-    frame[["value", "baseline"]] = frame[["value", "baseline"]].astype("float64")
+    frame[NUMERIC_COLUMNS] = frame[NUMERIC_COLUMNS].astype("float64")
+    frame["beats_baseline"] = frame["beats_baseline"].astype("boolean")
     logger.info("fleet metrics: %d rows from %d family reports", len(frame), len(family_metrics))
     return frame.sort_values(["machine_id", "family"], kind="stable").reset_index(drop=True)
 
@@ -66,7 +125,8 @@ def _model_section(doc: dict[str, Any]) -> list[str]:
     if nested:
         lines += [f"More settings in `{doc['family']}/metrics.json`: {', '.join(nested)}.", ""]
     if doc.get("threshold") is not None:
-        lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on val).", ""]
+        chosen_on = (doc.get("model") or {}).get("threshold_chosen_on", "val")
+        lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on {chosen_on}).", ""]
     if doc.get("target"):
         lines += [f"Target: {doc['target']}.", ""]
     return lines
@@ -74,16 +134,24 @@ def _model_section(doc: dict[str, Any]) -> list[str]:
 
 def _metrics_table(docs: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| family | metric | model | baseline | baseline name | beats baseline |",
-        "|---|---|---|---|---|---|",
+        "| family | metric | model | 90 % interval | baseline | baseline name | beats baseline "
+        "| ceiling |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for doc in docs:
         for row in doc.get("metrics", []):
             better = beats_baseline(row["metric"], row.get("value"), row.get("baseline"))
             mark = "n/a" if better is None else ("yes" if better else "**no**")
+            interval = (
+                f"{_fmt(row['value_lo'])} to {_fmt(row['value_hi'])}"
+                if row.get("value_lo") is not None and row.get("value_hi") is not None
+                else ""
+            )
+            ceiling = _fmt(row["ceiling"]) if row.get("ceiling") is not None else ""
             lines.append(
-                f"| {doc['family']} | {row['metric']} | {_fmt(row.get('value'))} | "
-                f"{_fmt(row.get('baseline'))} | {row.get('baseline_name', '')} | {mark} |"
+                f"| {doc['family']} | {row['metric']} | {_fmt(row.get('value'))} | {interval} | "
+                f"{_fmt(row.get('baseline'))} | {row.get('baseline_name', '')} | {mark} | "
+                f"{ceiling} |"
             )
     return lines
 
@@ -141,7 +209,8 @@ def write_model_card(
         f"- Window features over {sensor_baselines['windows_hours']} hours, scaled with per-sensor "
         f"baselines fitted on the training split ({sensor_baselines['fitted_on']['rows']} rows).",
         "- Splits: whole episodes in time order (train, val, test). Trees are fitted on train; "
-        "early stopping and thresholds use val; test is only scored.",
+        "early stopping uses val, thresholds val or cross-validation over train+val episodes; "
+        "test is only scored.",
         "",
         "## Models",
         "",
@@ -154,6 +223,10 @@ def write_model_card(
         "## Test metrics vs baseline",
         "",
         *(_metrics_table(docs) if docs else ["No metrics yet."]),
+        "",
+        "`ceiling`: the same model kind trained on the simulator's hidden state (latent wear, "
+        "hours since the repair) with the same splits and rules: what the data allows at most. "
+        "Empty where there is none (a machine's own files have no hidden state).",
         "",
         "Test rows per family: "
         + ", ".join(f"{d['family']} {d.get('n_rows', 'n/a')}" for d in docs),
