@@ -110,7 +110,7 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 _TREE_KEY = pytest.StashKey[dict | None]()
 _DESELECTED_KEY = pytest.StashKey[int]()
 # made by pytest itself, Python or pytest-cov, not by the tests
-_TOOL_MADE = (".pytest_cache", "__pycache__", ".coverage")
+_TOOL_MADE = (".pytest_cache", "__pycache__", ".coverage", ".ruff_cache")
 
 
 def _project_tree_state() -> dict[str, int] | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import IO
 
 RAN: set[str] = set()
 _COMMENT = re.compile(r"(^|\s)#.*$")
@@ -63,17 +64,21 @@ def run_documented(
     return result
 
 
-def start_documented(command: str, *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+def start_documented(
+    command: str, *, cwd: Path, env: dict[str, str], stdout: IO[str] | None = None
+) -> subprocess.Popen:
     """Start a long-running documented command (a server) as written, in its own process group.
 
-    Its output (stdout and stderr together) is readable from ``process.stdout``.
+    Its output (stdout and stderr together) goes to ``stdout`` (an open file) when given, else it
+    is readable from ``process.stdout``. Stop it with ``stop_process_group``.
     """
     process = subprocess.Popen(
-        ["bash", "-c", f"exec {command}"],
+        ["bash", "-c", command],
         cwd=cwd,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if stdout is None else stdout,
         stderr=subprocess.STDOUT,
+        text=stdout is not None,
         start_new_session=True,
     )
     RAN.add(normalise(command))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 
 import pandas as pd
 import pytest
 
 from tests.conftest import TEST_MACHINE
 from tests.docs.doc_commands import commands_in
-from tests.docs.documented import RAN, run_documented
+from tests.docs.documented import run_documented, start_documented
 from tests.docs.kedro_cli import PROJECT_ROOT, isolated_env, make_project_shim, stop_process_group
 
 from .conftest import copy_root, wait_ready
@@ -78,11 +77,7 @@ def test_documented_commands_against_a_started_service(service_root, tmp_path, r
     rows[["timestamp", "regime", *sensors]].to_csv(shim / "recent.csv", index=False)
     log = tmp_path / "serve.log"
     with log.open("w") as out:
-        process = subprocess.Popen(
-            ["bash", "-c", SERVE_COMMAND], cwd=shim, env=env, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    RAN.add(SERVE_COMMAND)
+        process = start_documented(SERVE_COMMAND, cwd=shim, env=env, stdout=out)
     try:
         wait_ready(URL, process, log, 180)
 
