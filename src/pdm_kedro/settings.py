@@ -2,6 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
+from pdm_kedro.console.hooks import ConsoleHook
 from pdm_kedro.hooks import ConfigEnvHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
 
@@ -20,4 +21,4 @@ CONFIG_LOADER_ARGS = {
 }
 
 # The registry builds the machines of the session's `--env` (see ConfigEnvHook).
-HOOKS = (ConfigEnvHook(),)
+HOOKS = (ConfigEnvHook(), ConsoleHook())

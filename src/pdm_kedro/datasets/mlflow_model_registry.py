@@ -3,7 +3,9 @@
 Saved data is a registration entry (see :func:`pdm_kedro.evaluation.tracking.registration_entry`):
 the model dict plus its test score and the test split's fingerprint. On save the dataset
 
-1. logs the model as an MLflow pyfunc model (``FamilyModel``) in the active run;
+1. logs the model as an MLflow pyfunc model in the active run, the MLflow way that needs no
+   pickled Python class: the code is ``family_model_code.py`` ("models from code", which declares
+   a ``FamilyModel``) and the model dict is a pickle artifact it loads in ``load_context``;
 2. registers it as a new version of ``registered_model_name`` (e.g. ``<machine>-<family>``), with
    the score, metric name and test fingerprint as version tags;
 3. points the alias ``champion`` at the new version only if there is no champion yet, or the
@@ -15,18 +17,29 @@ it can be pickled.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import pickle
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 
 logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PIP_REQUIREMENTS = ["pdm_kedro", "xgboost", "scikit-learn", "numpy", "pandas"]
+MODEL_CODE = Path(__file__).with_name("family_model_code.py")
+MODEL_ARTIFACT = "model_dict"
 
 
 class FamilyModel(mlflow.pyfunc.PythonModel):
@@ -37,13 +50,22 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
     stored for reference and served by the edge bundle.
     """
 
-    def __init__(self, model: dict[str, Any]) -> None:
+    def __init__(self, model: dict[str, Any] | None = None) -> None:
         self.model = model
 
-    def predict(self, context: Any, model_input: Any, params: dict | None = None) -> Any:  # noqa: ARG002
-        """Score ``model_input`` (a DataFrame with the model's feature columns)."""
-        import numpy as np  # noqa: PLC0415
+    def load_context(self, context: Any) -> None:
+        """Read the model dict from the ``model_dict`` artifact (logged from code)."""
+        if self.model is None and MODEL_ARTIFACT in (context.artifacts or {}):
+            with Path(context.artifacts[MODEL_ARTIFACT]).open("rb") as handle:
+                self.model = pickle.load(handle)  # noqa: S301 (our own artifact)
 
+    def predict(
+        self,
+        context: Any,  # noqa: ARG002
+        model_input: pd.DataFrame,
+        params: dict[str, str] | None = None,  # noqa: ARG002
+    ) -> np.ndarray:
+        """Score ``model_input`` (a DataFrame with the model's feature columns)."""
         model = self.model
         names = model.get("feature_names")
         matrix = model_input[names].to_numpy(dtype=np.float32) if names else model_input
@@ -59,6 +81,21 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
                 "by the machine's edge bundle (python -m pdm_kedro.edge predict)."
             )
         return estimator.predict(matrix)
+
+
+def model_signature(model: dict[str, Any]) -> ModelSignature | None:
+    """Input columns (the model's ``feature_names``, as doubles) and one double output.
+
+    Given explicitly: MLflow cannot infer a signature from ``predict``'s DataFrame type hint and
+    warns on every model it logs. None for a model without feature names (the forecaster).
+    """
+    names = model.get("feature_names")
+    if not names:
+        return None
+    return ModelSignature(
+        inputs=Schema([ColSpec("double", str(name)) for name in names]),
+        outputs=Schema([ColSpec("double")]),
+    )
 
 
 def is_better(new: float | None, old: float | None, greater_is_better: bool) -> bool:
@@ -101,11 +138,17 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
         if run is None:
             logger.warning("no active MLflow run: %s is not logged or registered", self._name)
             return
-        info = mlflow.pyfunc.log_model(
-            name=self._artifact_path,
-            python_model=FamilyModel(data["model"]),
-            pip_requirements=PIP_REQUIREMENTS,
-        )
+        with tempfile.TemporaryDirectory(prefix="pdm_model_") as folder:
+            artifact = Path(folder) / "model.pkl"
+            artifact.write_bytes(pickle.dumps(data["model"]))
+            info = mlflow.pyfunc.log_model(
+                name=self._artifact_path,
+                python_model=str(MODEL_CODE),
+                artifacts={MODEL_ARTIFACT: str(artifact)},
+                pip_requirements=PIP_REQUIREMENTS,
+                signature=model_signature(data["model"]) or False,  # False: none, and no warning
+                input_example=data.get("input_example") if model_signature(data["model"]) else None,
+            )
         tags = {
             "family": str(data["family"]),
             "machine_id": str(data["machine_id"]),
@@ -115,7 +158,13 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
             "test_fingerprint": str(data["test_fingerprint"]),
             "run_id": run.info.run_id,
         }
-        version = mlflow.register_model(info.model_uri, self._name, tags=tags)
+        # register_model prints "Successfully registered model ..." to stderr (not a log record):
+        # keep it in the run log, the console gets the champion line below
+        printed = io.StringIO()
+        with contextlib.redirect_stderr(printed):
+            version = mlflow.register_model(info.model_uri, self._name, tags=tags)
+        for line in printed.getvalue().splitlines():
+            logger.debug("%s: %s", self._name, line)
         self._update_champion(version.version, data)
 
     def _update_champion(self, version: str, data: dict[str, Any]) -> None:

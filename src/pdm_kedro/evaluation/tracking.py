@@ -45,7 +45,8 @@ def registration_entry(
     ``registry`` holds ``champion_metric`` and ``greater_is_better``. A family with one metric per
     sensor (``mape[<sensor>]``) is compared on the mean over its sensors (``champion_metric:
     mape``). The test split's fingerprint makes scores comparable only between versions scored on
-    the same test data.
+    the same test data. ``input_example`` (one complete row of the model's feature columns, or
+    None) shows MLflow the input format; it is stored with the logged model, never scored.
     """
     name = registry["champion_metric"]
     values = {row["metric"]: row["value"] for row in metrics["metrics"]}
@@ -54,8 +55,11 @@ def registration_entry(
         values[name] = float(sum(per_sensor) / len(per_sensor))
     if name not in values:
         raise KeyError(f"champion metric {name!r} is not among the family's metrics")
+    names = [n for n in (model.get("feature_names") or []) if n in features_test.columns]
+    example = features_test[names].dropna().head(1) if names else None
     return {
         "model": model,
+        "input_example": example if example is not None and len(example) else None,
         "family": metrics["family"],
         "machine_id": metrics["machine_id"],
         "score_name": name,
