@@ -21,6 +21,18 @@ MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 FAMILIES = ("classification", "regression", "anomaly", "forecasting")
 INPUT_NAME = "features"
+# Top-level manifest keys the runtime reads, with their JSON types.
+REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
+    "format_version": int,
+    "machine_id": str,
+    "created_at": str,
+    "sampling_interval_min": (int, float),
+    "inputs": dict,
+    "sensors": list,
+    "regimes": dict,
+    "models": dict,
+}
+INPUT_KEYS = ("timestamp_column", "regime_column", "min_history_rows", "max_missing_run")
 
 
 def sha256_hex(data: bytes) -> str:
@@ -91,6 +103,40 @@ def resolve_bundle_dir(bundle: str | Path, machine_id: str | None = None) -> Pat
     raise BundleError(f"No {MANIFEST_FILE} in {path}: not an edge bundle folder.{hint}")
 
 
+def check_manifest(manifest: Any, folder: Path) -> dict[str, Any]:
+    """The manifest if it has the shape this runtime reads; else a :class:`BundleError`."""
+    where = f"Bundle {folder}: {MANIFEST_FILE}"
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{where} holds a JSON {type(manifest).__name__}, not an object.")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"Bundle {folder}: manifest format_version {version!r}, this runtime reads "
+            f"{FORMAT_VERSION}. Re-export the bundle or update the runtime."
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise BundleError(f"{where} has no {', '.join(missing)}: re-export the bundle.")
+    wrong = [
+        f"{k} ({type(manifest[k]).__name__})"
+        for k, kind in REQUIRED_KEYS.items()
+        if not isinstance(manifest[k], kind) or isinstance(manifest[k], bool)
+    ]
+    if wrong:
+        raise BundleError(f"{where}: wrong type of {', '.join(wrong)}: re-export the bundle.")
+    missing_inputs = [k for k in INPUT_KEYS if k not in manifest["inputs"]]
+    if missing_inputs:
+        raise BundleError(f"{where}: inputs has no {', '.join(missing_inputs)}.")
+    if not all(isinstance(s, dict) and "name" in s for s in manifest["sensors"]):
+        raise BundleError(f"{where}: every entry of sensors needs a name.")
+    for family, entry in manifest["models"].items():
+        files = entry.get("files") if isinstance(entry, dict) else None
+        specs = list(files.values()) if isinstance(files, dict) else [entry]
+        if not all(isinstance(x, dict) and {"file", "sha256"} <= set(x) for x in specs):
+            raise BundleError(f"{where}: model {family!r} needs file and sha256 entries.")
+    return manifest
+
+
 def _file_entries(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{key: {"file", "sha256", ...}}`` of a model entry (``model`` for single-file families)."""
     if "files" in entry:
@@ -113,6 +159,20 @@ def _read_verified(folder: Path, family: str, key: str, spec: dict[str, Any]) ->
     return data
 
 
+def _session(
+    folder: Path, family: str, spec: dict[str, Any], data: bytes, threads: int
+) -> ort.InferenceSession:
+    """An inference session, or a :class:`BundleError` when onnxruntime cannot read the file."""
+    try:
+        return make_session(data, threads)
+    except Exception as err:  # noqa: BLE001 (onnxruntime raises its own, unexported error types)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BundleError(
+            f"Bundle {folder}: {family} file {spec['file']} is not a model onnxruntime can load "
+            f"({first[:200]}). Re-export the bundle."
+        ) from None
+
+
 def load_bundle(
     bundle: str | Path,
     machine_id: str | None = None,
@@ -133,15 +193,12 @@ def load_bundle(
     """
     folder = resolve_bundle_dir(bundle, machine_id)
     try:
-        manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    except json.JSONDecodeError as err:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BundleError(f"Bundle {folder}: {MANIFEST_FILE} is not valid JSON ({err}).") from None
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(
-            f"Bundle {folder}: manifest format_version {version!r}, this runtime reads "
-            f"{FORMAT_VERSION}. Re-export the bundle or update the runtime."
-        )
+    except OSError as err:
+        raise BundleError(f"Bundle {folder}: cannot read {MANIFEST_FILE} ({err}).") from None
+    manifest = check_manifest(manifest, folder)
     if machine_id is not None and manifest["machine_id"] != machine_id:
         raise UnknownMachineError(
             f"Bundle {folder} serves machine {manifest['machine_id']!r}, not {machine_id!r}."
@@ -156,7 +213,7 @@ def load_bundle(
     for family in wanted:
         files = _file_entries(manifest["models"][family])
         loaded = {
-            key: make_session(_read_verified(folder, family, key, spec), threads)
+            key: _session(folder, family, spec, _read_verified(folder, family, key, spec), threads)
             for key, spec in files.items()
         }
         sessions[family] = loaded["model"] if "files" not in manifest["models"][family] else loaded
