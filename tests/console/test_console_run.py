@@ -33,7 +33,7 @@ def small_run(tmp_path_factory):
     shim = make_project_shim(root)
     env = isolated_env(root) | {"COLUMNS": "120"}
     env.pop("PDM_PROGRESS", None)
-    result = run_kedro(SMALL_RUN, cwd=shim, env=env)
+    result = run_kedro(SMALL_RUN, cwd=shim, env=env, timeout=900)  # the shared machine is slow
     return root, shim, env, result
 
 

@@ -138,6 +138,8 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
         if run is None:
             logger.warning("no active MLflow run: %s is not logged or registered", self._name)
             return
+        signature = model_signature(data["model"])
+        example = data.get("input_example")
         with tempfile.TemporaryDirectory(prefix="pdm_model_") as folder:
             artifact = Path(folder) / "model.pkl"
             artifact.write_bytes(pickle.dumps(data["model"]))
@@ -146,8 +148,10 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
                 python_model=str(MODEL_CODE),
                 artifacts={MODEL_ARTIFACT: str(artifact)},
                 pip_requirements=PIP_REQUIREMENTS,
-                signature=model_signature(data["model"]) or False,  # False: none, and no warning
-                input_example=data.get("input_example") if model_signature(data["model"]) else None,
+                # with an input example the signature is complete; without one, none (False: MLflow
+                # neither infers one nor warns)
+                signature=(signature if example is not None else None) or False,
+                input_example=example if signature is not None else None,
             )
         tags = {
             "family": str(data["family"]),
