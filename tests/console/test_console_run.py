@@ -92,8 +92,8 @@ def test_sample_readings_round_trip_through_the_edge_cli(small_run):
     assert 0.0 <= answer["failure"]["probability"] <= 1.0
 
 
-def test_unknown_namespace_and_pipeline_give_one_line_with_the_valid_names(small_run):
-    _, shim, env, _ = small_run
+def test_unknown_namespace_and_pipeline_give_one_line_with_the_valid_names(tmp_path):
+    shim, env = make_project_shim(tmp_path), isolated_env(tmp_path)
     bad_ns = run_documented(
         "kedro run -e small --namespaces motor_siemens_1la7_01", cwd=shim, env=env, check=False
     )
@@ -109,10 +109,10 @@ def test_unknown_namespace_and_pipeline_give_one_line_with_the_valid_names(small
     assert "Traceback" not in bad_pl.stdout + bad_pl.stderr
 
 
-def test_override_that_cannot_work_says_the_smallest_value_that_does(small_run):
-    _, shim, env, _ = small_run
-    command = (
-        f"kedro run -e small --namespaces {TEST_MACHINE} --params simulation.rows_per_machine=3000"
+def test_override_that_cannot_work_says_the_smallest_value_that_does(tmp_path):
+    shim, env = make_project_shim(tmp_path), isolated_env(tmp_path)
+    command = (  # the small config's short lives: 1,000 rows are two episodes on this machine
+        f"kedro run -e small --namespaces {TEST_MACHINE} --params simulation.rows_per_machine=1000"
     )
     result = run_documented(command, cwd=shim, env=env, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr

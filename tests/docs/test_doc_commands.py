@@ -139,6 +139,18 @@ EXERCISED = {
         "tests/edge/test_cli.py", ('"predict"', '"--all-rows"', '"--from-episode-start"')
     ),
     "python benchmarks/bench_edge.py": Script("benchmarks/bench_edge.py"),
+    # console (issue 16): run as written by tests/console after a small run
+    "pdm-kedro sample-readings --out samples": In(
+        "tests/console/test_console_run.py", ('"pdm-kedro sample-readings --out samples"',)
+    ),
+    f"python -m pdm_kedro.edge predict --bundle data/06_models --machine {TEST_MACHINE} "
+    f"--readings samples/{TEST_MACHINE}_last48h.csv": In(
+        "tests/console/test_console_run.py",
+        ("--readings samples/{TEST_MACHINE}_last48h.csv", "run_documented(PREDICT"),
+    ),
+    "python benchmarks/install_size.py --out benchmarks/install_size.json": Script(
+        "benchmarks/install_size.py", ("--out",)
+    ),
 }
 
 # Commands run here need a cheaper stand-in when the documented one is a full model run.

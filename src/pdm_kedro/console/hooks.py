@@ -21,6 +21,7 @@ import rich
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
+from rich.console import Console
 
 from pdm_kedro import paths
 from pdm_kedro.console import summary
@@ -37,6 +38,7 @@ from pdm_kedro.console.runlog import (
 logger = logging.getLogger(__name__)
 
 SUMMARY_DATASET = "run_summary"
+SUMMARY_WIDTH = 160  # columns of the summary table when stdout is not a terminal
 METRICS = re.compile(r"^(?P<machine>[^.]+)\.(?P<family>[^.]+)\.metrics$")
 
 
@@ -192,6 +194,8 @@ class ConsoleHook:
         ]
         where = self._where(machines)
         console = rich.get_console()
+        if not console.is_terminal:  # a log file or CI: no terminal width to fit, keep rows whole
+            console = Console(width=max(console.width, SUMMARY_WIDTH), highlight=False)
         console.print(summary.rich_table(rows, title))
         for label, value in where:
             console.print(f"[bold]{label}[/]: {value}", highlight=False, soft_wrap=True)
