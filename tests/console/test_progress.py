@@ -2,19 +2,41 @@
 
 import logging
 
+import pytest
+
 from pdm_kedro.console.progress import RunProgress, fmt_seconds
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture()
+def caplog():
+    """Records of the progress logger itself (conf/logging.yml stops pdm_kedro propagating)."""
+    logger = logging.getLogger("pdm_kedro.console.progress")
+    handler, level = Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def test_plain_progress_logs_each_finished_stage(caplog):
     groups = [("m1", "a"), ("m1", "a"), ("m1", "b"), ("m2", "a")]
     progress = RunProgress(groups, mode="plain")
     assert progress.total == 4 and set(progress.machines) == {"m1", "m2"}
-    with caplog.at_level(logging.INFO, logger="pdm_kedro.console.progress"):
-        progress.start()
-        for machine, stage in groups:
-            progress.node_started(machine, stage)
-            progress.node_done(machine, stage)
-        progress.stop()
+    progress.start()
+    for machine, stage in groups:
+        progress.node_started(machine, stage)
+        progress.node_done(machine, stage)
+    progress.stop()
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3  # m1.a, m1.b, m2.a
     assert lines[0].startswith("m1: a done (1/2 stages), run 2/4 nodes")
@@ -23,8 +45,7 @@ def test_plain_progress_logs_each_finished_stage(caplog):
 
 def test_off_is_silent(caplog):
     progress = RunProgress([("m1", "a")], mode="off")
-    with caplog.at_level(logging.INFO):
-        progress.node_done("m1", "a")
+    progress.node_done("m1", "a")
     assert not caplog.records
 
 
