@@ -20,6 +20,8 @@ PIPELINE_ERROR = re.compile(r"Failed to find the pipeline named '([^']*)'")
 EPISODES_ERROR = re.compile(r"split_by_episode needs at least (\d+) episodes")
 MISSING_FILE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 MIN_EPISODES = 3
+# Errors of the ingestion and validation stages: a user's data file, named with column and rows.
+USER_DATA_ERRORS = frozenset({"DataSourceError", "DataValidationError"})
 
 
 def _names(values: Iterable[str]) -> str:
@@ -103,8 +105,8 @@ def explain(error: BaseException, pipeline_names: list[str] | None = None) -> st
         return explain_pipeline(match.group(1))
     if EPISODES_ERROR.search(text):
         return f"{_first_line(error)}. {notes}".strip()
-    if type(error).__name__ == "DataSourceError":  # the user's own data files (data_ingestion)
-        return f"{_first_line(error)}{'. ' + notes if notes else ''}"
+    if type(error).__name__ in USER_DATA_ERRORS:  # the data breaks the contract: file, column, rows
+        return f"{type(error).__name__}: {str(error).strip()}{' ' + notes if notes else ''}"
     if isinstance(error, DatasetError):
         cause = _root_cause(error)
         if (
