@@ -130,3 +130,17 @@ def test_missing_data_folder_is_one_line(tmp_path):
     result = run_documented(command, cwd=shim, env=env, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
     assert "is missing. Run the stage that writes it first" in result.stderr
+
+
+def test_an_environment_writes_to_its_own_data_root_and_store(tmp_path):
+    """Without PDM_DATA_ROOT / PDM_MLFLOW_TRACKING_URI, `-e small` uses data/small/ of the project."""
+    shim = make_project_shim(tmp_path)
+    env = isolated_env(tmp_path)
+    for name in ("PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI"):
+        env.pop(name)
+    command = f"kedro run -e small --pipelines data_generation --namespaces {TEST_MACHINE}"
+    run_documented(command, cwd=shim, env=env)
+    small = shim / "data" / "small"
+    assert (small / "01_raw" / TEST_MACHINE / "test.parquet").is_file()
+    assert (small / "mlflow.db").is_file() and (small / "logs" / "kedro_run.log").is_file()
+    assert not (shim / "mlflow.db").exists() and not (shim / "data" / "01_raw").exists()

@@ -96,6 +96,9 @@ class ConsoleHook:
 
         adopt_library_loggers(dict(LOGGING.data))
         self.run_log.open(paths.data_root())
+        uri = paths.mlflow_tracking_uri()
+        if uri.startswith("sqlite:///"):  # e.g. data/<env>/mlflow.db: sqlite needs its folder
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
