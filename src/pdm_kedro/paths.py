@@ -5,6 +5,13 @@ they never touch the project's own ``data/`` or ``mlflow.db``:
 
 - ``PDM_DATA_ROOT``: replaces ``<project>/data`` in every catalog path;
 - ``PDM_MLFLOW_TRACKING_URI``: replaces ``sqlite:///<project>/mlflow.db``.
+
+Each configuration environment has its own data root and MLflow store, so ``kedro run -e small``
+never overwrites what the full run wrote: the default run (``base``/``local``) uses
+``<project>/data`` and ``<project>/mlflow.db``; any other environment ``<env>`` uses
+``<project>/data/<env>/`` and ``<project>/data/<env>/mlflow.db``. The session's environment is
+recorded by :class:`pdm_kedro.console.hooks.ConsoleHook` (``use_session_env``) before the catalog
+and kedro-mlflow read these paths. ``PDM_DATA_ROOT`` / ``PDM_MLFLOW_TRACKING_URI`` win over it.
 """
 
 import os
@@ -14,6 +21,21 @@ from kedro.utils import find_kedro_project
 
 DATA_ROOT_ENV = "PDM_DATA_ROOT"
 TRACKING_URI_ENV = "PDM_MLFLOW_TRACKING_URI"
+# Environments that write to the project's own data/ and mlflow.db.
+DEFAULT_ENVS = frozenset({"base", "local"})
+
+_session_env: str | None = None
+
+
+def use_session_env(env: str | None) -> None:
+    """Record the Kedro session's ``--env`` (``KEDRO_ENV``): it picks the data root and store."""
+    global _session_env  # noqa: PLW0603
+    _session_env = env
+
+
+def session_env() -> str | None:
+    """The recorded environment, or None for the default (``base``/``local``) one."""
+    return None if _session_env in DEFAULT_ENVS else _session_env
 
 
 def project_root() -> Path:
@@ -27,12 +49,20 @@ def project_root() -> Path:
 def data_root() -> Path:
     """Root of the data layers (``01_raw`` .. ``08_reporting``)."""
     override = os.environ.get(DATA_ROOT_ENV)
-    return Path(override).resolve() if override else project_root() / "data"
+    if override:
+        return Path(override).resolve()
+    env = session_env()
+    return project_root() / "data" / env if env else project_root() / "data"
 
 
 def mlflow_tracking_uri() -> str:
-    """MLflow tracking URI: an embedded sqlite store at the project root unless overridden."""
-    return os.environ.get(TRACKING_URI_ENV) or f"sqlite:///{project_root() / 'mlflow.db'}"
+    """MLflow tracking URI: an embedded sqlite store (one per environment) unless overridden."""
+    override = os.environ.get(TRACKING_URI_ENV)
+    if override:
+        return override
+    env = session_env()
+    folder = project_root() / "data" / env if env else project_root()
+    return f"sqlite:///{folder / 'mlflow.db'}"
 
 
 def mlflow_artifact_location() -> str:

@@ -2,6 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
+from pdm_kedro.console.hooks import ConsoleHook
 from pdm_kedro.hooks import ConfigCheckHook, ConfigEnvHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
 
@@ -20,5 +21,6 @@ CONFIG_LOADER_ARGS = {
 }
 
 # Config is checked once per session before anything runs (ConfigCheckHook); the registry builds
-# the machines of the session's `--env` (ConfigEnvHook).
-HOOKS = (ConfigCheckHook(), ConfigEnvHook())
+# the machines of the session's `--env` (ConfigEnvHook);
+# ConsoleHook shows progress and ends the run with a summary.
+HOOKS = (ConfigCheckHook(), ConfigEnvHook(), ConsoleHook())

@@ -23,12 +23,16 @@ written. The datasets hold only strings and what the run saved, so they can be p
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -55,7 +59,12 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
         self.model = model
         self.metrics = metrics or {}
 
-    def predict(self, context: Any, model_input: Any, params: dict | None = None) -> Any:  # noqa: ARG002
+    def predict(
+        self,
+        context: Any,  # noqa: ARG002
+        model_input: pd.DataFrame,
+        params: dict[str, str] | None = None,  # noqa: ARG002
+    ) -> np.ndarray:
         """Score ``model_input`` (a DataFrame with the model's feature columns)."""
         model = self.model
         names = model.get("feature_names")
@@ -188,7 +197,13 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
         }
         if data.get("trained_until") is not None:
             tags["trained_until"] = str(data["trained_until"])
-        version = mlflow.register_model(info.model_uri, self._name, tags=tags)
+        # register_model prints "Successfully registered model ..." to stderr (not a log record):
+        # keep it in the run log; the console gets the line below
+        printed = io.StringIO()
+        with contextlib.redirect_stderr(printed):
+            version = mlflow.register_model(info.model_uri, self._name, tags=tags)
+        for line in printed.getvalue().splitlines():
+            logger.debug("%s: %s", self._name, line)
         MlflowClient().set_registered_model_alias(self._name, CHALLENGER, version.version)
         logger.info("%s v%s registered as %s", self._name, version.version, CHALLENGER)
         self._saved = package | {

@@ -19,7 +19,7 @@ import json
 import sys
 
 from pdm_kedro.edge.bundle import load_bundle
-from pdm_kedro.edge.errors import EdgeError
+from pdm_kedro.edge.errors import BundleError, EdgeError
 from pdm_kedro.edge.readings import read_readings_csv
 from pdm_kedro.edge.runtime import predict
 
@@ -71,21 +71,34 @@ def _info(manifest: dict) -> dict:
     }
 
 
+def _info_of(bundle) -> dict:  # noqa: ANN001
+    try:
+        return _info(bundle.manifest)
+    except (KeyError, TypeError) as err:
+        raise BundleError(
+            f"Bundle {bundle.path}: manifest entry {err} is missing or malformed: re-export it."
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "info":
             bundle = load_bundle(args.bundle, args.machine, families=())
-            print(json.dumps(_info(bundle.manifest), indent=2))
+            print(json.dumps(_info_of(bundle), indent=2))
             return 0
         bundle = load_bundle(args.bundle, args.machine)
-        answer = predict(
-            bundle,
-            read_readings_csv(args.readings),
-            all_rows=args.all_rows,
-            from_episode_start=args.from_episode_start,
-        )
+        readings = read_readings_csv(args.readings)
+        try:
+            answer = predict(
+                bundle, readings, all_rows=args.all_rows, from_episode_start=args.from_episode_start
+            )
+        except (KeyError, TypeError) as err:  # a manifest entry the checks above do not cover
+            raise BundleError(
+                f"Bundle {bundle.path}: manifest entry {err} is missing or malformed: "
+                "re-export the bundle."
+            ) from None
     except EdgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

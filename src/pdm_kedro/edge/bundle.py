@@ -91,6 +91,15 @@ def resolve_bundle_dir(bundle: str | Path, machine_id: str | None = None) -> Pat
     raise BundleError(f"No {MANIFEST_FILE} in {path}: not an edge bundle folder.{hint}")
 
 
+def check_manifest(manifest: Any, folder: Path) -> dict[str, Any]:
+    """The manifest if it matches the schema (:mod:`pdm_kedro.edge.manifest`), else the schema's
+    :class:`BundleError` naming the field, prefixed with the bundle folder."""
+    try:
+        return validate_manifest(manifest)
+    except BundleError as err:
+        raise type(err)(f"Bundle {folder}: {err}") from None
+
+
 def _file_entries(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{key: {"file", "sha256", ...}}`` of a model entry (``model`` for single-file families)."""
     if "files" in entry:
@@ -113,6 +122,20 @@ def _read_verified(folder: Path, family: str, key: str, spec: dict[str, Any]) ->
     return data
 
 
+def _session(
+    folder: Path, family: str, spec: dict[str, Any], data: bytes, threads: int
+) -> ort.InferenceSession:
+    """An inference session, or a :class:`BundleError` when onnxruntime cannot read the file."""
+    try:
+        return make_session(data, threads)
+    except Exception as err:  # noqa: BLE001 (onnxruntime raises its own, unexported error types)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BundleError(
+            f"Bundle {folder}: {family} file {spec['file']} is not a model onnxruntime can load "
+            f"({first[:200]}). Re-export the bundle."
+        ) from None
+
+
 def load_bundle(
     bundle: str | Path,
     machine_id: str | None = None,
@@ -133,13 +156,12 @@ def load_bundle(
     """
     folder = resolve_bundle_dir(bundle, machine_id)
     try:
-        manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    except json.JSONDecodeError as err:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BundleError(f"Bundle {folder}: {MANIFEST_FILE} is not valid JSON ({err}).") from None
-    try:
-        validate_manifest(manifest)
-    except BundleError as err:
-        raise type(err)(f"Bundle {folder}: {err}") from None
+    except OSError as err:
+        raise BundleError(f"Bundle {folder}: cannot read {MANIFEST_FILE} ({err}).") from None
+    manifest = check_manifest(manifest, folder)
     if machine_id is not None and manifest["machine_id"] != machine_id:
         raise UnknownMachineError(
             f"Bundle {folder} serves machine {manifest['machine_id']!r}, not {machine_id!r}."
@@ -154,7 +176,7 @@ def load_bundle(
     for family in wanted:
         files = _file_entries(manifest["models"][family])
         loaded = {
-            key: make_session(_read_verified(folder, family, key, spec), threads)
+            key: _session(folder, family, spec, _read_verified(folder, family, key, spec), threads)
             for key, spec in files.items()
         }
         sessions[family] = loaded["model"] if "files" not in manifest["models"][family] else loaded

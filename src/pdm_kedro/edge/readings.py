@@ -38,8 +38,18 @@ def read_readings_csv(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise EdgeInputError(f"Readings file {path} does not exist.")
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
+    try:  # utf-8-sig: a byte order mark (Excel's "CSV UTF-8") is not part of the first name
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as err:
+        raise EdgeInputError(
+            f"Readings file {path} is not UTF-8 text (byte {err.start}: {err.reason}): save it "
+            "as CSV UTF-8."
+        ) from None
+    except csv.Error as err:
+        raise EdgeInputError(f"Readings file {path} is not a readable CSV ({err}).") from None
+    except OSError as err:
+        raise EdgeInputError(f"Readings file {path} cannot be read ({err.strerror}).") from None
     if not rows:
         raise EdgeInputError(f"Readings file {path} is empty: expected a header row and readings.")
     header, body = rows[0], rows[1:]
