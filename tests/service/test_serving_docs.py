@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TEST_MACHINE
-from tests.docs.doc_commands import commands_in
+from tests.docs.doc_commands import blocks_in
 from tests.docs.documented import run_documented, start_documented
 from tests.docs.kedro_cli import PROJECT_ROOT, isolated_env, make_project_shim, stop_process_group
 
@@ -52,7 +52,9 @@ DOCUMENTED = [
 
 
 def test_the_constants_are_the_documented_commands():
-    documented = commands_in((PROJECT_ROOT / "docs" / "serving.md").read_text())
+    documented = [
+        cmd for block in blocks_in(PROJECT_ROOT / "docs" / "serving.md") for cmd in block.commands
+    ]
     assert sorted(DOCUMENTED) == sorted(documented)
 
 

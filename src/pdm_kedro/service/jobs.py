@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pdm_kedro.families import family_names
 from pdm_kedro.paths import data_root, mlflow_tracking_uri, project_root
 from pdm_kedro.service.errors import ServiceError
 
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 COMPLETED = re.compile(r"Completed (\d+) out of (\d+) tasks")
 RUNNING = re.compile(r"Running node: ([\w.\-\[\]]+)")
 TERMINAL = ("succeeded", "failed")
-FAMILIES = ("classification", "regression", "anomaly", "forecasting")
+FAMILIES = family_names()  # the families of pdm_kedro.families
 
 
 def _now() -> str:

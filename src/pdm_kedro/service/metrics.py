@@ -23,6 +23,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from pdm_kedro.families import family_names
+
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -48,7 +50,7 @@ LATENCY_BUCKETS = (
 )
 MULTIPROC = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 GAUGE_MODE = {"multiprocess_mode": "mostrecent"} if MULTIPROC else {}
-FAMILIES = ("classification", "regression", "anomaly", "forecasting")
+FAMILIES = family_names()  # the families of pdm_kedro.families
 
 REQUESTS = Counter(
     "pdm_http_requests",

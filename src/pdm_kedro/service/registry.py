@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from pdm_kedro.edge.bundle import FAMILIES, MANIFEST_FILE, EdgeBundle, load_bundle
+from pdm_kedro.edge.bundle import MANIFEST_FILE, EdgeBundle, load_bundle
 from pdm_kedro.edge.errors import EdgeError
 from pdm_kedro.edge.runtime import predict
 
@@ -267,4 +267,4 @@ def age_seconds(created_at: str) -> float | None:
     return max(0.0, time.time() - created.timestamp())
 
 
-__all__ = ["FAMILIES", "ModelRegistry", "ServedMachine", "age_seconds", "load_machine"]
+__all__ = ["ModelRegistry", "ServedMachine", "age_seconds", "load_machine"]
