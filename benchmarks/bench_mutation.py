@@ -59,6 +59,24 @@ MODULE_GROUPS: dict[str, list[str]] = {
         "src/pdm_kedro/pipelines/forecasting/arima.py",
     ],
 }
+# group -> the fast unit tests a mutant of the group is checked against (``--all-tests``: every
+# unit-test folder of ``[tool.mutmut]``). Each mutant runs, in a fresh process, the selected tests
+# that call the mutated function; the heavier pipeline and bundle tests cost tens of seconds per
+# mutant on 2 cores, so the default selection keeps a full run within an afternoon.
+GROUP_TESTS: dict[str, list[str]] = {
+    "core": ["tests/core", "tests/pipelines/feature_engineering"],
+    "evaluation": ["tests/evaluation"],
+    "edge": ["tests/edge"],
+    "pipelines": [
+        "tests/pipelines/test_leakage.py",
+        "tests/pipelines/data_validation",
+        "tests/pipelines/feature_engineering",
+        "tests/pipelines/classification",
+        "tests/pipelines/regression",
+        "tests/pipelines/anomaly",
+        "tests/pipelines/forecasting",
+    ],
+}
 TARGETS = {"core": 0.85, "evaluation": 0.85, "edge": 0.85, "pipelines": 0.75}
 KILLED_STATUSES = {"killed", "timeout"}
 COPIED = ["src", "tests", "conf", "pyproject.toml"]
@@ -110,8 +128,20 @@ def group_of(path: str) -> str:
     return "other"
 
 
-def prepare_workdir(workdir: Path, patterns: list[str]) -> None:
-    """Copy the project into ``workdir`` and narrow ``[tool.mutmut].only_mutate``."""
+def test_selection(files: list[str], tests: list[str] | None, all_tests: bool) -> list[str] | None:
+    """The tests mutants are checked against: ``--tests``, every unit test, or the groups' own."""
+    if tests:
+        return tests
+    if all_tests:
+        return None
+    chosen: list[str] = []
+    for group in sorted({group_of(rel) for rel in files}):
+        chosen += [t for t in GROUP_TESTS.get(group, []) if t not in chosen]
+    return chosen or None
+
+
+def prepare_workdir(workdir: Path, patterns: list[str], tests: list[str] | None) -> None:
+    """Copy the project into ``workdir``; narrow ``only_mutate`` and the test selection."""
     for name in COPIED:
         source = PROJECT_ROOT / name
         target = workdir / name
@@ -127,6 +157,8 @@ def prepare_workdir(workdir: Path, patterns: list[str]) -> None:
     config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
     lines = ["", "[tool.mutmut]"]
     config["only_mutate"] = patterns
+    if tests is not None:
+        config["pytest_add_cli_args_test_selection"] = tests
     for key, value in config.items():
         lines.append(f"{key} = {json.dumps(value)}")
     text = (workdir / "pyproject.toml").read_text()
@@ -266,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-minutes", type=float, default=30.0)
     parser.add_argument("--module", action="append", help="path under src/ (repeatable)")
     parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--tests", action="append", help="test path to check mutants against")
+    parser.add_argument(
+        "--all-tests", action="store_true", help="check mutants against every unit-test folder"
+    )
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-diffs", action="store_true", help="omit surviving mutants' diffs")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp folder")
@@ -286,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch = workdir / "scratch"
     env = {
         **os.environ,
-        "PYTHONPATH": "",  # mutmut puts its mutated copy of src/ first on sys.path
+        # mutmut puts its mutated copy of src/ first on sys.path; subprocesses of tests get it here
+        "PYTHONPATH": str(workdir / "mutants" / "src"),
         "PDM_DATA_ROOT": str(scratch / "data"),
         "PDM_MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
         "KEDRO_DISABLE_TELEMETRY": "1",
@@ -294,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     try:
-        prepare_workdir(workdir, patterns)
+        tests = test_selection(files, args.tests, args.all_tests)
+        prepare_workdir(workdir, patterns, tests)
         scratch.mkdir()
         print(f"mutating {len(files)} files in {workdir} (budget {args.budget_minutes} min)")
         finished, seconds = run_mutmut(workdir, args.budget_minutes * 60, args.max_children, env)
@@ -320,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                 "finished_within_budget": finished,
                 "max_children": args.max_children,
                 "only_mutate": patterns,
+                "tests": tests or "[tool.mutmut] pytest_add_cli_args_test_selection",
             },
         )
     finally:

@@ -147,7 +147,9 @@ def test_shape_and_column_errors():
     readings = _readings()
     with pytest.raises(EdgeInputError, match="must be a mapping"):
         check_readings([1, 2], MANIFEST, min_rows=4)
-    with pytest.raises(EdgeInputError, match=r"missing columns \['b'\] and unknown columns \['c'\]"):
+    with pytest.raises(
+        EdgeInputError, match=r"missing columns \['b'\] and unknown columns \['c'\]"
+    ):
         check_readings({**{k: v for k, v in readings.items() if k != "b"}, "c": readings["a"]},
                        MANIFEST, min_rows=4)  # fmt: skip
     with pytest.raises(EdgeInputError, match="hold no rows"):
@@ -238,9 +240,7 @@ def test_decisions_and_flags_follow_score_at_or_above_threshold(bundle, episode)
 
 def test_decision_at_exactly_the_threshold_is_an_alarm(bundle, episode):
     answer = predict(bundle, episode)
-    at = _with_thresholds(
-        bundle, answer["failure"]["probability"], answer["anomaly"]["score"]
-    )
+    at = _with_thresholds(bundle, answer["failure"]["probability"], answer["anomaly"]["score"])
     exact = predict(at, episode)
     assert exact["failure"]["decision"] is True and exact["anomaly"]["flag"] is True
     above = _with_thresholds(

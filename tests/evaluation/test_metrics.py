@@ -41,7 +41,11 @@ def test_precision_recall_f1_by_hand():
 
 
 def test_precision_recall_are_zero_when_undefined():
-    assert threshold_metrics(np.zeros(4), np.zeros(4)) == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
+    assert threshold_metrics(np.zeros(4), np.zeros(4)) == {
+        "f1": 0.0,
+        "precision": 0.0,
+        "recall": 0.0,
+    }
     # no predicted positive: precision undefined -> 0; recall 0 of 2
     got = threshold_metrics(np.array([1, 1, 0]), np.array([0, 0, 0]))
     assert got == {"f1": 0.0, "precision": 0.0, "recall": 0.0}

@@ -45,7 +45,7 @@ def test_fingerprint_is_pinned_and_deterministic():
     digest.update(b"x")
     digest.update(np.array([1.0, 2.0, 3.0]).tobytes())
     digest.update(b"n")
-    digest.update("a\x1fb\x1fc".encode())
+    digest.update(b"a\x1fb\x1fc")
     digest.update(b"s")
     assert first == digest.hexdigest()[:16]
 
@@ -118,9 +118,7 @@ def _metrics(rows: list[tuple[str, float]], family: str = "forecasting") -> dict
 
 def test_forecasting_champion_is_scored_on_the_mean_over_key_sensors():
     frame = _frame()
-    metrics = _metrics(
-        [("mape[a]", 10.0), ("smape[a]", 1.0), ("mape[b]", 30.0), ("mape[c]", 50.0)]
-    )
+    metrics = _metrics([("mape[a]", 10.0), ("smape[a]", 1.0), ("mape[b]", 30.0), ("mape[c]", 50.0)])
     registry = {"champion_metric": "mape", "greater_is_better": False}
     entry = registration_entry({"m": 1}, metrics, frame, registry)
     assert entry["score"] == pytest.approx(30.0)  # (10 + 30 + 50) / 3, smape not mixed in
@@ -135,7 +133,9 @@ def test_champion_metric_named_directly_wins_over_the_per_sensor_mean():
     entry = registration_entry({}, _metrics([("f1", 0.4), ("f1[x]", 0.9)], "c"), _frame(), registry)
     assert entry["score"] == 0.4 and entry["greater_is_better"] is True
     with pytest.raises(KeyError, match="'rmse'"):
-        registration_entry({}, _metrics([("f1", 0.4)]), _frame(), {**registry, "champion_metric": "rmse"})
+        registration_entry(
+            {}, _metrics([("f1", 0.4)]), _frame(), {**registry, "champion_metric": "rmse"}
+        )
 
 
 def test_registration_fingerprint_sees_every_test_column():

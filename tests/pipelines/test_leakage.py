@@ -161,10 +161,10 @@ def test_fitting_and_choosing_nodes_read_only_their_splits(family):
 
 def test_every_fitted_output_of_the_templates_is_listed():
     """A new fitted output must join the guard: every non-scoring output is in FITTED."""
-    for family in FITTED:
+    for family, fitted in FITTED.items():
         pipe = _namespaced(family)
         outputs = {name.removeprefix(f"{M}.") for name in pipe.all_outputs()}
-        listed = set(FITTED[family]) | SCORING[family]
+        listed = set(fitted) | SCORING[family]
         # intermediate data that is neither fitted nor a test score
         data = {"features_test", "forecasting.hourly_val"} | {
             f"forecasting.hourly_{s}" for s in (TRAIN, VAL, TEST)

@@ -30,7 +30,9 @@ def run(tiny_features, machine, tiny_params, clf_params):
 
 def _best(classifier, frame, params):
     scores = n.failure_probability(classifier, frame)
-    return best_f1_threshold(frame[LABEL].to_numpy(), scores, float(params["min_decision_threshold"]))
+    return best_f1_threshold(
+        frame[LABEL].to_numpy(), scores, float(params["min_decision_threshold"])
+    )
 
 
 def test_threshold_is_the_val_optimal_one(run, tiny_features, clf_params):
@@ -64,7 +66,9 @@ def test_minimum_threshold_is_respected(run, tiny_features, clf_params):
     high = {**clf_params, "min_decision_threshold": floor}
     chosen = n.choose_decision_threshold(run["classifier"], tiny_features["val"], high)
     assert chosen >= floor
-    assert chosen == pytest.approx(_best(run["classifier"], tiny_features["val"], high)["threshold"])
+    assert chosen == pytest.approx(
+        _best(run["classifier"], tiny_features["val"], high)["threshold"]
+    )
 
 
 def test_model_artefact(run, tiny_params):
