@@ -322,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     scratch = workdir / "scratch"
     env = {
         **os.environ,
-        # mutmut puts its mutated copy of src/ first on sys.path; subprocesses of tests get it here
-        "PYTHONPATH": str(workdir / "mutants" / "src"),
+        # mutmut puts its mutated copy of src/ first on sys.path (and drops this entry from it);
+        # a test's subprocess imports the unmutated copy, so it cannot kill a mutant
+        "PYTHONPATH": str(workdir / "src"),
         "PDM_DATA_ROOT": str(scratch / "data"),
         "PDM_MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
         "KEDRO_DISABLE_TELEMETRY": "1",
