@@ -237,3 +237,60 @@ def test_threshold_rule_quantile_grid():
     # a strictly better F1 is needed to replace the best so far: the first column wins ties
     frame["b"] = frame["a"]
     assert fit_threshold_rule(frame, ["b", "a"], "y", quantiles=3)["column"] == "b"
+
+
+def test_precision_and_f1_when_counts_cancel():
+    # tp == fp: precision 1/2 (a `tp - fp` guard would report 0)
+    assert threshold_metrics(np.array([1, 0]), np.array([1, 1]))["precision"] == pytest.approx(0.5)
+    # tp=1, fp=2, fn=1: F1 = 2 / (2 + 2 + 1)
+    got = threshold_metrics(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 1]))
+    assert got["f1"] == pytest.approx(0.4) and got["recall"] == pytest.approx(0.5)
+
+
+def test_best_f1_threshold_when_the_top_score_is_a_negative():
+    # at threshold 0.9 precision and recall are both 0 (F1 0, not NaN); 0.2 gives F1 2/3
+    got = best_f1_threshold(np.array([1, 0]), np.array([0.2, 0.9]))
+    assert got == {"threshold": pytest.approx(0.2), "f1": pytest.approx(2 / 3)}
+
+
+def test_best_f1_threshold_with_precision_plus_recall_below_one():
+    # descending: neg, pos, 6 x neg, pos. t at the first positive: P = R = 1/2 (sum 1), F1 1/2;
+    # t at the last positive: P 2/9, R 1, F1 4/11. The first is best.
+    y = np.array([0, 1, 0, 0, 0, 0, 0, 0, 1])
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+    got = best_f1_threshold(y, s)
+    assert got["threshold"] == pytest.approx(0.8) and got["f1"] == pytest.approx(0.5)
+
+
+def test_minimum_threshold_is_inclusive():
+    y = np.array([0, 0, 1, 0, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.4, 0.8, 0.9])
+    assert best_f1_threshold(y, s, min_threshold=0.3)["threshold"] == pytest.approx(0.3)
+
+
+def test_nasa_score_sides_near_zero():
+    # d = +0.5 is late: exp(0.05) - 1 > 0; d = -0.5 is early: exp(0.5/13) - 1
+    got = nasa_scores(np.array([10.0, 10.0]), np.array([10.5, 9.5]))
+    np.testing.assert_allclose(got, [math.expm1(0.05), math.expm1(0.5 / 13)])
+
+
+def test_r2_with_a_small_total_variance():
+    got = regression_metrics(np.array([0.0, 1.0]), np.array([0.25, 0.75]))
+    # SST = 0.5, SSE = 0.125
+    assert got["r2"] == pytest.approx(0.75)
+    assert math.isnan(regression_metrics(np.array([]), np.array([]))["r2"])
+
+
+def test_rule_flags_a_reading_exactly_at_the_threshold():
+    frame = pd.DataFrame({"a": [6.0, 7.0, 8.0]})
+    high = {"column": "a", "direction": ">=", "threshold": 7.0}
+    low = {"column": "a", "direction": "<=", "threshold": 7.0}
+    np.testing.assert_array_equal(apply_threshold_rule(frame, high), [0, 1, 1])
+    np.testing.assert_array_equal(apply_threshold_rule(frame, low), [1, 1, 0])
+
+
+def test_low_rule_fitted_at_a_reading_includes_it():
+    # the median level lands on the reading 5.0; flagging a <= 5 is perfect only if inclusive
+    frame = pd.DataFrame({"a": np.arange(11, dtype=float), "y": [1] * 6 + [0] * 5})
+    rule = fit_threshold_rule(frame, ["a"], "y", quantiles=3)
+    assert rule == {"column": "a", "direction": "<=", "threshold": 5.0, "f1": 1.0}

@@ -10,6 +10,7 @@ from pdm_kedro import contract as c
 from pdm_kedro.evaluation.model_inputs import (
     episode_age_hours,
     feature_matrix,
+    gain_importance,
     select_feature_names,
     xgboost_settings,
 )
@@ -156,7 +157,7 @@ def test_select_feature_names_and_matrix(tiny_features):
     wanted = [names[3], names[1], "not_a_column"]
     assert select_feature_names(frame, wanted) == [names[1], names[3]]  # table order
     assert select_feature_names(frame, []) == names
-    with pytest.raises(ValueError, match="none of the configured feature columns"):
+    with pytest.raises(ValueError, match="^none of the configured feature columns exist in the"):
         select_feature_names(frame, ["nope"])
     x = feature_matrix(frame, [names[1], names[0]])
     assert x.dtype == np.float32 and x.shape == (len(frame), 2)
@@ -183,3 +184,25 @@ def test_episode_age_hours_by_hand():
         }
     )
     np.testing.assert_allclose(episode_age_hours(frame), [0.0, 1.5, 0.0, 2.0])
+
+
+def test_gain_importance_is_normalised_total_gain():
+    import xgboost as xgb
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (x[:, 1] > 0).astype(int)  # only the second column carries the label
+    model = xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1, random_state=0).fit(x, y)
+    got = gain_importance(model, ["a", "b", "c"])
+    assert got["feature"].tolist()[0] == "b" and list(got.columns) == ["feature", "importance"]
+    assert got["importance"].sum() == pytest.approx(1.0)
+    scores = model.get_booster().get_score(importance_type="total_gain")
+    total = sum(scores.values())
+    expected = {name: scores.get(f"f{i}", 0.0) / total for i, name in enumerate("abc")}
+    assert dict(zip(got["feature"], got["importance"], strict=True)) == pytest.approx(expected)
+    assert got.index.tolist() == [0, 1, 2]
+    assert got["importance"].is_monotonic_decreasing
+    # a booster without a split: importances stay zero, no division by zero
+    flat = xgb.XGBClassifier(n_estimators=1, max_depth=1, n_jobs=1).fit(x, np.r_[0, 1, [0] * 198])
+    zero = gain_importance(flat, ["a", "b", "c"])
+    assert np.isfinite(zero["importance"]).all()
