@@ -284,7 +284,12 @@ def build_report(results: dict, diffs: dict, meta: dict) -> dict:
         target = TARGETS.get(group)
         entry["target"] = target
         fraction = entry["killed_fraction"]
-        entry["meets_target"] = None if target is None or fraction is None else fraction >= target
+        # a group with mutants not reached (budget spent) has no verdict, only a partial figure
+        complete = entry["not_checked"] == 0
+        entry["complete"] = complete
+        entry["meets_target"] = (
+            None if target is None or fraction is None or not complete else fraction >= target
+        )
         group_report[group] = entry
     every = {name: s for statuses in results.values() for name, s in statuses.items()}
     overall = summarise(every)
