@@ -1,0 +1,63 @@
+"""The forecasting run registers its model scored on the mean MAPE over the key sensors, on the
+fingerprint of the test split it was scored on; the forecasters are fitted on train hours only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from pdm_kedro.evaluation.report import frame_fingerprint
+from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
+from tests.conftest import TEST_MACHINE
+from tests.pipelines.forecasting.test_pipeline import KeptMemoryDataset
+
+M = TEST_MACHINE
+
+
+@pytest.fixture(scope="module")
+def run(tiny_splits, machine, fc_params):
+    pipe = namespace_for_machine(discover_templates()["forecasting"], M)
+    inputs = {
+        **{
+            f"{M}.validated_{s}": split
+            for s, split in zip(("train", "val", "test"), tiny_splits, strict=True)
+        },
+        f"params:{M}.machine": machine,
+        "params:forecasting": fc_params,
+        "params:forecasting.registry": fc_params["registry"],
+    }
+    catalog = DataCatalog(
+        {
+            **{name: KeptMemoryDataset() for name in pipe.all_outputs()},
+            **{name: MemoryDataset(value) for name, value in inputs.items()},
+        }
+    )
+    SequentialRunner().run(pipe, catalog)
+    return {name.split(".")[-1]: catalog[name].load() for name in pipe.all_outputs()}
+
+
+def test_champion_score_is_the_mean_mape_over_key_sensors(run, machine, tiny_splits, fc_params):
+    entry = run["registered_model"]
+    mape = {
+        row["sensor"]: row["value"]
+        for row in run["metrics"]["metrics"]
+        if row["metric"].startswith("mape[")
+    }
+    assert set(mape) == set(machine["forecast_sensors"]) and len(mape) >= 2
+    assert len(set(mape.values())) == len(mape)  # one sensor's MAPE would differ from the mean
+    assert entry["score"] == pytest.approx(float(np.mean(list(mape.values()))))
+    assert entry["score_name"] == fc_params["registry"]["champion_metric"] == "mape"
+    assert entry["greater_is_better"] is False
+    test = tiny_splits[2]
+    assert entry["test_fingerprint"] == frame_fingerprint(test, list(test.columns))
+    assert entry["model"] is run["model"] or entry["model"]["sensors"].keys() == mape.keys()
+
+
+def test_forecasters_are_fitted_on_train_hours_only(run):
+    train_hours = run["hourly_train"]["hour"].to_numpy()
+    for sensor, entry in run["model"]["sensors"].items():
+        assert train_hours.min() <= entry["fit"]["first_hour"], sensor
+        assert entry["fit"]["last_hour"] <= train_hours.max(), sensor
+    assert run["backtest_test"]["origin_hour"].min() >= run["hourly_test"]["hour"].min()
