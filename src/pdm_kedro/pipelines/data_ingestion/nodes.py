@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pdm_kedro import contract as c
+from pdm_kedro.core import operating_conditions as oc
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.pipelines.data_generation.nodes import split_by_episode
 
@@ -29,6 +30,11 @@ SOURCE_EPISODE = "source_episode"  # the episode / unit id as written in the use
 ROLE = "source_role"
 READING_ROLES = ("data", "train", "val", "test")
 MAX_ROWS_QUOTED = 5
+
+
+def setting_column(name: str) -> str:
+    """The raw column carrying operating setting ``name`` (kept beside the contract's columns)."""
+    return f"setting__{name}"
 
 
 class DataSourceError(ValueError):
@@ -110,6 +116,9 @@ def _standardise_file(
         wanted["episode"] = cols.episode
     if cols.regime is not None:
         wanted["regime"] = cols.regime
+    settings = source.operating_conditions.settings if source.operating_conditions else []
+    for column in settings:
+        wanted[f"operating setting {column}"] = column
     present_labels = {lab: col for lab, col in cols.labels.items() if col in frame.columns}
     _require_columns(frame, wanted, file)
 
@@ -129,6 +138,8 @@ def _standardise_file(
     out[c.REGIME] = frame[cols.regime].astype(str) if cols.regime else cols.default_regime
     for name, col in sensor_cols.items():
         out[name] = _numeric(frame, col, file, f"sensor {name}")
+    for column in settings:
+        out[setting_column(column)] = _numeric(frame, column, file, f"operating setting {column}")
     for label, col in present_labels.items():
         out[label] = _numeric(frame, col, file, f"label {label}")
     for label, value in source.fill_labels.get(role, {}).items():
@@ -468,3 +479,61 @@ def report_source(
             for f, why in reasons.items()
         },
     }
+
+
+def fit_operating_conditions(train: pd.DataFrame, machine: dict[str, Any]) -> dict[str, Any]:
+    """The operating-condition model of the machine, fitted on the train split only.
+
+    With ``source.operating_conditions.settings``: k-means centres of those settings
+    (:func:`pdm_kedro.core.operating_conditions.fit_conditions`). Without: the given regime
+    column's values. ``{"enabled": False}`` when the source declares no operating conditions.
+    """
+    spec = parse_machine(machine)
+    source = parse_file_source(spec.source.model_dump())
+    declared = source.operating_conditions
+    if declared is None:
+        return {"enabled": False}
+    out: dict[str, Any] = {"enabled": True, **declared.model_dump()}
+    if declared.settings:
+        columns = [setting_column(s) for s in declared.settings]
+        values = train[columns].to_numpy(dtype=np.float64)
+        finite = np.isfinite(values).all(axis=1)
+        out["clustering"] = oc.fit_conditions(
+            values[finite], declared.settings, declared.n_conditions, declared.seed
+        )
+        out["fitted_on"] = {"split": "train", "rows": int(finite.sum())}
+        logger.info(
+            "%s: %d operating conditions from %s (train rows per condition %s)",
+            spec.machine_id,
+            declared.n_conditions,
+            declared.settings,
+            out["clustering"]["train_rows_per_condition"],
+        )
+    else:
+        out["clustering"] = None
+        out["fitted_on"] = {"split": "train", "rows": int(len(train))}
+        out["regimes"] = sorted(train[c.REGIME].astype(str).unique().tolist())
+    return out
+
+
+def label_operating_conditions(readings: pd.DataFrame, conditions: dict[str, Any]) -> pd.DataFrame:
+    """Each row's ``regime`` set to its operating condition (nearest train centre).
+
+    Rows with a missing setting keep their regime and are logged; without a clustering (given
+    regime column, or no conditions declared) the readings pass unchanged.
+    """
+    if not conditions.get("enabled") or not conditions.get("clustering"):
+        return readings
+    clustering = conditions["clustering"]
+    columns = [setting_column(s) for s in clustering["columns"]]
+    values = readings[columns].to_numpy(dtype=np.float64)
+    finite = np.isfinite(values).all(axis=1)
+    out = readings.copy()
+    labels = out[c.REGIME].astype(str).to_numpy(dtype=object, copy=True)
+    labels[finite] = oc.assign_conditions(values[finite], clustering)
+    out[c.REGIME] = labels.astype(str)
+    if (~finite).any():
+        logger.warning(
+            "%d rows lack an operating setting: regime kept as given", int((~finite).sum())
+        )
+    return out

@@ -72,6 +72,48 @@ class SplitSpec(BaseModel):
     seed: int = 42
 
 
+class ProtocolSpec(BaseModel):
+    """How a source's test split is scored: the headline figures of ``metrics.json``, the model
+    card and ``fleet_metrics.csv``.
+
+    - ``rul: last_cycle``: run-to-failure units whose test histories are cut short are scored
+      once each, at their last observed row, against the (capped) truth (the C-MAPSS protocol);
+      the all-rows figures stay in ``metrics.json`` as ``all_rows_metrics``.
+    - ``rul: all_rows``: every test row is scored (the simulator's default).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description="the protocol's name, shown in reports")
+    rul: Literal["all_rows", "last_cycle"] = Field(
+        default="all_rows", description="RUL headline: every test row, or each unit's last row"
+    )
+
+
+class OperatingConditionSpec(BaseModel):
+    """The source's operating conditions (regimes), and whether sensors are scaled per condition.
+
+    - ``settings`` given: the condition of each row is derived from these operating-setting
+      columns by k-means (``n_conditions`` clusters, ``seed``) fitted on the train split only,
+      stored in ``operating_conditions.json`` and the edge manifest, and written as the row's
+      ``regime`` (``cond_0`` ...).
+    - ``settings`` empty: the given ``columns.regime`` (or the simulator's regime) is the condition.
+    - ``normalise_sensors``: every sensor becomes a z-score with the mean and standard deviation of
+      its condition, fitted on train (C-MAPSS FD002 / FD004: six conditions).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    settings: list[str] = Field(
+        default_factory=list, description="operating-setting columns to derive conditions from"
+    )
+    n_conditions: int = Field(default=6, ge=1, description="k-means clusters of the settings")
+    seed: int = 42
+    normalise_sensors: bool = Field(
+        default=True, description="scale each sensor per condition (fitted on train)"
+    )
+
+
 class FileSourceSpec(BaseModel):
     """A machine's ``source:`` block for ``type: file``."""
 
@@ -101,6 +143,8 @@ class FileSourceSpec(BaseModel):
         "(e.g. anomaly-free recordings: {val: {anomaly: 0}})",
     )
     split: SplitSpec
+    protocol: ProtocolSpec = Field(default_factory=ProtocolSpec)
+    operating_conditions: OperatingConditionSpec | None = None
     families: list[Literal["classification", "regression", "anomaly", "forecasting"]] | None = None
     family_notes: dict[str, str] = Field(
         default_factory=dict,
@@ -123,6 +167,11 @@ class FileSourceSpec(BaseModel):
             raise ValueError(f"split method {self.split.method!r} needs source.files {missing}")
         if self.split.method == "time" and self.split.train_rows is None:
             raise ValueError("split method 'time' needs split.train_rows")
+        conditions = self.operating_conditions
+        if conditions is not None and not conditions.settings and self.columns.regime is None:
+            raise ValueError(
+                "operating_conditions needs settings (columns to cluster) or columns.regime"
+            )
         if self.columns.time_kind == "cycle" and self.cycle_minutes is None:
             raise ValueError("time_kind 'cycle' needs source.cycle_minutes")
         return self

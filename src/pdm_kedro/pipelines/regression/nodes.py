@@ -22,6 +22,7 @@ from pdm_kedro.evaluation.model_inputs import (
     select_feature_names,
     xgboost_settings,
 )
+from pdm_kedro.evaluation.protocol import LAST_CYCLE, declared_protocol, last_observed_rows
 from pdm_kedro.evaluation.regression_metrics import regression_metrics
 from pdm_kedro.evaluation.report import metric_rows
 from pdm_kedro.fleet import parse_machine
@@ -133,26 +134,56 @@ def evaluate_rul_model(
     machine: dict[str, Any],
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """Test RMSE, MAE, R2 and NASA score (hours, capped target) beside the baseline's."""
+    """Test RMSE, MAE, R2 and NASA score (hours, capped target) beside the baseline's.
+
+    The headline ``metrics`` follow the machine's declared scoring protocol
+    (``source.protocol.rul``): every test row, or (``last_cycle``) one prediction per test unit at
+    its last observed row against the capped truth; with ``last_cycle`` the every-row figures stay
+    as ``all_rows_metrics``.
+    """
     cap = model["rul_cap_hours"]
-    y_test = test_predictions["rul_capped"].to_numpy()
-    model_test = regression_metrics(y_test, test_predictions["rul_predicted"].to_numpy())
-    baseline_test = regression_metrics(y_test, test_predictions["rul_baseline"].to_numpy())
+    protocol = declared_protocol(dict(machine))
     other = MEAN if baseline["kind"] == LINEAR else LINEAR
-    other_test = regression_metrics(
-        y_test, predict_rul_baseline({**baseline, "kind": other}, features_test)
+    scored = test_predictions.assign(
+        rul_other_baseline=predict_rul_baseline({**baseline, "kind": other}, features_test)
     )
+
+    def figures(rows: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        y = rows["rul_capped"].to_numpy()
+        model_m = regression_metrics(y, rows["rul_predicted"].to_numpy())
+        baseline_m = regression_metrics(y, rows["rul_baseline"].to_numpy())
+        other_m = regression_metrics(y, rows["rul_other_baseline"].to_numpy())
+        return metric_rows(model_m, baseline_m, baseline["kind"]), other_m
+
+    all_rows, all_rows_other = figures(scored)
+    if protocol["rul"] == LAST_CYCLE:
+        headline_rows = last_observed_rows(scored)
+        headline, headline_other = figures(headline_rows)
+        secondary = {
+            "all_rows_metrics": {
+                "label": "every test row (secondary: not the declared protocol)",
+                "n_rows": len(scored),
+                "metrics": all_rows,
+                "other_baselines": {other: all_rows_other},
+            }
+        }
+        scored_on = f"the last observed row of each of the {len(headline_rows)} test units"
+    else:
+        headline_rows, headline, headline_other, secondary = scored, all_rows, all_rows_other, {}
+        scored_on = "every test row"
     y_val = capped_rul(features_val, cap)
     return {
         "machine_id": parse_machine(machine).machine_id,
         "family": FAMILY,
         "split": "test",
         "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
-        "n_rows": len(test_predictions),
+        "n_rows": len(headline_rows),
         "target": f"rul capped at {cap:g} h",
         "units": "hours (RMSE, MAE and the NASA score's d = predicted - true)",
-        "metrics": metric_rows(model_test, baseline_test, baseline["kind"]),
-        "other_baselines": {other: other_test},
+        "protocol": {**protocol, "scored_on": scored_on},
+        "metrics": headline,
+        **secondary,
+        "other_baselines": {other: headline_other},
         "val_metrics": {
             "model": regression_metrics(y_val, predict_rul(model, features_val)),
             "baseline": regression_metrics(y_val, predict_rul_baseline(baseline, features_val)),

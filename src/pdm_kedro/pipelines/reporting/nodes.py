@@ -69,6 +69,28 @@ def _model_section(doc: dict[str, Any]) -> list[str]:
         lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on val).", ""]
     if doc.get("target"):
         lines += [f"Target: {doc['target']}.", ""]
+    lines += _protocol_lines(doc)
+    return lines
+
+
+def _protocol_lines(doc: dict[str, Any]) -> list[str]:
+    """The scoring protocol of a family's headline figures, and the secondary all-rows figures."""
+    protocol = doc.get("protocol")
+    if not protocol:
+        return []
+    lines = [
+        f"Scoring protocol: {protocol['name']} (headline test figures on "
+        f"{protocol.get('scored_on', 'the test split')}).",
+        "",
+    ]
+    secondary = doc.get("all_rows_metrics")
+    if secondary:
+        shown = ", ".join(
+            f"{row['metric']} {_fmt(row.get('value'))} (baseline {_fmt(row.get('baseline'))})"
+            for row in secondary["metrics"]
+            if row["metric"] in ("rmse", "mae")
+        )
+        lines += [f"Secondary, {secondary['label']}, {secondary['n_rows']} rows: {shown}.", ""]
     return lines
 
 
@@ -134,8 +156,10 @@ def write_model_card(
         "",
         "## Machine and data",
         "",
-        f"- {spec.manufacturer} {spec.model} ({spec.category}), {spec.power_kw:g} kW, "
-        f"{spec.age_years:g} years old.",
+        f"- {spec.manufacturer} {spec.model} ({spec.category})"
+        + (f", {spec.power_kw:g} kW" if spec.power_kw else "")
+        + (f", {spec.age_years:g} years old" if spec.age_years else "")
+        + ".",
         f"- Data source: {spec.source.type}; one reading every {spec.sampling_interval_min:g} min.",
         f"- Sensors: {sensors}.",
         f"- Window features over {sensor_baselines['windows_hours']} hours, scaled with per-sensor "
