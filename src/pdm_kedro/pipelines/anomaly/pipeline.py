@@ -50,7 +50,13 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         ),
         Node(
             choose_detector,
-            inputs=["isolation_forest", "one_class_svm", "features_val", "detector_inputs"],
+            inputs=[
+                "isolation_forest",
+                "one_class_svm",
+                "features_val",
+                "detector_inputs",
+                "params:anomaly",
+            ],
             outputs="detector_selection",
             name="choose_detector",
         ),

@@ -455,6 +455,7 @@ def report_source(
         else:
             label_origin[label] = "derived"
     by_role = labelled.groupby(ROLE)
+    thresholds = threshold_notes(labelled, source)
     return {
         "machine_id": spec.machine_id,
         "source": "file",
@@ -475,10 +476,43 @@ def report_source(
                     if f in trained
                     else source.family_notes.get(f, "not in source.families")
                 ),
+                **({"threshold": thresholds[f]} if f in thresholds else {}),
             }
             for f, why in reasons.items()
         },
+        "protocol": source.protocol.model_dump(),
+        "operating_conditions": (
+            source.operating_conditions.model_dump() if source.operating_conditions else None
+        ),
     }
+
+
+def threshold_notes(labelled: pd.DataFrame, source: FileSourceSpec) -> dict[str, str]:
+    """Whether a family can choose its decision threshold from the labels its val split holds.
+
+    The anomaly family's best-F1 threshold needs anomalous and normal rows in val; without them
+    only a normal-only rule (``anomaly.threshold.rule: normal_far``, or ``auto``) can set it.
+    """
+    notes: dict[str, str] = {}
+    if c.ANOMALY not in labelled.columns:
+        return notes
+    if "val" in source.files:
+        y = labelled.loc[labelled[ROLE] == "val", c.ANOMALY].to_numpy()
+        where = "the val files"
+    else:
+        return {
+            "anomaly": "val is cut from the data files: see the anomaly metrics' threshold_rule"
+        }
+    anomalous, normal = int(np.sum(y == 1)), int(np.sum(y == 0))
+    if anomalous and normal:
+        notes["anomaly"] = f"chosen from the data: {where} hold {anomalous} anomalous rows"
+    else:
+        notes["anomaly"] = (
+            f"cannot be chosen by F1 from the data: {where} hold {anomalous} anomalous and "
+            f"{normal} normal rows; only a normal-only rule can set it "
+            "(anomaly.threshold.rule: normal_far or auto, target_far on val's normal rows)"
+        )
+    return notes
 
 
 def fit_operating_conditions(train: pd.DataFrame, machine: dict[str, Any]) -> dict[str, Any]:
