@@ -123,9 +123,9 @@ EXERCISED = {
     "kedro run -e skab --params skab_dir=/data/SKAB": In(
         "conf/skab/catalog.yml", ("${runtime_params:skab_dir",)
     ),
-    "python benchmarks/bench_real_data.py --data-root /tmp/pdm_real": Script(
-        "benchmarks/bench_real_data.py", ("--data-root",)
-    ),
+    "python benchmarks/bench_real_data.py --env cmapss --env cmapss_fd002 --env skab "
+    "--data-root /tmp/pdm_real": Script("benchmarks/bench_real_data.py", ("--env", "--data-root")),
+    "kedro run -e cmapss_fd002": In("tests/real_data/test_real_data.py", ('"cmapss_fd002"',)),
     # edge deployment (docs/edge_deployment.md)
     f"python -m pdm_kedro.edge info --bundle data/06_models --machine {TEST_MACHINE}": In(
         "tests/edge/test_cli.py", ('"info"', '"--bundle"', '"--machine"')

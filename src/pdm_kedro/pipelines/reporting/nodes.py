@@ -117,10 +117,11 @@ def _limitations(docs: list[dict[str, Any]], source: str) -> list[str]:
             "- Trained and scored on simulated data: figures describe the simulator, not a real "
             "machine. Re-validate on the machine's own history before trusting alarms."
         )
-    lines.append(
-        "- Splits are whole run-to-failure episodes in time order; the test split holds only a "
-        "few episodes, so test figures move a lot from one episode to the next."
-    )
+    if source == "synthetic":
+        lines.append(
+            "- Splits are whole run-to-failure episodes in time order; the test split holds only "
+            "a few episodes, so test figures move a lot from one episode to the next."
+        )
     for doc in docs:
         worse = [
             row["metric"]
@@ -134,6 +135,45 @@ def _limitations(docs: list[dict[str, Any]], source: str) -> list[str]:
         if doc.get("target"):
             lines.append(f"- {doc['family']}: metrics are on the {doc['target']}.")
     return lines
+
+
+def _sampling_text(spec: Any) -> str:
+    """How often the machine is read, in the data's own terms."""
+    source = spec.source.model_dump()
+    kind = (source.get("columns") or {}).get("time_kind")
+    if kind == "cycle":
+        return (
+            f"one reading per cycle (a cycle counts as {source.get('cycle_minutes'):g} nominal "
+            "minutes: windows and RUL are in cycles)"
+        )
+    if kind == "none":
+        return "independent snapshots (no time order)"
+    return f"one reading every {spec.sampling_interval_min:g} min"
+
+
+SPLIT_TEXT = {
+    "episode": "whole episodes of the data files in time order (train, val, test).",
+    "time": "the leading {train_rows} rows of every file / episode train, the rest test; val "
+    "{val}.",
+    "files": "the source's train files for train and val (val: {val_fraction:.0%} of the training "
+    "units drawn with seed {seed}), its test files for test.",
+    "random": "independent rows drawn into train, val and test with seed {seed}.",
+}
+
+
+def _split_text(spec: Any) -> str:
+    """The real split of the machine's data (simulated machines: whole episodes)."""
+    source = spec.source.model_dump()
+    split = source.get("split")
+    if spec.source.type != "file" or not split:
+        return "whole episodes in time order (train, val, test)."
+    files = source.get("files") or {}
+    val = (
+        "from the source's val files"
+        if "val" in files
+        else f"the next {split.get('val_rows')} rows"
+    )
+    return SPLIT_TEXT[split["method"]].format(**{**split, "val": val})
 
 
 def write_model_card(
@@ -160,11 +200,11 @@ def write_model_card(
         + (f", {spec.power_kw:g} kW" if spec.power_kw else "")
         + (f", {spec.age_years:g} years old" if spec.age_years else "")
         + ".",
-        f"- Data source: {spec.source.type}; one reading every {spec.sampling_interval_min:g} min.",
+        f"- Data source: {spec.source.type}; {_sampling_text(spec)}.",
         f"- Sensors: {sensors}.",
         f"- Window features over {sensor_baselines['windows_hours']} hours, scaled with per-sensor "
         f"baselines fitted on the training split ({sensor_baselines['fitted_on']['rows']} rows).",
-        "- Splits: whole episodes in time order (train, val, test). Trees are fitted on train; "
+        f"- Splits: {_split_text(spec)} Trees are fitted on train; "
         "early stopping and thresholds use val; test is only scored.",
         "",
         "## Models",
