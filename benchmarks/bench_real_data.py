@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             run = run_environment(env, env_root, wanted, args.params, args.project)
         result["environments"][env] = {
             "run": run,
-            "machines": {m: machine_results(env_root, m, defined[m]["machine"]) for m in machines},
+            "machines": {m: machine_results(env_root, m, defined[m]) for m in machines},
         }
     name = "real_data_benchmark_" + "+".join(args.env)
     out = root / "08_reporting"
