@@ -51,3 +51,32 @@ def test_choose_detector_on_normal_only_val_keeps_the_configured_detector():
     assert chosen["rule"] == n.NORMAL_FAR and chosen["detector"] == n.ONE_CLASS_SVM
     for candidate in chosen["candidates"].values():
         assert candidate["val_far"] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_leading_window_calibrates_each_episode_on_its_own_normal_rows():
+    rng = np.random.default_rng(3)
+    # two files whose normal scores sit at different levels (shift 0 and 5)
+    train = pd.DataFrame(
+        {
+            "f": np.r_[rng.normal(0, 1, 4000), rng.normal(5, 1, 4000)],
+            "anomaly": 0,
+            "episode_id": np.repeat([0, 1], 4000),
+        }
+    )
+    model = {"estimator": _Scores(0.0), "feature_names": ["f"], "threshold": 100.0}
+    params = {"threshold": {"rule": "leading_window", "target_far": 0.1}}
+    calibrated = n.episode_thresholds(model, train, params)
+    assert set(calibrated["episode_thresholds"]) == {"0", "1"}
+    test = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2020-01-01", periods=8000, freq="s"),
+            "f": np.r_[rng.normal(0, 1, 4000), rng.normal(5, 1, 4000)],
+            "anomaly": 0,
+            "episode_id": np.repeat([0, 1], 4000),
+        }
+    )
+    scored = n.score_test_rows(calibrated, test)
+    for _, rows in scored.groupby("episode_id"):  # each file's own false-alarm rate ~ target
+        assert rows["flag"].mean() == pytest.approx(0.1, abs=0.02)
+    # other rules leave the model as it is
+    assert n.episode_thresholds(model, train, {"threshold": {"rule": "auto"}}) is model

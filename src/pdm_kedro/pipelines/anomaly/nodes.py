@@ -185,6 +185,7 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, fl
 
 BEST_F1 = "best_f1_on_val"
 NORMAL_FAR = "normal_far"
+LEADING_WINDOW = "leading_window"
 
 
 def threshold_rule(y_val: np.ndarray, params: dict[str, Any]) -> str:
@@ -203,7 +204,7 @@ def threshold_rule(y_val: np.ndarray, params: dict[str, Any]) -> str:
             f"anomaly.threshold.rule {BEST_F1!r} needs anomalous and normal rows in val; val has "
             f"{int(y.sum())} anomalous of {y.size}: use rule {NORMAL_FAR!r} (or auto)"
         )
-    if rule not in (BEST_F1, NORMAL_FAR):
+    if rule not in (BEST_F1, NORMAL_FAR, LEADING_WINDOW):
         raise ValueError(
             f"anomaly.threshold.rule must be auto, {BEST_F1} or {NORMAL_FAR}: {rule!r}"
         )
@@ -242,6 +243,9 @@ def choose_detector(
     settings = dict(params.get("threshold") or {})
     y_val = features_val[LABEL].to_numpy()
     rule = threshold_rule(y_val, params)
+    per_episode = rule == LEADING_WINDOW
+    if per_episode:  # per-episode thresholds come later; the global one: normal_far
+        rule = NORMAL_FAR
     estimators = ((ISOLATION_FOREST, isolation_forest), (ONE_CLASS_SVM, one_class_svm))
     candidates = {}
     for name, estimator in estimators:
@@ -271,7 +275,7 @@ def choose_detector(
     return {
         "detector": winner,
         "threshold": candidates[winner]["threshold"],
-        "rule": rule,
+        "rule": LEADING_WINDOW if per_episode else rule,
         "why": why,
         "candidates": candidates,
     }
@@ -308,12 +312,44 @@ def fit_anomaly_rule(
     return {k: rule[k] for k in ("column", "direction", "threshold")}
 
 
+def episode_thresholds(
+    model: dict[str, Any], features_train: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-episode calibration on each episode's leading normal window (SKAB's protocol).
+
+    With ``anomaly.threshold.rule: leading_window``, every episode's threshold is the
+    ``(1 - target_far)`` quantile of the scores of its own train rows (a ``time`` split's leading
+    ``train_rows``: normal operation by the source's protocol); no labelled anomaly is used. The
+    model's single ``threshold`` (edge bundle, promotion) stays the fleet-wide rule's. Returns the
+    model unchanged for any other rule.
+    """
+    settings = dict(params.get("threshold") or {})
+    if settings.get("rule") != LEADING_WINDOW:
+        return model
+    target = float(settings.get("target_far", 0.05))
+    scores = anomaly_scores(model["estimator"], features_train, model["feature_names"])
+    normal = features_train[LABEL].to_numpy() == 0
+    episodes = features_train[c.EPISODE].to_numpy()
+    per = {
+        str(int(e)): normal_far_threshold(scores[(episodes == e) & normal], target)
+        for e in np.unique(episodes[normal])
+    }
+    logger.info("anomaly: leading-window thresholds for %d episodes", len(per))
+    return {**model, "episode_thresholds": per, "episode_threshold_target_far": target}
+
+
 def score_test_rows(model: dict[str, Any], features_test: pd.DataFrame) -> pd.DataFrame:
-    """Test rows with the label, the anomaly score and the flag at the model's threshold."""
+    """Test rows with the label, the anomaly score and the flag at the model's threshold (or,
+    calibrated per episode, at the episode's own threshold; episodes without one: the model's)."""
     scores = anomaly_scores(model["estimator"], features_test, model["feature_names"])
     out = features_test[[c.TIMESTAMP, c.EPISODE, LABEL]].copy()
     out["score"] = scores
-    out["flag"] = (scores >= model["threshold"]).astype(np.int8)
+    threshold = np.full(len(out), float(model["threshold"]))
+    per = model.get("episode_thresholds")
+    if per:
+        mapped = out[c.EPISODE].astype(int).astype(str).map(per)
+        threshold = mapped.fillna(float(model["threshold"])).to_numpy(dtype=np.float64)
+    out["flag"] = (scores >= threshold).astype(np.int8)
     return out.reset_index(drop=True)
 
 
