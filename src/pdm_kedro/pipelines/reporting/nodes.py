@@ -65,7 +65,21 @@ def _model_section(doc: dict[str, Any]) -> list[str]:
     nested = [k for k in model if k not in simple]
     if nested:
         lines += [f"More settings in `{doc['family']}/metrics.json`: {', '.join(nested)}.", ""]
-    if doc.get("threshold") is not None:
+    rule = (doc.get("threshold_rule") or {}).get("rule")
+    if doc.get("threshold") is not None and rule in ("normal_far", "leading_window"):
+        target = _fmt(doc["threshold_rule"].get("target_far"))
+        where = (
+            "each episode's own leading normal window (per-episode thresholds; the bundle keeps "
+            "the val one)"
+            if rule == "leading_window"
+            else "val's normal rows"
+        )
+        lines += [
+            f"Decision threshold: {_fmt(doc['threshold'])}, rule `{rule}`: target false-alarm "
+            f"rate {target} on {where}; no labelled anomaly used.",
+            "",
+        ]
+    elif doc.get("threshold") is not None:
         lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on val).", ""]
     if doc.get("target"):
         lines += [f"Target: {doc['target']}.", ""]
