@@ -93,7 +93,8 @@ def machine_results(data_root: Path, machine_id: str, machine: dict[str, Any]) -
         secondary = doc.get("all_rows_metrics")
         families[family] = {
             "n_rows": doc.get("n_rows"),
-            "protocol": doc.get("protocol", {"name": "every test row"}),
+            "protocol": doc.get("protocol")
+            or {"name": (source.get("protocol") or {}).get("name") or "every test row"},
             "metrics": metrics,
             "secondary": (
                 {
