@@ -27,15 +27,19 @@ class UnknownMachineError(KeyError):
 
 
 class SensorSpec(BaseModel):
-    """One sensor of a machine: unit, nominal value, noise and physical range."""
+    """One sensor of a machine: unit, nominal value, noise and physical range.
+
+    ``nominal`` and ``noise`` drive the simulator; file sources may leave them out (the feature
+    stage then derives the scaling floor from the data).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     kind: str = Field(description="temperature, vibration, pressure, current, flow, speed, ...")
     unit: str
-    nominal: float
-    noise: float = Field(ge=0)
+    nominal: float | None = None
+    noise: float | None = Field(default=None, ge=0)
     min: float
     max: float
     load_sensitivity: float = 0.0
@@ -43,7 +47,7 @@ class SensorSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check_range(self) -> SensorSpec:
-        if not self.min <= self.nominal <= self.max:
+        if self.nominal is not None and not self.min <= self.nominal <= self.max:
             raise ValueError(
                 f"sensor {self.name}: nominal {self.nominal} outside [{self.min}, {self.max}]"
             )
@@ -76,6 +80,9 @@ class SourceSpec(BaseModel):
     type: Literal["synthetic", "file"] = "synthetic"
 
 
+SIMULATOR_FIELDS = ("power_kw", "voltage", "age_years")
+
+
 class MachineSpec(BaseModel):
     """A machine's metadata, sensors, failure modes and data source."""
 
@@ -85,10 +92,10 @@ class MachineSpec(BaseModel):
     category: str
     manufacturer: str
     model: str
-    power_kw: float = Field(ge=0)
+    power_kw: float | None = Field(default=None, ge=0, description="simulator only")
     rated_speed_rpm: float = Field(ge=0)
-    voltage: float = Field(ge=0)
-    age_years: float = Field(ge=0)
+    voltage: float | None = Field(default=None, ge=0, description="simulator only")
+    age_years: float | None = Field(default=None, ge=0, description="simulator only")
     sampling_interval_min: float = Field(gt=0)
     on_invalid: Literal["fail", "quarantine"] = "quarantine"
     source: SourceSpec = SourceSpec()
@@ -103,6 +110,18 @@ class MachineSpec(BaseModel):
                 f"machine_id {self.machine_id!r} must be lower-case letters, digits and underscores"
             )
         names = [s.name for s in self.sensors]
+        if self.source.type == "synthetic":
+            missing = [f for f in SIMULATOR_FIELDS if getattr(self, f) is None] + [
+                f"sensors[{s.name}].{f}"
+                for s in self.sensors
+                for f in ("nominal", "noise")
+                if getattr(s, f) is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"machine {self.machine_id}: the simulator needs {missing} "
+                    "(optional only for file sources)"
+                )
         if len(set(names)) != len(names):
             raise ValueError(f"machine {self.machine_id}: duplicate sensor names in {names}")
         for mode, spec in self.failure_modes.items():

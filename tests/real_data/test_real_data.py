@@ -144,3 +144,40 @@ def test_skab_dir_override_reads_the_files_from_there(tmp_path):
     )
     files = json.dumps(report)
     assert "valve1/14" in files and "valve1/15" not in files
+
+
+CMAPSS_FD002 = CMAPSS / "train_FD002.txt"
+
+
+@needs_cmapss
+def test_cmapss_fd002_derives_six_conditions_on_train_and_scales_per_condition():
+    assert CMAPSS_FD002.is_file(), f"C-MAPSS FD002 not found in {CMAPSS}"
+    from pdm_kedro.pipelines.data_ingestion.nodes import (
+        fit_operating_conditions,
+        label_operating_conditions,
+    )
+    from pdm_kedro.pipelines.feature_engineering.nodes import fit_sensor_baselines
+
+    machine, fleet = _env_params("cmapss_fd002", "cmapss_fd002")
+    files = {
+        name: pd.read_csv(CMAPSS / f"{name}.txt", sep=r"\s+", header=None)
+        for name in ("train_FD002", "test_FD002", "RUL_FD002")
+    }
+    train, val, test = _ingest(files, machine, fleet["labels"])
+    conditions = fit_operating_conditions(train, machine)
+    assert conditions["fitted_on"] == {"split": "train", "rows": len(train)}
+    counts = conditions["clustering"]["train_rows_per_condition"]
+    assert len(counts) == 6 and min(counts.values()) > 0.1 * len(train)
+    labelled = {
+        n: label_operating_conditions(f, conditions)
+        for n, f in (("train", train), ("val", val), ("test", test))
+    }
+    assert set(labelled["test"][c.REGIME]) == set(counts)
+    baselines = fit_sensor_baselines(
+        labelled["train"],
+        machine,
+        {"windows_hours": [5, 10], "statistics": ["mean"], "robust_scale_floor": 1e-6},
+    )
+    # every condition's scaled train readings are centred: the regime no longer shows
+    assert set(baselines["condition_scaling"]["per_condition"]) >= set(counts)
+    assert test[c.EPISODE].nunique() == 259

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pdm_kedro.core.operating_conditions import apply_condition_scaling
 from pdm_kedro.core.window_features import episode_features
 from pdm_kedro.edge.readings import Readings
 
@@ -32,8 +33,12 @@ def compute_features(readings: Readings, manifest: dict[str, Any]) -> np.ndarray
     """
     sensors = manifest["sensors"]
     window = manifest["windows"]
+    values = readings.values
+    scaling = manifest.get("preprocessing", {}).get("condition_scaling")
+    if scaling:  # per-operating-condition z-scores, as the training pipeline's feature stage
+        values = apply_condition_scaling(values, np.asarray(readings.regimes), scaling)
     matrix = episode_features(
-        readings.values,
+        values,
         [s["kind"] for s in sensors],
         np.array([s["median"] for s in sensors], dtype=np.float64),
         np.array([s["scale"] for s in sensors], dtype=np.float64),

@@ -189,31 +189,100 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, fl
     return float(ranked[best]), float(max(f1[best], 0.0))
 
 
+BEST_F1 = "best_f1_on_val"
+NORMAL_FAR = "normal_far"
+LEADING_WINDOW = "leading_window"
+
+
+def threshold_rule(y_val: np.ndarray, params: dict[str, Any]) -> str:
+    """The threshold rule in force: the configured one, ``auto`` resolved by val's labels.
+
+    Raises:
+        ValueError: ``best_f1_on_val`` asked for while val holds no anomaly (or no normal row).
+    """
+    rule = dict(params.get("threshold") or {}).get("rule", BEST_F1)
+    y = np.asarray(y_val).astype(bool)
+    both = bool(y.any() and (~y).any())
+    if rule == "auto":
+        return BEST_F1 if both else NORMAL_FAR
+    if rule == BEST_F1 and not both:
+        raise ValueError(
+            f"anomaly.threshold.rule {BEST_F1!r} needs anomalous and normal rows in val; val has "
+            f"{int(y.sum())} anomalous of {y.size}: use rule {NORMAL_FAR!r} (or auto)"
+        )
+    if rule not in (BEST_F1, NORMAL_FAR, LEADING_WINDOW):
+        raise ValueError(
+            f"anomaly.threshold.rule must be auto, {BEST_F1} or {NORMAL_FAR}: {rule!r}"
+        )
+    return rule
+
+
+def normal_far_threshold(scores_normal: np.ndarray, target_far: float) -> float:
+    """The threshold (flag = score >= threshold) flagging ``target_far`` of the normal rows."""
+    scores = np.sort(np.asarray(scores_normal, dtype=np.float64))
+    if scores.size == 0:
+        raise ValueError("normal_far threshold: val holds no normal row")
+    # the smallest threshold with at most target_far of the normal rows at or above it
+    allowed = int(np.floor(target_far * scores.size))
+    if allowed <= 0:
+        return float(np.nextafter(scores[-1], np.inf))
+    return float(scores[scores.size - allowed])
+
+
 def choose_detector(
     isolation_forest: Pipeline,
     one_class_svm: Pipeline,
     features_val: pd.DataFrame,
     inputs: dict[str, Any],
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Each detector's val F1 at its own best val threshold; the higher F1 wins.
+    """Detector and threshold by the configured rule (``anomaly.threshold``).
 
-    Returns ``{"detector", "threshold", "candidates": {name: {"val_f1", "threshold"}}}``.
+    - ``best_f1_on_val``: each detector's val F1 at its own best val threshold; the higher wins.
+    - ``normal_far``: no labelled anomaly needed: the threshold is the quantile of the scores of
+      val's normal rows that flags ``target_far`` of them; the detector is
+      ``detector_without_labels`` (nothing in the data can rank detectors).
+
+    Returns ``{"detector", "threshold", "rule", "candidates": {name: {"val_f1", "threshold"}}}``.
     """
+    params = params or {}
+    settings = dict(params.get("threshold") or {})
     y_val = features_val[LABEL].to_numpy()
+    rule = threshold_rule(y_val, params)
+    per_episode = rule == LEADING_WINDOW
+    if per_episode:  # per-episode thresholds come later; the global one: normal_far
+        rule = NORMAL_FAR
+    estimators = ((ISOLATION_FOREST, isolation_forest), (ONE_CLASS_SVM, one_class_svm))
     candidates = {}
-    for name, estimator in ((ISOLATION_FOREST, isolation_forest), (ONE_CLASS_SVM, one_class_svm)):
+    for name, estimator in estimators:
         scores = anomaly_scores(estimator, features_val, inputs["feature_names"])
-        threshold, f1 = best_f1_threshold(y_val, scores)
+        if rule == BEST_F1:
+            threshold, f1 = best_f1_threshold(y_val, scores)
+        else:
+            target = float(settings.get("target_far", 0.05))
+            threshold = normal_far_threshold(scores[y_val == 0], target)
+            flags = scores >= threshold
+            f1 = f1_score_binary(y_val.astype(bool), flags)
+            candidates[name] = {
+                "val_f1": f1,
+                "threshold": threshold,
+                "val_far": float(np.mean(flags[y_val == 0])),
+                "target_far": target,
+            }
+            continue
         candidates[name] = {"val_f1": f1, "threshold": threshold}
-    winner = max(candidates, key=lambda name: candidates[name]["val_f1"])
-    logger.info(
-        "anomaly: %s wins on val (F1 %s)",
-        winner,
-        {k: round(v["val_f1"], 3) for k, v in candidates.items()},
-    )
+    if rule == BEST_F1:
+        winner = max(candidates, key=lambda name: candidates[name]["val_f1"])
+        why = "the higher val F1"
+    else:
+        winner = settings.get("detector_without_labels", ISOLATION_FOREST)
+        why = "configured (val has no anomalies to rank detectors by)"
+    logger.info("anomaly: %s (%s), threshold rule %s", winner, why, rule)
     return {
         "detector": winner,
         "threshold": candidates[winner]["threshold"],
+        "rule": LEADING_WINDOW if per_episode else rule,
+        "why": why,
         "candidates": candidates,
     }
 
@@ -249,12 +318,44 @@ def fit_anomaly_rule(
     return {k: rule[k] for k in ("column", "direction", "threshold")}
 
 
+def episode_thresholds(
+    model: dict[str, Any], features_train: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-episode calibration on each episode's leading normal window (SKAB's protocol).
+
+    With ``anomaly.threshold.rule: leading_window``, every episode's threshold is the
+    ``(1 - target_far)`` quantile of the scores of its own train rows (a ``time`` split's leading
+    ``train_rows``: normal operation by the source's protocol); no labelled anomaly is used. The
+    model's single ``threshold`` (edge bundle, promotion) stays the fleet-wide rule's. Returns the
+    model unchanged for any other rule.
+    """
+    settings = dict(params.get("threshold") or {})
+    if settings.get("rule") != LEADING_WINDOW:
+        return model
+    target = float(settings.get("target_far", 0.05))
+    scores = anomaly_scores(model["estimator"], features_train, model["feature_names"])
+    normal = features_train[LABEL].to_numpy() == 0
+    episodes = features_train[c.EPISODE].to_numpy()
+    per = {
+        str(int(e)): normal_far_threshold(scores[(episodes == e) & normal], target)
+        for e in np.unique(episodes[normal])
+    }
+    logger.info("anomaly: leading-window thresholds for %d episodes", len(per))
+    return {**model, "episode_thresholds": per, "episode_threshold_target_far": target}
+
+
 def score_test_rows(model: dict[str, Any], features_test: pd.DataFrame) -> pd.DataFrame:
-    """Test rows with the label, the anomaly score and the flag at the model's threshold."""
+    """Test rows with the label, the anomaly score and the flag at the model's threshold (or,
+    calibrated per episode, at the episode's own threshold; episodes without one: the model's)."""
     scores = anomaly_scores(model["estimator"], features_test, model["feature_names"])
     out = features_test[[c.TIMESTAMP, c.EPISODE, LABEL]].copy()
     out["score"] = scores
-    out["flag"] = (scores >= model["threshold"]).astype(np.int8)
+    threshold = np.full(len(out), float(model["threshold"]))
+    per = model.get("episode_thresholds")
+    if per:
+        mapped = out[c.EPISODE].astype(int).astype(str).map(per)
+        threshold = mapped.fillna(float(model["threshold"])).to_numpy(dtype=np.float64)
+    out["flag"] = (scores >= threshold).astype(np.int8)
     return out.reset_index(drop=True)
 
 
@@ -319,6 +420,11 @@ def evaluate_anomaly_model(
         },
         "baseline_rule": dict(baseline_rule),
         "threshold": float(selection["threshold"]),
+        "threshold_rule": {
+            "rule": selection.get("rule", BEST_F1),
+            "why_detector": selection.get("why", "the higher val F1"),
+            **{k: v for k, v in dict(params.get("threshold") or {}).items() if k != "rule"},
+        },
         "lower_is_better": ["false_alarm_rate", "missed_alarm_rate"],
         "plots": ["score_distribution.png"],
     }

@@ -8,6 +8,7 @@ from pdm_kedro.promotion import promotion_nodes
 from .nodes import (
     FAMILY,
     choose_detector,
+    episode_thresholds,
     evaluate_anomaly_model,
     fit_anomaly_rule,
     fit_isolation_forest,
@@ -50,7 +51,13 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         ),
         Node(
             choose_detector,
-            inputs=["isolation_forest", "one_class_svm", "features_val", "detector_inputs"],
+            inputs=[
+                "isolation_forest",
+                "one_class_svm",
+                "features_val",
+                "detector_inputs",
+                "params:anomaly",
+            ],
             outputs="detector_selection",
             name="choose_detector",
         ),
@@ -67,8 +74,14 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             name="fit_anomaly_rule",
         ),
         Node(
+            episode_thresholds,
+            inputs=["model", "features_train", "params:anomaly"],
+            outputs="calibrated_model",
+            name="calibrate_episode_thresholds",
+        ),
+        Node(
             score_test_rows,
-            inputs=["model", "features_test"],
+            inputs=["calibrated_model", "features_test"],
             outputs="test_scores",
             name="score_test_rows",
         ),

@@ -18,6 +18,7 @@ import pandas as pd
 
 from pdm_kedro import contract as c
 from pdm_kedro.contract import FAILURE_MODE, HIDDEN_COLUMNS
+from pdm_kedro.core import operating_conditions as oc
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.splits import split_by_episode
 
@@ -30,6 +31,11 @@ SOURCE_EPISODE = "source_episode"  # the episode / unit id as written in the use
 ROLE = "source_role"
 READING_ROLES = ("data", "train", "val", "test")
 MAX_ROWS_QUOTED = 5
+
+
+def setting_column(name: str) -> str:
+    """The raw column carrying operating setting ``name`` (kept beside the contract's columns)."""
+    return f"setting__{name}"
 
 
 class DataSourceError(ValueError):
@@ -111,6 +117,9 @@ def _standardise_file(
         wanted["episode"] = cols.episode
     if cols.regime is not None:
         wanted["regime"] = cols.regime
+    settings = source.operating_conditions.settings if source.operating_conditions else []
+    for column in settings:
+        wanted[f"operating setting {column}"] = column
     present_labels = {lab: col for lab, col in cols.labels.items() if col in frame.columns}
     _require_columns(frame, wanted, file)
 
@@ -130,6 +139,8 @@ def _standardise_file(
     out[c.REGIME] = frame[cols.regime].astype(str) if cols.regime else cols.default_regime
     for name, col in sensor_cols.items():
         out[name] = _numeric(frame, col, file, f"sensor {name}")
+    for column in settings:
+        out[setting_column(column)] = _numeric(frame, column, file, f"operating setting {column}")
     for label, col in present_labels.items():
         out[label] = _numeric(frame, col, file, f"label {label}")
     for label, value in source.fill_labels.get(role, {}).items():
@@ -445,6 +456,7 @@ def report_source(
         else:
             label_origin[label] = "derived"
     by_role = labelled.groupby(ROLE)
+    thresholds = threshold_notes(labelled, source)
     return {
         "machine_id": spec.machine_id,
         "source": "file",
@@ -465,9 +477,14 @@ def report_source(
                     if f in trained
                     else source.family_notes.get(f, "not in source.families")
                 ),
+                **({"threshold": thresholds[f]} if f in thresholds else {}),
             }
             for f, why in reasons.items()
         },
+        "protocol": source.protocol.model_dump(),
+        "operating_conditions": (
+            source.operating_conditions.model_dump() if source.operating_conditions else None
+        ),
     }
 
 
@@ -480,3 +497,89 @@ def no_hidden_state(raw_train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     empty[c.EPISODE] = pd.Series(dtype="int64")
     empty[FAILURE_MODE] = pd.Series(dtype="object")
     return empty, empty.copy(), empty.copy()
+
+
+def threshold_notes(labelled: pd.DataFrame, source: FileSourceSpec) -> dict[str, str]:
+    """Whether a family can choose its decision threshold from the labels its val split holds.
+
+    The anomaly family's best-F1 threshold needs anomalous and normal rows in val; without them
+    only a normal-only rule (``anomaly.threshold.rule: normal_far``, or ``auto``) can set it.
+    """
+    notes: dict[str, str] = {}
+    if c.ANOMALY not in labelled.columns:
+        return notes
+    if "val" in source.files:
+        y = labelled.loc[labelled[ROLE] == "val", c.ANOMALY].to_numpy()
+        where = "the val files"
+    else:
+        return {
+            "anomaly": "val is cut from the data files: see the anomaly metrics' threshold_rule"
+        }
+    anomalous, normal = int(np.sum(y == 1)), int(np.sum(y == 0))
+    if anomalous and normal:
+        notes["anomaly"] = f"chosen from the data: {where} hold {anomalous} anomalous rows"
+    else:
+        notes["anomaly"] = (
+            f"cannot be chosen by F1 from the data: {where} hold {anomalous} anomalous and "
+            f"{normal} normal rows; only a normal-only rule can set it "
+            "(anomaly.threshold.rule: normal_far or auto, target_far on val's normal rows)"
+        )
+    return notes
+
+
+def fit_operating_conditions(train: pd.DataFrame, machine: dict[str, Any]) -> dict[str, Any]:
+    """The operating-condition model of the machine, fitted on the train split only.
+
+    With ``source.operating_conditions.settings``: k-means centres of those settings
+    (:func:`pdm_kedro.core.operating_conditions.fit_conditions`). Without: the given regime
+    column's values. ``{"enabled": False}`` when the source declares no operating conditions.
+    """
+    spec = parse_machine(machine)
+    source = parse_file_source(spec.source.model_dump())
+    declared = source.operating_conditions
+    if declared is None:
+        return {"enabled": False}
+    out: dict[str, Any] = {"enabled": True, **declared.model_dump()}
+    if declared.settings:
+        columns = [setting_column(s) for s in declared.settings]
+        values = train[columns].to_numpy(dtype=np.float64)
+        finite = np.isfinite(values).all(axis=1)
+        out["clustering"] = oc.fit_conditions(
+            values[finite], declared.settings, declared.n_conditions, declared.seed
+        )
+        out["fitted_on"] = {"split": "train", "rows": int(finite.sum())}
+        logger.info(
+            "%s: %d operating conditions from %s (train rows per condition %s)",
+            spec.machine_id,
+            declared.n_conditions,
+            declared.settings,
+            out["clustering"]["train_rows_per_condition"],
+        )
+    else:
+        out["clustering"] = None
+        out["fitted_on"] = {"split": "train", "rows": int(len(train))}
+        out["regimes"] = sorted(train[c.REGIME].astype(str).unique().tolist())
+    return out
+
+
+def label_operating_conditions(readings: pd.DataFrame, conditions: dict[str, Any]) -> pd.DataFrame:
+    """Each row's ``regime`` set to its operating condition (nearest train centre).
+
+    Rows with a missing setting keep their regime and are logged; without a clustering (given
+    regime column, or no conditions declared) the readings pass unchanged.
+    """
+    if not conditions.get("enabled") or not conditions.get("clustering"):
+        return readings
+    clustering = conditions["clustering"]
+    columns = [setting_column(s) for s in clustering["columns"]]
+    values = readings[columns].to_numpy(dtype=np.float64)
+    finite = np.isfinite(values).all(axis=1)
+    out = readings.copy()
+    labels = out[c.REGIME].astype(str).to_numpy(dtype=object, copy=True)
+    labels[finite] = oc.assign_conditions(values[finite], clustering)
+    out[c.REGIME] = labels.astype(str)
+    if (~finite).any():
+        logger.warning(
+            "%d rows lack an operating setting: regime kept as given", int((~finite).sum())
+        )
+    return out

@@ -342,6 +342,12 @@ def build_edge_manifest(
             "fitted_on": sensor_baselines.get("fitted_on"),
             "missing_readings": "forward-filled from the same sensor's last reading",
             "zscore": "(reading - median) / scale",
+            # per-operating-condition z-scores applied to the readings first (fitted on train)
+            **(
+                {"condition_scaling": sensor_baselines["condition_scaling"]}
+                if sensor_baselines.get("condition_scaling")
+                else {}
+            ),
         },
         "regimes": {
             "codes": {name: i for i, name in enumerate(sensor_baselines["regimes"])},

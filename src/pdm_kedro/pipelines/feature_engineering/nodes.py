@@ -23,9 +23,18 @@ from pdm_kedro.evaluation.threshold_rule import (
 )
 from pdm_kedro.fleet import parse_machine
 
+from .conditions import apply_condition_scaling_of, fit_condition_scaling_of
+
 logger = logging.getLogger(__name__)
 
 MAD_TO_SD = 1.4826
+
+
+def data_resolution(values: np.ndarray) -> float:
+    """The smallest step between distinct finite values (0.0 for fewer than two): the scaling
+    floor of a sensor whose noise the config does not give."""
+    distinct = np.unique(values[np.isfinite(values)])
+    return float(np.min(np.diff(distinct))) if distinct.size > 1 else 0.0
 
 
 def fit_sensor_baselines(
@@ -37,15 +46,21 @@ def fit_sensor_baselines(
     """
     spec = parse_machine(machine)
     floor = float(features["robust_scale_floor"])
+    condition_scaling = fit_condition_scaling_of(train, machine)
+    train = apply_condition_scaling_of(train, condition_scaling, spec.sensor_names)
     sensors = {}
     for sensor in spec.sensors:
         values = train[sensor.name].to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
-        median = float(np.median(values)) if values.size else sensor.nominal
+        median = float(np.median(values)) if values.size else float(sensor.nominal or 0.0)
         mad = float(np.median(np.abs(values - median))) if values.size else 0.0
+        # the floor: the sensor's configured noise, else its resolution in the data
+        noise = sensor.noise if sensor.noise is not None else data_resolution(values)
         sensors[sensor.name] = {
             "median": median,
-            "scale": max(MAD_TO_SD * mad, sensor.noise, floor),
+            # readings scaled per condition are z-scores: the sensor's noise (raw units) no
+            # longer applies
+            "scale": max(MAD_TO_SD * mad, 0.0 if condition_scaling else noise, floor),
             "unit": sensor.unit,
             "kind": sensor.kind,
         }
@@ -58,6 +73,7 @@ def fit_sensor_baselines(
         "window_rows": window_rows(features["windows_hours"], spec.rows_per_hour),
         "statistics": list(features["statistics"]),
         "fitted_on": {"split": "train", "rows": len(train)},
+        **({"condition_scaling": condition_scaling} if condition_scaling else {}),
     }
 
 
@@ -80,7 +96,8 @@ def build_window_features(
     names = feature_names(sensors, kinds, window_labels(baselines["windows_hours"]), stats)
 
     ordered = validated.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable").reset_index(drop=True)
-    readings = ordered[sensors].to_numpy(dtype=np.float64)
+    scaled = apply_condition_scaling_of(ordered, baselines.get("condition_scaling"), sensors)
+    readings = scaled[sensors].to_numpy(dtype=np.float64)
     starts = np.flatnonzero(
         np.r_[True, ordered[c.EPISODE].to_numpy()[1:] != ordered[c.EPISODE].to_numpy()[:-1]]
     )

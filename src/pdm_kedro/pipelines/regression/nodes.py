@@ -24,6 +24,7 @@ from pdm_kedro.evaluation.model_inputs import (
     select_feature_names,
     xgboost_settings,
 )
+from pdm_kedro.evaluation.protocol import LAST_CYCLE, declared_protocol, last_observed_rows
 from pdm_kedro.evaluation.regression_metrics import regression_metrics
 from pdm_kedro.evaluation.report import metric_rows, with_intervals
 from pdm_kedro.fleet import parse_machine
@@ -138,40 +139,68 @@ def evaluate_rul_model(
 ) -> dict[str, Any]:
     """Test RMSE, MAE, R2 and NASA score (hours, capped target) beside the baseline's.
 
-    ``ceiling`` (from :func:`pdm_kedro.evaluation.ceiling.ceiling_regressor_metrics`) adds the
-    hidden-state model's test figures as each row's ``ceiling``."""
+    The headline ``metrics`` follow the machine's declared scoring protocol
+    (``source.protocol.rul``): every test row, or (``last_cycle``) one prediction per test unit at
+    its last observed row against the capped truth; with ``last_cycle`` the every-row figures stay
+    as ``all_rows_metrics``. The every-row figures carry the error over the last hours before
+    failure and bootstrap intervals over test episodes; ``ceiling`` (from
+    :func:`pdm_kedro.evaluation.ceiling.ceiling_regressor_metrics`) adds the hidden-state model's
+    test figures as each row's ``ceiling``.
+    """
     cap = model["rul_cap_hours"]
-    y_test = test_predictions["rul_capped"].to_numpy()
-    model_test = regression_metrics(y_test, test_predictions["rul_predicted"].to_numpy())
-    baseline_test = regression_metrics(y_test, test_predictions["rul_baseline"].to_numpy())
-    near = rul_near_failure_and_intervals(test_predictions, features_test, params)
-    model_test |= near["values"]
-    baseline_test |= near["baseline"]
+    protocol = declared_protocol(dict(machine))
     other = MEAN if baseline["kind"] == LINEAR else LINEAR
-    other_test = regression_metrics(
-        y_test, predict_rul_baseline({**baseline, "kind": other}, features_test)
+    scored = test_predictions.assign(
+        rul_other_baseline=predict_rul_baseline({**baseline, "kind": other}, features_test)
     )
+    near = rul_near_failure_and_intervals(test_predictions, features_test, params)
+
+    def figures(
+        rows: pd.DataFrame, *, every_row: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        y = rows["rul_capped"].to_numpy()
+        model_m = regression_metrics(y, rows["rul_predicted"].to_numpy())
+        baseline_m = regression_metrics(y, rows["rul_baseline"].to_numpy())
+        other_m = regression_metrics(y, rows["rul_other_baseline"].to_numpy())
+        if not every_row:
+            return metric_rows(model_m, baseline_m, baseline["kind"]), other_m
+        model_m |= near["values"]
+        baseline_m |= near["baseline"]
+        ceilings = ceiling_values(ceiling) if ceiling else None
+        table = metric_rows(model_m, baseline_m, baseline["kind"], ceilings)
+        return with_intervals(table, near["intervals"]), other_m
+
+    all_rows, all_rows_other = figures(scored, every_row=True)
+    if protocol["rul"] == LAST_CYCLE:
+        headline_rows = last_observed_rows(scored)
+        headline, headline_other = figures(headline_rows, every_row=False)
+        secondary = {
+            "all_rows_metrics": {
+                "label": "every test row (secondary: not the declared protocol)",
+                "n_rows": len(scored),
+                "metrics": all_rows,
+                "other_baselines": {other: all_rows_other},
+            }
+        }
+        scored_on = f"the last observed row of each of the {len(headline_rows)} test units"
+    else:
+        headline_rows, headline, headline_other, secondary = scored, all_rows, all_rows_other, {}
+        scored_on = "every test row"
     y_val = capped_rul(features_val, cap)
     return {
         "machine_id": parse_machine(machine).machine_id,
         "family": FAMILY,
         "split": "test",
         "tracked_by_family": True,  # logs its own MLflow metrics (mlflow_metrics output)
-        "n_rows": len(test_predictions),
+        "n_rows": len(headline_rows),
         "target": f"rul capped at {cap:g} h",
         "units": "hours (RMSE, MAE and the NASA score's d = predicted - true)",
-        "metrics": with_intervals(
-            metric_rows(
-                model_test,
-                baseline_test,
-                baseline["kind"],
-                ceiling_values(ceiling) if ceiling else None,
-            ),
-            near["intervals"],
-        ),
+        "protocol": {**protocol, "scored_on": scored_on},
+        "metrics": headline,
+        **secondary,
         "near_failure": {k: near[k] for k in ("near_failure_hours", "bootstrap")},
         "ceiling": ceiling,
-        "other_baselines": {other: other_test},
+        "other_baselines": {other: headline_other},
         "val_metrics": {
             "model": regression_metrics(y_val, predict_rul(model, features_val)),
             "baseline": regression_metrics(y_val, predict_rul_baseline(baseline, features_val)),

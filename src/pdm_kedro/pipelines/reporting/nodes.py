@@ -124,11 +124,47 @@ def _model_section(doc: dict[str, Any]) -> list[str]:
     nested = [k for k in model if k not in simple]
     if nested:
         lines += [f"More settings in `{doc['family']}/metrics.json`: {', '.join(nested)}.", ""]
-    if doc.get("threshold") is not None:
+    rule = (doc.get("threshold_rule") or {}).get("rule")
+    if doc.get("threshold") is not None and rule in ("normal_far", "leading_window"):
+        target = _fmt(doc["threshold_rule"].get("target_far"))
+        where = (
+            "each episode's own leading normal window (per-episode thresholds; the bundle keeps "
+            "the val one)"
+            if rule == "leading_window"
+            else "val's normal rows"
+        )
+        lines += [
+            f"Decision threshold: {_fmt(doc['threshold'])}, rule `{rule}`: target false-alarm "
+            f"rate {target} on {where}; no labelled anomaly used.",
+            "",
+        ]
+    elif doc.get("threshold") is not None:
         chosen_on = (doc.get("model") or {}).get("threshold_chosen_on", "val")
         lines += [f"Decision threshold: {_fmt(doc['threshold'])} (chosen on {chosen_on}).", ""]
     if doc.get("target"):
         lines += [f"Target: {doc['target']}.", ""]
+    lines += _protocol_lines(doc)
+    return lines
+
+
+def _protocol_lines(doc: dict[str, Any]) -> list[str]:
+    """The scoring protocol of a family's headline figures, and the secondary all-rows figures."""
+    protocol = doc.get("protocol")
+    if not protocol:
+        return []
+    lines = [
+        f"Scoring protocol: {protocol['name']} (headline test figures on "
+        f"{protocol.get('scored_on', 'the test split')}).",
+        "",
+    ]
+    secondary = doc.get("all_rows_metrics")
+    if secondary:
+        shown = ", ".join(
+            f"{row['metric']} {_fmt(row.get('value'))} (baseline {_fmt(row.get('baseline'))})"
+            for row in secondary["metrics"]
+            if row["metric"] in ("rmse", "mae")
+        )
+        lines += [f"Secondary, {secondary['label']}, {secondary['n_rows']} rows: {shown}.", ""]
     return lines
 
 
@@ -163,10 +199,11 @@ def _limitations(docs: list[dict[str, Any]], source: str) -> list[str]:
             "- Trained and scored on simulated data: figures describe the simulator, not a real "
             "machine. Re-validate on the machine's own history before trusting alarms."
         )
-    lines.append(
-        "- Splits are whole run-to-failure episodes in time order; the test split holds only a "
-        "few episodes, so test figures move a lot from one episode to the next."
-    )
+    if source == "synthetic":
+        lines.append(
+            "- Splits are whole run-to-failure episodes in time order; the test split holds only "
+            "a few episodes, so test figures move a lot from one episode to the next."
+        )
     for doc in docs:
         worse = [
             row["metric"]
@@ -180,6 +217,45 @@ def _limitations(docs: list[dict[str, Any]], source: str) -> list[str]:
         if doc.get("target"):
             lines.append(f"- {doc['family']}: metrics are on the {doc['target']}.")
     return lines
+
+
+def _sampling_text(spec: Any) -> str:
+    """How often the machine is read, in the data's own terms."""
+    source = spec.source.model_dump()
+    kind = (source.get("columns") or {}).get("time_kind")
+    if kind == "cycle":
+        return (
+            f"one reading per cycle (a cycle counts as {source.get('cycle_minutes'):g} nominal "
+            "minutes: windows and RUL are in cycles)"
+        )
+    if kind == "none":
+        return "independent snapshots (no time order)"
+    return f"one reading every {spec.sampling_interval_min:g} min"
+
+
+SPLIT_TEXT = {
+    "episode": "whole episodes of the data files in time order (train, val, test).",
+    "time": "the leading {train_rows} rows of every file / episode train, the rest test; val "
+    "{val}.",
+    "files": "the source's train files for train and val (val: {val_fraction:.0%} of the training "
+    "units drawn with seed {seed}), its test files for test.",
+    "random": "independent rows drawn into train, val and test with seed {seed}.",
+}
+
+
+def _split_text(spec: Any) -> str:
+    """The real split of the machine's data (simulated machines: whole episodes)."""
+    source = spec.source.model_dump()
+    split = source.get("split")
+    if spec.source.type != "file" or not split:
+        return "whole episodes in time order (train, val, test)."
+    files = source.get("files") or {}
+    val = (
+        "from the source's val files"
+        if "val" in files
+        else f"the next {split.get('val_rows')} rows"
+    )
+    return SPLIT_TEXT[split["method"]].format(**{**split, "val": val})
 
 
 def write_model_card(
@@ -202,13 +278,15 @@ def write_model_card(
         "",
         "## Machine and data",
         "",
-        f"- {spec.manufacturer} {spec.model} ({spec.category}), {spec.power_kw:g} kW, "
-        f"{spec.age_years:g} years old.",
-        f"- Data source: {spec.source.type}; one reading every {spec.sampling_interval_min:g} min.",
+        f"- {spec.manufacturer} {spec.model} ({spec.category})"
+        + (f", {spec.power_kw:g} kW" if spec.power_kw else "")
+        + (f", {spec.age_years:g} years old" if spec.age_years else "")
+        + ".",
+        f"- Data source: {spec.source.type}; {_sampling_text(spec)}.",
         f"- Sensors: {sensors}.",
         f"- Window features over {sensor_baselines['windows_hours']} hours, scaled with per-sensor "
         f"baselines fitted on the training split ({sensor_baselines['fitted_on']['rows']} rows).",
-        "- Splits: whole episodes in time order (train, val, test). Trees are fitted on train; "
+        f"- Splits: {_split_text(spec)} Trees are fitted on train; "
         "early stopping uses val, thresholds val or cross-validation over train+val episodes; "
         "test is only scored.",
         "",
