@@ -1,11 +1,12 @@
 """Project settings: config loader, custom resolvers and hooks. Kept thin on purpose."""
 
-from kedro.config import OmegaConfigLoader
 
+from pdm_kedro.distributed.config_loader import FleetConfigLoader
+from pdm_kedro.distributed.hooks import ScaleOutHooks
 from pdm_kedro.hooks import ConfigEnvHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_CLASS = FleetConfigLoader  # OmegaConfigLoader, machine files parsed fast
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
@@ -20,4 +21,4 @@ CONFIG_LOADER_ARGS = {
 }
 
 # The registry builds the machines of the session's `--env` (see ConfigEnvHook).
-HOOKS = (ConfigEnvHook(),)
+HOOKS = (ConfigEnvHook(), ScaleOutHooks())  # ScaleOutHooks: see pdm_kedro.distributed.hooks
