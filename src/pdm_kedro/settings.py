@@ -1,6 +1,5 @@
 """Project settings: config loader, custom resolvers and hooks. Kept thin on purpose."""
 
-
 from pdm_kedro.distributed.config_loader import FleetConfigLoader
 from pdm_kedro.distributed.hooks import ScaleOutHooks
 from pdm_kedro.hooks import ConfigEnvHook

@@ -67,6 +67,13 @@ class Env:
     names: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class NotRun:
+    """Documented, followed in its document by a paragraph starting ``Not run by the tests:``."""
+
+    reason: str
+
+
 NOTEBOOK_TEST = "tests/notebooks/test_notebooks.py"
 CI = ".ci/run"
 PROJECT_ENV = ("KEDRO_DISABLE_TELEMETRY", "PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI")
@@ -139,6 +146,25 @@ EXERCISED = {
         "tests/edge/test_cli.py", ('"predict"', '"--all-rows"', '"--from-episode-start"')
     ),
     "python benchmarks/bench_edge.py": Script("benchmarks/bench_edge.py"),
+    # scale-out (docs/scale_out.md)
+    f"pdm-kedro fleet run -e small --machines {TEST_MACHINE},pump_grundfos_cr3_004 --workers 2": In(
+        "tests/distributed/test_fleet_run.py",
+        ("pdm-kedro fleet run -e small --machines", "--workers 2", "run_documented("),
+    ),
+    f"kedro run -e small --namespaces {TEST_MACHINE} --runner ParallelRunner": In(
+        "tests/distributed/test_parallel_runner.py",
+        (f"kedro run -e small --namespaces {TEST_MACHINE} --runner ParallelRunner",),
+    ),
+    "python benchmarks/bench_fleet.py --data-root /tmp/bench_fleet/data": Script(
+        "benchmarks/bench_fleet.py", ("--data-root",)
+    ),
+    "mlflow server --backend-store-uri postgresql://mlflow@db-host:5432/mlflow "
+    "--artifacts-destination s3://pdm-mlflow/artifacts --host 0.0.0.0 --port 5000 "
+    "--allowed-hosts mlflow-host:5000": NotRun("needs PostgreSQL, S3 and a reachable host"),
+    "dask scheduler --port 8786": NotRun("needs several hosts"),
+    "dask worker tcp://scheduler-host:8786 --nworkers 4 --nthreads 1": NotRun("several hosts"),
+    "pdm-kedro fleet run --machines all --scheduler tcp://scheduler-host:8786 "
+    "--tracking-uri http://mlflow-host:5000": NotRun("needs several hosts"),
 }
 
 # Commands run here need a cheaper stand-in when the documented one is a full model run.
@@ -248,3 +274,12 @@ def test_exported_variables_are_the_projects(command):
     assert {part.split("=")[0] for part in command.split()[1:]} == names
     paths_module = (PROJECT_ROOT / "src" / "pdm_kedro" / "paths.py").read_text()
     assert all(n in paths_module for n in names - {"KEDRO_DISABLE_TELEMETRY"})
+
+
+@pytest.mark.parametrize("command", [c for c, how in EXERCISED.items() if isinstance(how, NotRun)])
+def test_not_run_command_says_why(command, documented):
+    for name in documented[command]:
+        path = PROJECT_ROOT / ("README.md" if name == "README.md" else f"docs/{name}")
+        text = " ".join(path.read_text().split())
+        after = text[text.index(" ".join(command.split())) :]
+        assert after.split("```", 2)[1].strip().startswith("Not run by the tests:"), (name, command)

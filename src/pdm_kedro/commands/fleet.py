@@ -8,6 +8,7 @@ machines that succeeded.
 
 from __future__ import annotations
 
+# ruff: noqa: PLC0415  (imports inside the commands: `pdm-kedro` imports every command module)
 import json
 import os
 from pathlib import Path
@@ -52,7 +53,9 @@ def _experiment_name(project_path: Path, kedro_env: str | None) -> str:
 def _table(outcomes: dict, total: int):  # noqa: ANN202
     from rich.table import Table
 
-    counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("done", "running", "failed")}
+    counts = {
+        s: sum(o.status == s for o in outcomes.values()) for s in ("done", "running", "failed")
+    }
     waiting = total - sum(counts.values())
     table = Table(
         title=f"fleet: {counts['done']} done, {counts['running']} running, "

@@ -79,14 +79,15 @@ class FleetRunResult:
         }
 
 
-def error_line(output: str) -> str:
-    """The line that says what went wrong in a failed ``kedro run``'s output."""
+def error_line(output: str, context_lines: int = 3, limit: int = 400) -> str:
+    """What went wrong in a failed ``kedro run``: its last error line and the lines after it."""
     lines = [BOX.sub("", ANSI.sub("", line)).strip() for line in output.splitlines()]
     lines = [line for line in lines if line]
     pattern = re.compile(r"^(\w+\.)*\w*(Error|Exception|Exit)\b.*?:|^Error:")
-    for line in reversed(lines):
-        if pattern.match(line):
-            return line
+    for index in range(len(lines) - 1, -1, -1):
+        if pattern.match(lines[index]):
+            text = " / ".join(lines[index : index + 1 + context_lines])
+            return text if len(text) <= limit else text[: limit - 3] + "..."
     return lines[-1] if lines else "no output"
 
 
