@@ -81,6 +81,7 @@ def test_fast_config_loader_reads_the_same_parameters(env):
         assert fast["parameters"] == omega["parameters"]
 
 
+@pytest.mark.slow  # OmegaConf reads 500 machine files in about 25 s
 def test_fast_config_loader_on_the_generated_fleet(generated, params):
     conf, env = generated
     omega = OmegaConfigLoader(conf_source=str(conf), env=env, **settings.CONFIG_LOADER_ARGS)
