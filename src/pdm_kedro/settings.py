@@ -1,10 +1,12 @@
 """Project settings: config loader, custom resolvers and hooks. Kept thin on purpose."""
 
 from pdm_kedro.distributed.config_loader import FleetConfigLoader
+from pdm_kedro.distributed.context import FleetContext
 from pdm_kedro.distributed.hooks import ScaleOutHooks
 from pdm_kedro.hooks import ConfigEnvHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
 
+CONTEXT_CLASS = FleetContext  # machine blocks enter the catalog whole (start-up at scale)
 CONFIG_LOADER_CLASS = FleetConfigLoader  # OmegaConfigLoader, machine files parsed fast
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
