@@ -17,12 +17,14 @@ gathers every ``<machine>.<family>.metrics`` of their machines into ``fleet_metr
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import sys
 
 from kedro.pipeline import Pipeline
 
+from pdm_kedro.distributed.lazy_registry import LazyRegistry, concatenate
 from pdm_kedro.families import FAMILIES, family_names, family_of_namespace
 from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
 from pdm_kedro.pipelines import reporting
@@ -118,55 +120,61 @@ def is_inference_stage(stage: str) -> bool:
     return bool(getattr(_stage_module(stage), "INFERENCE", False))
 
 
-def build_registry(templates: dict[str, Pipeline], parameters: dict) -> dict[str, Pipeline]:
+def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegistry:
     """All registered pipelines for the machines defined in ``parameters``.
 
-    Inference stages (``scoring``) are left out of the training pipelines: ``scoring`` is its own
-    pipeline over every defined machine (select one with ``--namespaces``).
+    Built lazily and joined in one pass (:mod:`pdm_kedro.distributed.lazy_registry`): reading
+    ``registry[name]`` builds only the machines that pipeline holds, so the cost of a run grows
+    with the machines it runs, not with the machines configured. Inference stages (``scoring``)
+    are left out of the training pipelines: ``scoring`` is its own pipeline over every defined
+    machine (select one with ``--namespaces``).
     """
     machines = machines_in_parameters(parameters)
     priority = priority_machines(parameters)
     inference = {stage for stage in templates if is_inference_stage(stage)}
     scoring = scoring_template(templates) if inference else None
     templates = {k: v for k, v in templates.items() if k not in inference}
-    per_machine = {
-        machine_id: machine_pipeline(
+
+    @functools.cache
+    def stages_of(machine_id: str) -> dict[str, Pipeline]:
+        block = machines[machine_id]
+        stages = machine_pipeline(
             templates,
             machine_id,
             block.get("source", {}).get("type", "synthetic"),
             block.get("source", {}).get("families"),
         )
-        for machine_id, block in machines.items()
-    }
-    if REPORTING_STAGE in templates:  # each model card reads the family metrics its machine makes
-        for machine_id, stages in per_machine.items():
+        if REPORTING_STAGE in templates:  # each model card reads the family metrics it makes
             made = reporting.metrics_datasets(
                 pipe for stage, pipe in stages.items() if stage != REPORTING_STAGE
             )
             card = namespace_for_machine(reporting.create_pipeline(len(made)), machine_id)
             stages[REPORTING_STAGE] = reporting.connect_family_metrics(card, made)
-    registry: dict[str, Pipeline] = {}
-    for stage in templates:
-        registry[stage] = sum(
-            (per_machine[m][stage] for m in priority if stage in per_machine[m]), Pipeline([])
+        return stages
+
+    def fleet_report(machine_ids: list[str]) -> Pipeline:
+        if REPORTING_STAGE not in templates:
+            return Pipeline([])
+        return reporting.create_fleet_pipeline(
+            reporting.metrics_datasets(registry[m] for m in machine_ids)
         )
-    for machine_id, stages in per_machine.items():
-        registry[machine_id] = sum(stages.values(), Pipeline([]))
-    registry["fleet"] = sum((registry[m] for m in per_machine), Pipeline([]))
-    registry["__default__"] = sum((registry[m] for m in priority), Pipeline([]))
-    if REPORTING_STAGE in templates:
-        priority_report = reporting.create_fleet_pipeline(
-            reporting.metrics_datasets(registry[m] for m in priority)
-        )
-        registry["__default__"] += priority_report
-        registry[REPORTING_STAGE] += priority_report
-        registry["fleet"] += reporting.create_fleet_pipeline(
-            reporting.metrics_datasets(registry[m] for m in per_machine)
-        )
-    if scoring is not None:
-        registry["scoring"] = Pipeline(
-            [node for m in machines for node in namespace_for_machine(scoring, m).nodes]
-        )
+
+    def build(name: str) -> Pipeline:
+        if name == "scoring" and scoring is not None:
+            return concatenate(namespace_for_machine(scoring, m) for m in machines)
+        if name in machines:
+            return concatenate(stages_of(name).values())
+        if name == "fleet":
+            return concatenate([*(registry[m] for m in machines), fleet_report(list(machines))])
+        if name == "__default__":
+            return concatenate([*(registry[m] for m in priority), fleet_report(priority)])
+        stage = concatenate(stages_of(m)[name] for m in priority if name in stages_of(m))
+        if name == REPORTING_STAGE:
+            stage = concatenate([stage, fleet_report(priority)])
+        return stage
+
+    names = [*templates, *machines, "fleet", "__default__", *(["scoring"] if scoring else [])]
+    registry = LazyRegistry(names, build)
     return registry
 
 

@@ -1,12 +1,14 @@
 """Project settings: config loader, custom resolvers and hooks. Kept thin on purpose."""
 
-from kedro.config import OmegaConfigLoader
-
 from pdm_kedro.console.hooks import ConsoleHook
+from pdm_kedro.distributed.config_loader import FleetConfigLoader
+from pdm_kedro.distributed.context import FleetContext
+from pdm_kedro.distributed.hooks import ScaleOutHooks
 from pdm_kedro.hooks import ConfigCheckHook, ConfigEnvHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONTEXT_CLASS = FleetContext  # machine blocks enter the catalog whole (start-up at scale)
+CONFIG_LOADER_CLASS = FleetConfigLoader  # OmegaConfigLoader, machine files parsed fast
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
@@ -23,4 +25,5 @@ CONFIG_LOADER_ARGS = {
 # Config is checked once per session before anything runs (ConfigCheckHook); the registry builds
 # the machines of the session's `--env` (ConfigEnvHook);
 # ConsoleHook shows progress and ends the run with a summary.
-HOOKS = (ConfigCheckHook(), ConfigEnvHook(), ConsoleHook())
+# ScaleOutHooks: see pdm_kedro.distributed.hooks.
+HOOKS = (ConfigCheckHook(), ConfigEnvHook(), ScaleOutHooks(), ConsoleHook())

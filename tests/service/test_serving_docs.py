@@ -44,7 +44,7 @@ TRAIN = (
 )
 JOB = 'curl -s -H "X-API-Key: demo-admin-key" http://127.0.0.1:8765/v1/jobs/$JOB_ID'
 METRICS = "curl -s http://127.0.0.1:8765/metrics"
-BENCH = "python benchmarks/bench_service.py --data-root /tmp/pdm_service_bench"
+BENCH = "python benchmarks/bench_service.py --data-root /tmp/pdm_service_bench"  # not run (docs)
 DOCUMENTED = [
     SERVE_COMMAND, LIVE, READY, MACHINES, BODY, PREDICT, PREDICT_ONE, PERFORMANCE, TRAIN, JOB,
     METRICS, BENCH,
@@ -83,29 +83,37 @@ def test_documented_commands_against_a_started_service(service_root, tmp_path, r
     try:
         wait_ready(URL, process, log, 180)
 
-        def run(command: str, **extra: str) -> str:
-            return run_documented(command, cwd=shim, env={**env, **extra}, timeout=120).stdout
-
-        assert json.loads(run(LIVE))["status"] == "ok"
-        assert json.loads(run(READY))["models"] == 4
-        machines = json.loads(run(MACHINES))["machines"]
+        assert (
+            json.loads(run_documented(LIVE, cwd=shim, env=env, timeout=120).stdout)["status"]
+            == "ok"
+        )
+        assert (
+            json.loads(run_documented(READY, cwd=shim, env=env, timeout=120).stdout)["models"] == 4
+        )
+        machines = json.loads(run_documented(MACHINES, cwd=shim, env=env, timeout=120).stdout)[
+            "machines"
+        ]
         assert [m["machine_id"] for m in machines] == [TEST_MACHINE]
-        run(BODY)
+        run_documented(BODY, cwd=shim, env=env, timeout=120)
         body = json.loads((shim / "recent.json").read_text())
         assert len(body["readings"]["timestamp"]) == len(recent)
-        answer = json.loads(run(PREDICT))
+        answer = json.loads(run_documented(PREDICT, cwd=shim, env=env, timeout=120).stdout)
         assert {"failure", "rul_hours", "anomaly", "forecast"} <= set(answer)
         assert 0.0 <= answer["failure"]["probability"] <= 1.0
-        one = json.loads(run(PREDICT_ONE))
+        one = json.loads(run_documented(PREDICT_ONE, cwd=shim, env=env, timeout=120).stdout)
         assert one["failure"] == answer["failure"] and one["rul_hours"] is None
-        performance = json.loads(run(PERFORMANCE))
+        performance = json.loads(run_documented(PERFORMANCE, cwd=shim, env=env, timeout=120).stdout)
         assert set(performance["families"]) == set(machines[0]["families"])
-        accepted = json.loads(run(TRAIN))
+        accepted = json.loads(run_documented(TRAIN, cwd=shim, env=env, timeout=120).stdout)
         assert accepted["state"] == "queued", accepted
-        job = json.loads(run(JOB, JOB_ID=accepted["job_id"]))
+        job = json.loads(
+            run_documented(
+                JOB, cwd=shim, env={**env, "JOB_ID": accepted["job_id"]}, timeout=120
+            ).stdout
+        )
         assert job["job_id"] == accepted["job_id"]
         assert job["state"] in ("queued", "running", "succeeded")
-        metrics = run(METRICS)
+        metrics = run_documented(METRICS, cwd=shim, env=env, timeout=120).stdout
         assert "pdm_http_request_duration_seconds_bucket" in metrics
     finally:
         stop_process_group(process)  # the service stops its training job on shutdown

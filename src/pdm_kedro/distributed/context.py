@@ -1,0 +1,32 @@
+"""The project's KedroContext: no catalog entry per key nested inside a machine block.
+
+Kedro adds a ``params:<path>`` MemoryDataset for every nested parameter key, about 46 per
+machine (sensors, failure modes, signatures), each costing a copy-mode probe: the largest
+start-up cost at thousands of machines. The pipelines read a machine only as a whole
+(``params:machine`` in its namespace, i.e. ``params:<machine_id>.machine``), so keys below
+``<machine_id>.machine.`` are left out of the catalog; every other parameter keeps its entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.framework.context import KedroContext
+
+
+class FleetContext(KedroContext):
+    """KedroContext whose catalog holds each machine block whole, not key by key."""
+
+    def _get_parameters(self) -> dict[str, Any]:
+        params = super()._get_parameters()
+        machines = {
+            key
+            for key, value in self.params.items()
+            if isinstance(value, dict) and isinstance(value.get("machine"), dict)
+        }
+
+        def inside_machine_block(name: str) -> bool:
+            parts = name.removeprefix("params:").split(".", 2)
+            return len(parts) == 3 and parts[1] == "machine" and parts[0] in machines
+
+        return {name: value for name, value in params.items() if not inside_machine_block(name)}

@@ -1,0 +1,256 @@
+"""Run the fleet as one Dask task per machine, each machine in its own Kedro session.
+
+A task runs ``kedro run --pipelines <machine_id>`` in a subprocess on a Dask worker: one
+machine per session (no session ever builds thousands of namespaces), nothing of Kedro or
+kedro-mlflow is pickled, and a crash stays in its task. A failed machine is resubmitted up to
+``retries`` times while the others go on; every machine's output is kept in
+``<data root>/08_reporting/fleet_run/<machine_id>.log``. After the machine runs, the fleet-level
+``fleet_metrics`` is built from the machines that succeeded (:func:`write_fleet_metrics`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Variables a task passes to its `kedro run` (the worker may live on another host).
+FORWARDED_ENV = (
+    "PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI", "KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK",
+    "MLFLOW_DISABLE_TELEMETRY", "PYTHONPATH", "KEDRO_LOGGING_CONFIG",
+)  # fmt: skip
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+BOX = re.compile(r"[│╭╮╰╯─┃]")
+
+
+class SchedulerUnreachableError(RuntimeError):
+    """No Dask scheduler answers at the given address."""
+
+
+class MachineRunError(RuntimeError):
+    """One machine's ``kedro run`` failed; the message is its error line."""
+
+
+@dataclass
+class MachineOutcome:
+    """How one machine's run ended."""
+
+    machine_id: str
+    status: str = "pending"  # pending, running, done, failed
+    attempts: int = 0
+    seconds: float | None = None
+    error: str | None = None
+    worker: str | None = None
+
+
+@dataclass
+class FleetRunResult:
+    """Every machine's outcome and the run's wall time."""
+
+    outcomes: dict[str, MachineOutcome]
+    wall_s: float
+    scheduler: str
+    tracking_uri: str | None
+    fleet_metrics: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> list[str]:
+        return [m for m, o in self.outcomes.items() if o.status == "done"]
+
+    @property
+    def failed(self) -> list[str]:
+        return [m for m, o in self.outcomes.items() if o.status == "failed"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "wall_s": self.wall_s,
+            "scheduler": self.scheduler,
+            "tracking_uri": self.tracking_uri,
+            "fleet_metrics": self.fleet_metrics,
+            "machines": {m: asdict(o) for m, o in self.outcomes.items()},
+            **self.extra,
+        }
+
+
+def error_line(output: str, context_lines: int = 3, limit: int = 400) -> str:
+    """What went wrong in a failed ``kedro run``: its last error line and the lines after it."""
+    lines = [BOX.sub("", ANSI.sub("", line)).strip() for line in output.splitlines()]
+    lines = [line for line in lines if line]
+    pattern = re.compile(r"^(\w+\.)*\w*(Error|Exception|Exit)\b.*?:|^Error:")
+    for index in range(len(lines) - 1, -1, -1):
+        if pattern.match(lines[index]):
+            text = " / ".join(lines[index : index + 1 + context_lines])
+            return text if len(text) <= limit else text[: limit - 3] + "..."
+    return lines[-1] if lines else "no output"
+
+
+def run_machine(
+    machine_id: str,
+    project_path: str,
+    env: dict[str, str],
+    kedro_env: str | None = None,
+    log_dir: str | None = None,
+    extra_args: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A Dask task: ``kedro run --pipelines <machine_id>`` in its own process and session."""
+    import socket  # noqa: PLC0415
+
+    command = [sys.executable, "-m", "kedro", "run", "--pipelines", machine_id]
+    if kedro_env:
+        command += ["--env", kedro_env]
+    command += list(extra_args)
+    started = time.perf_counter()
+    proc_env = {**os.environ, **env}
+    result = subprocess.run(  # noqa: S603
+        command, cwd=project_path, env=proc_env, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    output = result.stdout + "\n" + result.stderr
+    if log_dir:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        (Path(log_dir) / f"{machine_id}.log").write_text(
+            f"$ {' '.join(command)}\n# exit {result.returncode} after {seconds:.1f} s\n{output}"
+        )
+    if result.returncode != 0:
+        raise MachineRunError(f"{machine_id}: {error_line(output)}")
+    return {"machine_id": machine_id, "seconds": seconds, "worker": socket.gethostname()}
+
+
+def connect(scheduler: str | None, workers: int, timeout: float = 10.0):  # noqa: ANN201
+    """A Dask client: on ``scheduler`` (``tcp://host:8786``) or on a new LocalCluster.
+
+    The LocalCluster has ``workers`` single-threaded worker processes (each task's work happens
+    in its own ``kedro run`` process anyway). Returns ``(client, cluster or None)``.
+    """
+    from dask.distributed import Client, LocalCluster  # noqa: PLC0415
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=timeout), None
+        except (OSError, TimeoutError) as error:
+            raise SchedulerUnreachableError(
+                f"No Dask scheduler answers at {scheduler} (within {timeout:.0f} s): start one "
+                "with `dask scheduler` and workers with `dask worker <address>`, or leave out "
+                "--scheduler to run on a LocalCluster."
+            ) from error
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,  # errors only: the progress display is the console
+    )
+    return Client(cluster), cluster
+
+
+def run_fleet(  # noqa: PLR0914
+    machines: Sequence[str],
+    project_path: Path,
+    env: dict[str, str],
+    *,
+    workers: int = 2,
+    scheduler: str | None = None,
+    kedro_env: str | None = None,
+    retries: int = 0,
+    log_dir: Path | None = None,
+    on_change: Callable[[dict[str, MachineOutcome]], None] | None = None,
+    client: Any = None,
+) -> tuple[dict[str, MachineOutcome], float, str]:
+    """Run every machine as a Dask task; a failed one is resubmitted up to ``retries`` times.
+
+    Returns each machine's outcome, the wall time and the scheduler address used. With
+    ``client`` (from :func:`connect`) the caller keeps and closes the cluster.
+    """
+    from dask.distributed import as_completed  # noqa: PLC0415
+
+    outcomes = {m: MachineOutcome(m) for m in machines}
+    notify = on_change or (lambda _outcomes: None)
+    own = client is None
+    if own:
+        client, cluster = connect(scheduler, workers)
+    address = client.scheduler.address
+    started = time.perf_counter()
+    try:
+
+        def submit(machine_id: str):  # noqa: ANN202
+            outcome = outcomes[machine_id]
+            outcome.attempts += 1
+            outcome.status = "running"
+            return client.submit(
+                run_machine,
+                machine_id,
+                str(project_path),
+                env,
+                kedro_env,
+                str(log_dir) if log_dir else None,
+                key=f"kedro-run-{machine_id}-attempt-{outcome.attempts}",
+                pure=False,
+            )
+
+        futures = {submit(m): m for m in machines}
+        notify(outcomes)
+        pending = as_completed(list(futures))
+        for future in pending:
+            machine_id = futures.pop(future)
+            outcome = outcomes[machine_id]
+            if future.status == "finished":
+                result = future.result()
+                outcome.status, outcome.seconds = "done", result["seconds"]
+                outcome.worker, outcome.error = result["worker"], None
+            else:
+                error = future.exception()
+                outcome.error = str(error) or type(error).__name__
+                if outcome.attempts <= retries:
+                    retry = submit(machine_id)
+                    futures[retry] = machine_id
+                    pending.add(retry)
+                else:
+                    outcome.status = "failed"
+            future.release()
+            notify(outcomes)
+    finally:
+        if own:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return outcomes, time.perf_counter() - started, address
+
+
+def forwarded_env(**overrides: str) -> dict[str, str]:
+    """The variables a task's ``kedro run`` gets from the command's environment."""
+    env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+    env.update(overrides)
+    return env
+
+
+def write_fleet_metrics(project_path: Path, kedro_env: str | None, machines: list[str]) -> str:
+    """Build ``fleet_metrics`` for ``machines`` with the reporting stage's fleet node.
+
+    The fleet-level node is not namespaced, so per-machine runs never include it. Here it is
+    built for exactly the machines that ran (their ``<machine>.<family>.metrics`` as the
+    registry names them) and run through Kedro's runner on the project's catalog.
+    Returns the saved file's path.
+    """
+    from kedro.framework.project import pipelines  # noqa: PLC0415
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+    from kedro.runner import SequentialRunner  # noqa: PLC0415
+
+    from pdm_kedro.pipelines import reporting  # noqa: PLC0415
+
+    bootstrap_project(project_path)
+    with KedroSession.create(project_path=project_path, env=kedro_env) as session:
+        context = session.load_context()
+        names = reporting.metrics_datasets(pipelines[m] for m in machines)
+        pipe = reporting.create_fleet_pipeline(names)
+        catalog = context.catalog
+        SequentialRunner().run(pipe, catalog)
+        return str(catalog.get("fleet_metrics")._filepath)  # noqa: SLF001

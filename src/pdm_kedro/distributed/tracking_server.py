@@ -1,0 +1,127 @@
+"""An MLflow tracking server for concurrent runs, and experiments created before they start.
+
+The embedded sqlite store (``sqlite:///<project>/mlflow.db``) is right for one ``kedro run`` at
+a time; under many concurrent writers it races on schema migration and experiment creation.
+In the distributed mode every worker logs over HTTP to one ``mlflow server``, which alone
+writes its store (sqlite by default, PostgreSQL in production: see docs/scale_out.md).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER_START_TIMEOUT_S = 180.0
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class TrackingServer:
+    """A running ``mlflow server`` started by :func:`start_tracking_server`."""
+
+    uri: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        """Stop the server and its workers (it runs in its own process group)."""
+        import signal  # noqa: PLC0415
+
+        if self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> TrackingServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_tracking_server(
+    root: Path, port: int | None = None, backend_store_uri: str | None = None
+) -> TrackingServer:
+    """Start ``mlflow server`` on 127.0.0.1 with its store and artifacts under ``root``.
+
+    The backend store defaults to ``sqlite:///<root>/mlflow_server.db``; artifacts go to
+    ``<root>/mlartifacts`` (served by the server, so workers need no access to that folder).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    store = backend_store_uri or f"sqlite:///{root.resolve() / 'mlflow_server.db'}"
+    log_path = root / "mlflow_server.log"
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", store,
+        "--serve-artifacts", "--artifacts-destination", (root.resolve() / "mlartifacts").as_uri(),
+        "--workers", "1",  # one process: no supervisor killing slow-starting children
+    ]  # fmt: skip
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    server = TrackingServer(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        wait_until_up(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def wait_until_up(server: TrackingServer, timeout: float = SERVER_START_TIMEOUT_S) -> None:
+    """Poll the server's ``/health`` until it answers, or fail with its log."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"mlflow server exited {server.process.returncode}: "
+                f"{server.log_path.read_text(errors='replace')[-2000:]}"
+            )
+        try:
+            with opener.open(f"{server.uri}/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"mlflow server at {server.uri} did not answer within {timeout:.0f} s")
+
+
+def ensure_experiment(tracking_uri: str, name: str) -> str:
+    """Create the experiment ``name`` on the tracking server unless it exists; its id.
+
+    Done once, before any worker starts, so concurrent runs never race to create it.
+    """
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    return client.create_experiment(name)
