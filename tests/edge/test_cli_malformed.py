@@ -46,9 +46,9 @@ def one_line_error(code: int, err: str) -> str:
 @pytest.mark.parametrize(
     ("manifest", "expected"),
     [
-        ([1, 2], "holds a JSON list, not an object"),
-        ({"format_version": 1}, "has no machine_id"),
-        ("text", "holds a JSON str"),
+        ([1, 2], "manifest field (root): expected an object"),
+        ({"format_version": 1}, "manifest field machine_id is missing"),
+        ("text", "manifest field (root): expected an object"),
     ],
 )
 def test_malformed_manifest(bundle_copy, capsys, manifest, expected):
@@ -62,13 +62,13 @@ def test_manifest_missing_nested_keys(bundle_copy, capsys):
     folder, manifest = bundle_copy
     del manifest["inputs"]["regime_column"]
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    assert "inputs has no regime_column" in one_line_error(
+    assert "manifest field inputs.regime_column" in one_line_error(
         *run(capsys, "info", "--bundle", str(folder))
     )
     manifest["inputs"]["regime_column"] = "regime"
     manifest["models"]["classification"] = ["not", "an", "entry"]
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    assert "model 'classification' needs file and sha256" in one_line_error(
+    assert "manifest field models.classification" in one_line_error(
         *run(capsys, "info", "--bundle", str(folder))
     )
 

@@ -10,6 +10,7 @@ from pdm_kedro.edge.bundle import EdgeBundle, make_session
 from pdm_kedro.edge.forecast import forecast_from_readings
 from pdm_kedro.edge.readings import Readings
 from pdm_kedro.edge.runtime import SensorForecastView, forecast
+from pdm_kedro.families import get_family
 from pdm_kedro.pipelines.edge_export.forecasting import export_forecaster
 from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
 from tests.pipelines.edge_export.test_forecasting_export import (  # noqa: F401  (fixture)
@@ -46,11 +47,16 @@ def readings() -> Readings:
 @pytest.fixture(scope="module")
 def bundle(artefact, machine, tiny_params, tmp_path_factory):  # noqa: F811
     merged = export_forecaster(artefact, machine, tiny_params["edge_export"])
+    family = get_family("forecasting")
     manifest = {
         "machine_id": machine["machine_id"],
         "sensors": [{"name": s, "unit": UNITS[s]} for s in SENSORS],
         "models": {
-            "forecasting": {"sensors": list(artefact["sensors"]), "spec": edge_spec(artefact)}
+            "forecasting": {
+                "sensors": list(artefact["sensors"]),
+                "spec": edge_spec(artefact),
+                "answer": {"key": family.answer_key, "kind": family.answer_kind, "fields": {}},
+            }
         },
     }
     return EdgeBundle(

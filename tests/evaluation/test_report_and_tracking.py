@@ -16,10 +16,12 @@ from pdm_kedro.evaluation.model_inputs import (
 )
 from pdm_kedro.evaluation.report import frame_fingerprint, metric_rows
 from pdm_kedro.evaluation.tracking import (
+    headline_score,
     mlflow_metric_name,
     registration_entry,
     tracking_metrics,
 )
+from pdm_kedro.families import get_family
 
 
 def _frame() -> pd.DataFrame:
@@ -120,33 +122,32 @@ def _metrics(rows: list[tuple[str, float]], family: str = "forecasting") -> dict
 def test_forecasting_champion_is_scored_on_the_mean_over_key_sensors():
     frame = _frame()
     metrics = _metrics([("mape[a]", 10.0), ("smape[a]", 1.0), ("mape[b]", 30.0), ("mape[c]", 50.0)])
-    registry = {"champion_metric": "mape", "greater_is_better": False}
-    entry = registration_entry({"m": 1}, metrics, frame, registry)
+    entry = registration_entry({"m": 1}, metrics, frame, frame)
     assert entry["score"] == pytest.approx(30.0)  # (10 + 30 + 50) / 3, smape not mixed in
-    assert entry["score_name"] == "mape" and entry["greater_is_better"] is False
+    assert entry["score_name"] == "mape"
+    assert not get_family("forecasting").headline_greater_is_better
     assert entry["model"] == {"m": 1}
     assert entry["family"] == "forecasting" and entry["machine_id"] == "m_1"
     assert entry["test_fingerprint"] == frame_fingerprint(frame, list(frame.columns))
 
 
-def test_champion_metric_named_directly_wins_over_the_per_sensor_mean():
-    registry = {"champion_metric": "f1", "greater_is_better": 1}
-    entry = registration_entry({}, _metrics([("f1", 0.4), ("f1[x]", 0.9)], "c"), _frame(), registry)
-    assert entry["score"] == 0.4 and entry["greater_is_better"] is True
+def test_headline_named_directly_wins_over_the_per_sensor_mean():
+    entry = registration_entry(
+        {}, _metrics([("f1", 0.4), ("f1[x]", 0.9)], "classification"), _frame(), _frame()
+    )
+    assert entry["score"] == 0.4 and entry["score_name"] == "f1"
+    assert get_family("classification").headline_greater_is_better
     with pytest.raises(KeyError, match="'rmse'"):
-        registration_entry(
-            {}, _metrics([("f1", 0.4)]), _frame(), {**registry, "champion_metric": "rmse"}
-        )
+        headline_score(_metrics([("f1", 0.4)], "regression"))
 
 
 def test_registration_fingerprint_sees_every_test_column():
     frame = _frame()
-    registry = {"champion_metric": "f1", "greater_is_better": True}
     metrics = _metrics([("f1", 0.4)], "classification")
-    a = registration_entry({}, metrics, frame, registry)["test_fingerprint"]
+    a = registration_entry({}, metrics, frame, frame)["test_fingerprint"]
     other = frame.copy()
     other.loc[0, "s"] = "q"  # the last-but-one column only
-    b = registration_entry({}, metrics, other, registry)["test_fingerprint"]
+    b = registration_entry({}, metrics, other, frame)["test_fingerprint"]
     assert a != b
 
 

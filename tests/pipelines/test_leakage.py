@@ -4,7 +4,10 @@ Every fitted or chosen object (sensor baselines, baseline rules, classifiers, re
 and detectors, thresholds, forecasters) is listed with the splits it may depend on. The graph of
 the namespaced templates decides what it does depend on: the splits among its ancestors. No fitted
 object may have the test split among its ancestors; the test split only reaches scoring outputs.
-The decision threshold must be chosen on val: the node choosing it reads val and no other split.
+The decision threshold is chosen on train+val (grouped cross-validation over whole episodes, the
+default) or on val: the node choosing it reads those splits and never test. Promotion re-scores
+champion and challenger on the test split (``promotion_scores``, ``production_model``): the
+decision which model serves is the only thing test informs, never a fitted parameter.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ FITTED: dict[str, dict[str, set[str]]] = {
         "anomaly.one_class_svm": {TRAIN},
         "anomaly.detector_selection": {TRAIN, VAL},  # detector and threshold chosen on val
         "anomaly.model": {TRAIN, VAL},
+        # per-episode thresholds from each episode's leading (train) rows
+        "anomaly.calibrated_model": {TRAIN, VAL},
     },
     "forecasting": {
         "forecasting.hourly_train": {TRAIN},
@@ -63,6 +68,10 @@ SCORING: dict[str, set[str]] = {
         "classification.confusion_matrix_plot",
         "classification.mlflow_metrics",
         "classification.registered_model",
+        "classification.alarm_events",
+        "classification.ceiling",
+        "classification.promotion_scores",
+        "classification.production_model",
     },
     "regression": {
         "regression.test_predictions",
@@ -70,19 +79,28 @@ SCORING: dict[str, set[str]] = {
         "regression.rul_predicted_vs_true_plot",
         "regression.mlflow_metrics",
         "regression.registered_model",
+        "regression.ceiling",
+        "regression.promotion_scores",
+        "regression.production_model",
     },
     "anomaly": {
         "anomaly.test_scores",
         "anomaly.metrics",
         "anomaly.score_distribution_plot",
         "anomaly.registered_model",
+        "anomaly.mlflow_metrics",
+        "anomaly.promotion_scores",
+        "anomaly.production_model",
     },
     "forecasting": {
         "forecasting.hourly_test",
         "forecasting.backtest_test",
         "forecasting.metrics",
-        "forecasting.forecast_plot",
+        "forecasting.forecast_vs_actual_plot",
         "forecasting.registered_model",
+        "forecasting.mlflow_metrics",
+        "forecasting.promotion_scores",
+        "forecasting.production_model",
     },
 }
 # family -> {node: the splits it reads directly}
@@ -91,7 +109,7 @@ DIRECT_READS: dict[str, dict[str, set[str]]] = {
     "classification": {
         "fit_failure_rule": {TRAIN},
         "train_failure_classifier": {TRAIN, VAL},
-        "choose_decision_threshold": {VAL},
+        "choose_decision_threshold": {TRAIN, VAL},  # grouped CV over train+val episodes
     },
     "regression": {"fit_rul_baseline": {TRAIN, VAL}, "train_rul_regressor": {TRAIN, VAL}},
     "anomaly": {

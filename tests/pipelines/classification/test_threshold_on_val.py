@@ -21,7 +21,13 @@ LABEL = c.FAILURE_WITHIN_HORIZON
 
 @pytest.fixture(scope="module")
 def run(tiny_features, machine, tiny_params, clf_params):
-    _, catalog = run_family("classification", tiny_features, machine, tiny_params, clf_params)
+    """The family run with ``threshold_selection.method: val`` (the grouped-CV default pools
+    train+val episodes; its leakage guard is tests/pipelines/test_leakage.py)."""
+    params = {
+        **clf_params,
+        "threshold_selection": {**clf_params["threshold_selection"], "method": "val"},
+    }
+    _, catalog = run_family("classification", tiny_features, machine, tiny_params, params)
     return {
         name: catalog[f"{M}.classification.{name}"].load()
         for name in ("classifier", "decision_threshold", "model", "test_predictions", "metrics")

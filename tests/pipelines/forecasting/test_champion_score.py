@@ -9,8 +9,10 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from pdm_kedro.evaluation.report import frame_fingerprint
+from pdm_kedro.families import get_family
 from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
 from tests.conftest import TEST_MACHINE
+from tests.pipelines.family_catalog import promotion_datasets
 from tests.pipelines.forecasting.test_pipeline import KeptMemoryDataset
 
 M = TEST_MACHINE
@@ -26,12 +28,12 @@ def run(tiny_splits, machine, fc_params):
         },
         f"params:{M}.machine": machine,
         "params:forecasting": fc_params,
-        "params:forecasting.registry": fc_params["registry"],
     }
     catalog = DataCatalog(
         {
             **{name: KeptMemoryDataset() for name in pipe.all_outputs()},
             **{name: MemoryDataset(value) for name, value in inputs.items()},
+            **promotion_datasets(M, "forecasting"),
         }
     )
     SequentialRunner().run(pipe, catalog)
@@ -48,8 +50,8 @@ def test_champion_score_is_the_mean_mape_over_key_sensors(run, machine, tiny_spl
     assert set(mape) == set(machine["forecast_sensors"]) and len(mape) >= 2
     assert len(set(mape.values())) == len(mape)  # one sensor's MAPE would differ from the mean
     assert entry["score"] == pytest.approx(float(np.mean(list(mape.values()))))
-    assert entry["score_name"] == fc_params["registry"]["champion_metric"] == "mape"
-    assert entry["greater_is_better"] is False
+    assert entry["score_name"] == get_family("forecasting").headline == "mape"
+    assert not get_family("forecasting").headline_greater_is_better
     test = tiny_splits[2]
     assert entry["test_fingerprint"] == frame_fingerprint(test, list(test.columns))
     assert entry["model"] is run["model"] or entry["model"]["sensors"].keys() == mape.keys()

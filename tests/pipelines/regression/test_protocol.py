@@ -89,7 +89,12 @@ def test_rul_headline_follows_the_declared_protocol(rul_protocol):
         "rul_cap_hours": 125.0,
     }
     preds = n.predict_test_rul(model, baseline, frame)
-    params = {"xgboost": {}, "seed": 1}
+    params = {
+        "xgboost": {},
+        "seed": 1,
+        "near_failure_hours": 100,
+        "bootstrap": {"resamples": 20, "level": 0.9, "seed": 42},
+    }
     metrics = n.evaluate_rul_model(
         model, baseline, frame, preds, frame, _machine(rul_protocol), params
     )
