@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from pdm_kedro.config_check import ConfigError, check_parameters
+from pdm_kedro.config_check import CHECK_MACHINES_ENV, ConfigError, check_parameters
 from pdm_kedro.fleet import load_project_parameters
 from tests.conftest import PROJECT_ROOT, TEST_MACHINE
 from tests.docs.kedro_cli import isolated_env, kedro_executable
@@ -39,6 +39,19 @@ def test_unknown_priority_machine_and_family_are_reported(params):
         check_parameters(bad)
 
 
+def test_a_fleet_task_checks_only_its_own_machine(params, monkeypatch):
+    """``pdm-kedro fleet run`` sets the variable per task: another machine's bad file is not this
+    task's error, its own still is."""
+    bad = {**params, TEST_MACHINE: {"machine": {**params[TEST_MACHINE]["machine"]}}}
+    bad[TEST_MACHINE]["machine"]["on_invalid"] = "maybe"
+    other = next(m for m in params["fleet"]["priority_machines"] if m != TEST_MACHINE)
+    monkeypatch.setenv(CHECK_MACHINES_ENV, other)
+    check_parameters(bad, PROJECT_ROOT / "conf", "base")
+    monkeypatch.setenv(CHECK_MACHINES_ENV, f"{other},{TEST_MACHINE}")
+    with pytest.raises(ConfigError, match=f"{TEST_MACHINE}.machine.on_invalid"):
+        check_parameters(bad, PROJECT_ROOT / "conf", "base")
+
+
 @pytest.mark.slow
 def test_kedro_run_stops_before_any_node_on_a_bad_machine_file(tmp_path):
     project = tmp_path / "project"
@@ -63,4 +76,4 @@ def test_kedro_run_stops_before_any_node_on_a_bad_machine_file(tmp_path):
     assert result.returncode != 0
     assert f"{bad}: {TEST_MACHINE}.machine.sampling_interval_min" in output.replace("\n", "")
     assert "greater than 0" in " ".join(output.split())  # rich wraps long lines
-    assert not (tmp_path / "data").exists()  # no node ran
+    assert not (tmp_path / "data" / "01_raw").exists()  # no node ran (only the run log is there)

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from pdm_kedro.contract import SPLITS
+from pdm_kedro.families import LOWER_IS_BETTER
 from tests.conftest import TEST_MACHINE
 from tests.docs.doc_commands import documented_blocks
 from tests.docs.documented import RAN, normalise, run_documented
@@ -48,8 +49,6 @@ REPORT_FILES = (
     *(f"edge/{family}_parity.json" for family in FAMILIES),
 )
 SMALL_ROWS = 4000  # conf/small simulation.rows_per_machine
-LOWER_IS_BETTER = {"rmse", "mae", "nasa_score", "nasa_score_mean", "mape", "smape", "mase"}
-LOWER_IS_BETTER |= {"false_alarm_rate", "missed_alarm_rate"}
 
 # docs/edge_deployment.md, "Command line"
 EDGE_INFO = f"python -m pdm_kedro.edge info --bundle data/06_models --machine {TEST_MACHINE}"
@@ -123,7 +122,13 @@ def test_validation_report_accounts_for_every_row(small_run):
 
 def test_fleet_metrics_hold_every_test_metric_of_every_machine_and_family(small_run):
     fleet = pd.read_csv(small_run["data"] / "08_reporting" / "fleet_metrics.csv")
-    assert list(fleet.columns) == ["machine_id", "family", "metric", "value", "baseline"]
+    assert list(fleet.columns) == [
+        "machine_id", "family", "metric", "value", "baseline",
+        "ceiling", "beats_baseline", "value_lo", "value_hi",
+    ]  # fmt: skip
+    events = fleet[fleet["machine_id"] == "fleet"]  # the fleet-wide event rows (issue 10)
+    assert set(events["metric"]) >= {"warned_24h_fraction", "false_alarms_per_1000h"}
+    fleet = fleet[fleet["machine_id"] != "fleet"]
     assert set(fleet["machine_id"]) == set(small_run["machines"])
     expected = {}
     for machine in small_run["machines"]:
@@ -135,6 +140,10 @@ def test_fleet_metrics_hold_every_test_metric_of_every_machine_and_family(small_
     for key, (value, baseline) in expected.items():
         assert got[key] == pytest.approx((value, baseline), rel=1e-12), key
     assert np.isfinite(fleet["value"]).all() and np.isfinite(fleet["baseline"]).all()
+    assert (fleet["beats_baseline"].astype(bool) == [
+        (v < b) if m.split("[")[0] in LOWER_IS_BETTER else (v > b)
+        for m, v, b in zip(fleet["metric"], fleet["value"], fleet["baseline"], strict=True)
+    ]).all()  # fmt: skip
 
 
 def test_classification_metrics_follow_from_the_test_predictions(small_run):
@@ -249,8 +258,12 @@ def test_model_card_shows_every_test_metric_beside_its_baseline_and_says_where_i
         assert card.startswith(f"# Model card: {machine}")
         rows = {
             (family, metric): (model, baseline, beats.strip("*"))
-            for family, metric, model, baseline, _, beats in re.findall(
-                r"^\| (\w+) \| (\S+) \| (\S+) \| (\S+) \| (\w+) \| (\S+) \|$", card, re.MULTILINE
+            # family | metric | model | 90 % interval | baseline | baseline name | beats | ceiling
+            for family, metric, model, _, baseline, _, beats, _ in re.findall(
+                r"^\| (\w+) \| (\S+) \| (\S+) \| ([^|]*?) ?\| (\S+) \| (\w+) \| (\S+) \|"
+                r" ?([^|]*?) ?\|$",
+                card,
+                re.MULTILINE,
             )
         }
         losers: dict[str, list[str]] = {}
@@ -414,7 +427,7 @@ def test_mlflow_run_logs_every_fleet_metric_and_registers_every_family(small_run
     assert len(runs) == 1
     logged = runs[0].data.metrics
     fleet = pd.read_csv(small_run["data"] / "08_reporting" / "fleet_metrics.csv")
-    for row in fleet.itertuples():
+    for row in fleet[fleet["machine_id"] != "fleet"].itertuples():  # fleet rows: no machine run
         name = f"{row.machine_id}.{row.family}.{row.metric.replace('[', '.').rstrip(']')}"
         assert logged[name] == pytest.approx(row.value, rel=1e-9), name
     for machine in small_run["machines"]:

@@ -27,6 +27,7 @@ import contextlib
 import io
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,28 @@ logger = logging.getLogger(__name__)
 
 PIP_REQUIREMENTS = ["pdm_kedro", "xgboost", "scikit-learn", "numpy", "pandas"]
 PACKAGE_TAGS = ("family", "machine_id", "trained_until", "run_id")
+
+
+class _CloudpickleNotice(logging.Filter):
+    """MLflow's warning that a Python object is serialised with CloudPickle: known and intended
+    here (the model dict is our own), so it goes to this module's DEBUG log instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "CloudPickle" in record.getMessage():
+            logger.debug("mlflow: %s", record.getMessage())
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _cloudpickle_notice_to_debug() -> Iterator[None]:
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    notice = _CloudpickleNotice()
+    pyfunc_logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        pyfunc_logger.removeFilter(notice)
 
 
 class FamilyModel(mlflow.pyfunc.PythonModel):
@@ -182,11 +205,12 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
             logger.warning("no active MLflow run: %s is not logged or registered", self._name)
             self._saved = package
             return
-        info = mlflow.pyfunc.log_model(
-            name=self._artifact_path,
-            python_model=FamilyModel(data["model"], data.get("metrics")),
-            pip_requirements=PIP_REQUIREMENTS,
-        )
+        with _cloudpickle_notice_to_debug():
+            info = mlflow.pyfunc.log_model(
+                name=self._artifact_path,
+                python_model=FamilyModel(data["model"], data.get("metrics")),
+                pip_requirements=PIP_REQUIREMENTS,
+            )
         tags = {
             "family": package["family"],
             "machine_id": package["machine_id"],

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pdm_kedro.config_check import CHECK_MACHINES_ENV
+
 # Variables a task passes to its `kedro run` (the worker may live on another host).
 FORWARDED_ENV = (
     "PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI", "KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK",
@@ -107,7 +109,8 @@ def run_machine(
         command += ["--env", kedro_env]
     command += list(extra_args)
     started = time.perf_counter()
-    proc_env = {**os.environ, **env}
+    # this machine's session checks this machine's config block (one bad file fails one task)
+    proc_env = {**os.environ, **env, CHECK_MACHINES_ENV: machine_id}
     result = subprocess.run(  # noqa: S603
         command, cwd=project_path, env=proc_env, capture_output=True, text=True, check=False
     )
@@ -247,10 +250,18 @@ def write_fleet_metrics(project_path: Path, kedro_env: str | None, machines: lis
     from pdm_kedro.pipelines import reporting  # noqa: PLC0415
 
     bootstrap_project(project_path)
-    with KedroSession.create(project_path=project_path, env=kedro_env) as session:
-        context = session.load_context()
-        names = reporting.metrics_datasets(pipelines[m] for m in machines)
-        pipe = reporting.create_fleet_pipeline(names)
-        catalog = context.catalog
-        SequentialRunner().run(pipe, catalog)
-        return str(catalog.get("fleet_metrics")._filepath)  # noqa: SLF001
+    previous = os.environ.get(CHECK_MACHINES_ENV)
+    os.environ[CHECK_MACHINES_ENV] = ",".join(machines)  # check the machines that ran
+    try:
+        with KedroSession.create(project_path=project_path, env=kedro_env) as session:
+            context = session.load_context()
+            names = reporting.metrics_datasets(pipelines[m] for m in machines)
+            pipe = reporting.create_fleet_pipeline(names)
+            catalog = context.catalog
+            SequentialRunner().run(pipe, catalog)
+            return str(catalog.get("fleet_metrics")._filepath)  # noqa: SLF001
+    finally:
+        if previous is None:
+            os.environ.pop(CHECK_MACHINES_ENV, None)
+        else:
+            os.environ[CHECK_MACHINES_ENV] = previous

@@ -9,7 +9,7 @@
 - after a successful run the service rescans the bundles: a changed bundle is swapped in
   atomically (see :mod:`pdm_kedro.service.registry`); the record gets the versions before and
   after and the promotion decisions (``08_reporting/promotions.jsonl`` when the pipeline writes
-  it, else the MLflow registry's ``champion_decision`` tags of the new versions).
+  it, else the MLflow registry's ``promotion_decision`` tags of the new versions).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from pdm_kedro.service.errors import ServiceError
 logger = logging.getLogger(__name__)
 
 COMPLETED = re.compile(r"Completed (\d+) out of (\d+) tasks")
+# the project's plain progress line (pdm_kedro.console.progress): "... run 48/65 nodes, ..."
+NODES_RUN = re.compile(r"\brun (\d+)/(\d+) nodes\b")
 RUNNING = re.compile(r"Running node: ([\w.\-\[\]]+)")
 TERMINAL = ("succeeded", "failed")
 FAMILIES = family_names()  # the families of pdm_kedro.families
@@ -75,7 +77,7 @@ def read_progress(log_path: Path, tail_lines: int) -> tuple[dict[str, Any], list
                 if not line.strip():
                     continue
                 tail.append(line)
-                if m := COMPLETED.search(line):
+                if m := COMPLETED.search(line) or NODES_RUN.search(line):
                     completed, total = int(m.group(1)), int(m.group(2))
                 if m := RUNNING.search(line):
                     node = m.group(1).rstrip(":")
@@ -384,7 +386,7 @@ def promotion_decisions(machine_id: str, since: float) -> list[dict[str, Any]]:
                         "family": family,
                         "registered_model": name,
                         "version": str(version.version),
-                        "decision": version.tags.get("champion_decision"),
+                        "decision": version.tags.get("promotion_decision"),
                         "champion": str(version.version) == champion,
                         "score_name": version.tags.get("score_name"),
                         "score": version.tags.get("score"),

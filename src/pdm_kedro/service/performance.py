@@ -3,7 +3,7 @@
 ``GET /v1/machines`` shows the served bundle's test metrics (the manifest records each with its
 baseline). ``GET /v1/machines/{id}/performance`` lists every registered version of each family
 from the MLflow registry (``<machine>-<family>``), with the run's ``<machine>.<family>.<metric>``
-and ``baseline_<metric>`` values, its aliases and the ``champion_decision`` tag.
+and ``baseline_<metric>`` values, its aliases and the promotion rule's ``promotion_decision`` tag.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class PerformanceReader:
                             version.creation_timestamp / 1000, UTC
                         ).isoformat(timespec="seconds"),
                         "run_id": version.run_id,
-                        "champion_decision": version.tags.get("champion_decision"),
+                        "champion_decision": version.tags.get("promotion_decision"),
                         "score_name": version.tags.get("score_name"),
                         "score": None if score in (None, "None") else float(score),
                         "metrics": [
