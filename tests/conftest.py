@@ -21,6 +21,7 @@ import copy
 import importlib.util
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,11 @@ SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# hypothesis (schemathesis' engine, tests/service) keeps its example database and caches in
+# ./.hypothesis by default: inside the project. Keep them in a temporary folder instead.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "pdm_kedro_hypothesis")
+)
 
 
 def in_ci() -> bool:
