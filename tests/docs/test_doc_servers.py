@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import time
 import urllib.request
 
@@ -23,6 +22,7 @@ from tests.docs.kedro_cli import (
     free_port,
     isolated_env,
     make_project_shim,
+    port_is_free,
     stop_process_group,
     wait_for_http,
 )
@@ -37,15 +37,6 @@ VIZ_URL = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 UNREACHABLE_PROXY = "http://127.0.0.1:9"  # discard port: every outside request is refused at once
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _get_json(url: str) -> dict:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=30) as response:
@@ -53,7 +44,7 @@ def _get_json(url: str) -> dict:
 
 
 def test_mlflow_ui_serves_the_tracking_store_the_project_is_configured_with(tmp_path, small_run):
-    if not _port_is_free(5000):
+    if not port_is_free(5000):
         pytest.fail("port 5000 is taken on this machine: the documented `--port 5000` cannot bind")
     process = start_documented(MLFLOW_UI, cwd=small_run["shim"], env=small_run["env"])
     try:

@@ -8,7 +8,6 @@ with the verbatim string from the docs.
 from __future__ import annotations
 
 import json
-import socket
 
 import pandas as pd
 import pytest
@@ -16,7 +15,13 @@ import pytest
 from tests.conftest import TEST_MACHINE
 from tests.docs.doc_commands import blocks_in
 from tests.docs.documented import run_documented, start_documented
-from tests.docs.kedro_cli import PROJECT_ROOT, isolated_env, make_project_shim, stop_process_group
+from tests.docs.kedro_cli import (
+    PROJECT_ROOT,
+    isolated_env,
+    make_project_shim,
+    port_is_free,
+    stop_process_group,
+)
 
 from .conftest import copy_root, wait_ready
 
@@ -58,17 +63,8 @@ def test_the_constants_are_the_documented_commands():
     assert sorted(DOCUMENTED) == sorted(documented)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def test_documented_commands_against_a_started_service(service_root, tmp_path, recent, sensors):
-    if not _port_free(8765):
+    if not port_is_free(8765):
         pytest.fail("port 8765 (the documented port) is in use on this machine")
     root = copy_root(service_root, tmp_path / "root")
     shim = make_project_shim(tmp_path / "docs")
