@@ -2,6 +2,7 @@
 
     python benchmarks/bench_service.py --data-root DIR [--seconds 20] [--connections 16]
                                        [--workers 1] [--hot-reload train|republish]
+                                       [--existing-bundles]
 
 Needs the bundles of the 10 priority machines under ``DIR/06_models``: when there are none it
 first runs the default ``kedro run`` into ``DIR`` (MLflow store beside it, ``PDM_MLFLOW_TRACKING_URI``
@@ -364,6 +365,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--hot-reload", choices=("train", "republish"), default="train")
     parser.add_argument("--hot-reload-seconds", type=int, default=150)
+    parser.add_argument(
+        "--existing-bundles",
+        action="store_true",
+        help="serve the bundles the data root has (at least the benchmark machine's) instead of "
+        "training the missing priority machines first; the report counts the machines served",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
@@ -372,7 +379,13 @@ def main() -> int:
     if (data / "data").is_dir() and not (data / "06_models").is_dir():
         data = data / "data"  # a root holding data/ and mlflow.db
     work = Path(tempfile.mkdtemp(prefix="bench_service_"))
-    kedro_seconds = ensure_bundles(data, work)
+    if args.existing_bundles:
+        if not (data / "06_models" / MACHINE / "edge").is_dir():
+            print(f"--existing-bundles: no bundle of {MACHINE} under {data}", file=sys.stderr)
+            return 2
+        kedro_seconds = None
+    else:
+        kedro_seconds = ensure_bundles(data, work)
     machines = [m for m in priority_machines() if (data / "06_models" / m / "edge").is_dir()]
     payloads = bodies(data, machines, work)
     edge_ms = edge_cost_ms(data, payloads)

@@ -201,3 +201,104 @@ def median_residual_suffix(windows_hours: Sequence[float]) -> str:
     (``__median_resid_12h`` for windows 3, 12, 48 h)."""
     labels = window_labels(windows_hours)
     return f"__median_resid_{labels[len(labels) // 2]}"
+
+
+def last_row_history(windows_rows: Sequence[int]) -> int:
+    """Rows of history the last row's features depend on (besides forward filling).
+
+    ``health_index__slope`` of the longest window ``w`` needs the health index of the last ``w``
+    rows, each a mean over ``w`` rows: ``2 w - 1`` rows; ``__repeat_run`` needs ``w_0 + 1``.
+    """
+    rows = [int(w) for w in windows_rows]
+    return max(2 * rows[-1] - 1, max(rows), rows[0] + 1, 2)
+
+
+def _fallback_before(head: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """Each sensor's last reading in ``head`` (its median when it has none)."""
+    valid = ~np.isnan(head)
+    last = head.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
+    values = head[last, np.arange(head.shape[1])]
+    return np.where(valid.any(axis=0), values, np.broadcast_to(median, values.shape))
+
+
+def _last_slope(y: np.ndarray) -> np.ndarray:
+    """Least-squares slope over the rows of ``y`` (c, k) against 0..c-1 (0 for one row)."""
+    c = y.shape[0]
+    if c < 2:
+        return np.zeros(y.shape[1])
+    t = np.arange(c, dtype=np.float64) - (c - 1) / 2.0
+    return (t @ (y - y.mean(axis=0))) / (t @ t)
+
+
+def last_row_features(
+    readings: np.ndarray,
+    kinds: Sequence[str],
+    median: np.ndarray,
+    scale: np.ndarray,
+    windows_rows: Sequence[int],
+    statistics: Sequence[str] = STATISTICS,
+) -> np.ndarray:
+    """The features of the LAST row only: ``episode_features(...)[-1]`` without the other rows.
+
+    The same arguments and column order as :func:`episode_features`. Only the last
+    :func:`last_row_history` rows are read (earlier rows only for a sensor whose readings in that
+    tail start with a gap, to forward-fill it), and each statistic is computed once for the last
+    row's window instead of for every row, so the cost does not grow with the history sent.
+    Values equal ``episode_features`` to float64 rounding (the running sums there are centred on
+    the episode's first row; here each window is summed directly); ``min``, ``max``, the median
+    residual, ``__repeat_run`` and the raw/z-score/diff columns are bit-identical.
+    """
+    raw = np.asarray(readings, dtype=np.float64)
+    n = raw.shape[0]
+    median = np.asarray(median, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    rows = [int(w) for w in windows_rows]
+    need = last_row_history(rows)
+    tail = raw[-need:] if n > need else raw
+    fallback = median
+    if n > need and np.isnan(tail[0]).any():
+        fallback = _fallback_before(raw[: n - need], median)
+    x = forward_fill(tail, fallback)
+    m = x.shape[0]
+    last = x[-1]
+    z = (x - median) / scale
+    abs_diff = np.abs(last - x[-2]) if m >= 2 else np.zeros_like(last)
+    median_resid = (last - np.median(x[-rows[len(rows) // 2] :], axis=0)) / scale
+    cap = rows[0]
+    repeats = repeat_runs(tail[-(cap + 1) :], cap)[-1]
+    blocks = [last, z[-1], abs_diff, median_resid, repeats]
+    for window in rows:
+        seg = x[-window:]
+        mean = seg.mean(axis=0)
+        values = {}
+        if "mean" in statistics:
+            values["mean"] = mean
+        if "std" in statistics:
+            values["std"] = np.sqrt(np.mean((seg - mean) ** 2, axis=0))
+        if "slope" in statistics:
+            values["slope"] = _last_slope(seg)
+        if "min" in statistics:
+            values["min"] = seg.min(axis=0)
+        if "max" in statistics:
+            values["max"] = seg.max(axis=0)
+        blocks += [values[name] for name in statistics]
+    kinds_arr = np.asarray(kinds)
+    temps = last[kinds_arr == "temperature"]
+    if temps.shape[0]:
+        blocks.append(np.array([temps.mean(), temps.max(), temps.max() - temps.min()]))
+    vib_cols = kinds_arr == "vibration"
+    if vib_cols.any():
+        vib = x[-cap:, vib_cols]
+        rms = np.sqrt(np.mean(vib * vib, axis=1))
+        blocks.append(np.array([rms[-1], rms.max()]))
+    long = rows[-1]
+    # rolling mean of z over the long window at each of the last min(n, long) rows
+    k = min(n, long)
+    csum = np.cumsum(np.vstack([np.zeros((1, z.shape[1])), z - z[:1]]), axis=0)
+    ends = np.arange(m - k, m) + 1  # exclusive ends in the tail
+    starts = np.maximum(ends - long, 0)
+    counts = (ends - starts).astype(np.float64)[:, None]
+    long_mean_z = (csum[ends] - csum[starts]) / counts + z[:1]
+    health = np.mean(np.abs(long_mean_z), axis=1, keepdims=True)
+    blocks.append(np.array([health[-1, 0], _last_slope(health)[0]]))
+    return np.concatenate(blocks)
