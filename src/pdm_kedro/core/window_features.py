@@ -230,6 +230,44 @@ def _last_slope(y: np.ndarray) -> np.ndarray:
     return (t @ (y - y.mean(axis=0))) / (t @ t)
 
 
+def _last_window_stats(
+    x: np.ndarray, rows: Sequence[int], statistics: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Each statistic of each window ending at the last row, as (windows, k) arrays.
+
+    One pass over the longest window, newest row first: the sums over the last ``w`` rows are the
+    running sums at ``w - 1``, centred on the last reading (a window of equal readings has a std
+    of exactly 0); the slope uses row offsets ``0, -1, -2, ...`` (a slope ignores the origin).
+    """
+    m = x.shape[0]
+    counts = np.minimum(np.asarray(rows), m)
+    at = counts - 1
+    c = counts.astype(np.float64)[:, None]
+    back = x[::-1][: int(counts.max())]
+    centre = back[0]
+    xc = back - centre
+    s1 = np.cumsum(xc, axis=0)[at]
+    mean_c = s1 / c
+    out = {"mean": mean_c + centre}
+    if "std" in statistics:
+        s2 = np.cumsum(xc * xc, axis=0)[at]
+        out["std"] = np.sqrt(np.maximum(s2 / c - mean_c * mean_c, 0.0))
+    if "slope" in statistics:
+        j = np.arange(back.shape[0], dtype=np.float64)[:, None]
+        sjx = np.cumsum(j * xc, axis=0)[at]
+        mean_j = (c - 1.0) / 2.0
+        var_j = (c * c - 1.0) / 12.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # time runs backwards along j: slope = -cov(j, x) / var(j)
+            slope = np.where(var_j > 1e-12, -(sjx / c - mean_j * mean_c) / var_j, 0.0)
+        out["slope"] = slope
+    if "min" in statistics:
+        out["min"] = np.minimum.accumulate(back, axis=0)[at]
+    if "max" in statistics:
+        out["max"] = np.maximum.accumulate(back, axis=0)[at]
+    return out
+
+
 def last_row_features(
     readings: np.ndarray,
     kinds: Sequence[str],
@@ -245,8 +283,10 @@ def last_row_features(
     tail start with a gap, to forward-fill it), and each statistic is computed once for the last
     row's window instead of for every row, so the cost does not grow with the history sent.
     Values equal ``episode_features`` to float64 rounding (the running sums there are centred on
-    the episode's first row; here each window is summed directly); ``min``, ``max``, the median
-    residual, ``__repeat_run`` and the raw/z-score/diff columns are bit-identical.
+    the episode's first row, here on the last reading, so ``std`` differs by up to
+    ``sqrt(eps) * |x - x_0|`` where ``episode_features`` loses digits to cancellation); ``min``,
+    ``max``, the median residual, ``__repeat_run`` and the raw/z-score/diff columns are
+    bit-identical.
     """
     raw = np.asarray(readings, dtype=np.float64)
     n = raw.shape[0]
@@ -267,21 +307,9 @@ def last_row_features(
     cap = rows[0]
     repeats = repeat_runs(tail[-(cap + 1) :], cap)[-1]
     blocks = [last, z[-1], abs_diff, median_resid, repeats]
-    for window in rows:
-        seg = x[-window:]
-        mean = seg.mean(axis=0)
-        values = {}
-        if "mean" in statistics:
-            values["mean"] = mean
-        if "std" in statistics:
-            values["std"] = np.sqrt(np.mean((seg - mean) ** 2, axis=0))
-        if "slope" in statistics:
-            values["slope"] = _last_slope(seg)
-        if "min" in statistics:
-            values["min"] = seg.min(axis=0)
-        if "max" in statistics:
-            values["max"] = seg.max(axis=0)
-        blocks += [values[name] for name in statistics]
+    stats = _last_window_stats(x, rows, statistics)
+    for i in range(len(rows)):
+        blocks += [stats[name][i] for name in statistics]
     kinds_arr = np.asarray(kinds)
     temps = last[kinds_arr == "temperature"]
     if temps.shape[0]:

@@ -61,9 +61,10 @@ def compute_features(
             f"episode_features returned {matrix.shape[1]} columns, the manifest lists "
             f"{len(window_names)}: the runtime and the bundle disagree on the feature definition."
         )
-    columns = {name: matrix[:, i] for i, name in enumerate(window_names)}
-    columns[REGIME_CODE] = regime_codes(regimes, manifest)
-    return np.column_stack([columns[name] for name in names])
+    position = {name: i for i, name in enumerate(window_names)}
+    position[REGIME_CODE] = len(window_names)
+    table = np.column_stack([matrix, regime_codes(regimes, manifest)])
+    return table[:, [position[name] for name in names]]
 
 
 def model_inputs(features: np.ndarray, manifest: dict[str, Any], family: str) -> np.ndarray:
