@@ -294,3 +294,19 @@ def test_low_rule_fitted_at_a_reading_includes_it():
     frame = pd.DataFrame({"a": np.arange(11, dtype=float), "y": [1] * 6 + [0] * 5})
     rule = fit_threshold_rule(frame, ["a"], "y", quantiles=3)
     assert rule == {"column": "a", "direction": "<=", "threshold": 5.0, "f1": 1.0}
+
+
+def test_best_f1_threshold_is_never_below_its_minimum():
+    # every score is below the minimum: the old code returned the top score (0.4), below 0.5
+    y = np.array([0, 1, 0, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.4])
+    got = best_f1_threshold(y, s, min_threshold=0.5)
+    assert got == {"threshold": 0.5, "f1": 0.0}
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        y = rng.integers(0, 2, size=20)
+        s = rng.random(20)
+        minimum = float(rng.random())
+        got = best_f1_threshold(y, s, min_threshold=minimum)
+        assert got["threshold"] >= minimum
+        assert got["f1"] == pytest.approx(threshold_metrics(y, s >= got["threshold"])["f1"])

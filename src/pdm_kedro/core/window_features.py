@@ -201,3 +201,132 @@ def median_residual_suffix(windows_hours: Sequence[float]) -> str:
     (``__median_resid_12h`` for windows 3, 12, 48 h)."""
     labels = window_labels(windows_hours)
     return f"__median_resid_{labels[len(labels) // 2]}"
+
+
+def last_row_history(windows_rows: Sequence[int]) -> int:
+    """Rows of history the last row's features depend on (besides forward filling).
+
+    ``health_index__slope`` of the longest window ``w`` needs the health index of the last ``w``
+    rows, each a mean over ``w`` rows: ``2 w - 1`` rows; ``__repeat_run`` needs ``w_0 + 1``.
+    """
+    rows = [int(w) for w in windows_rows]
+    return max(2 * rows[-1] - 1, max(rows), rows[0] + 1, 2)
+
+
+def _fallback_before(head: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """Each sensor's last reading in ``head`` (its median when it has none)."""
+    valid = ~np.isnan(head)
+    last = head.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
+    values = head[last, np.arange(head.shape[1])]
+    return np.where(valid.any(axis=0), values, np.broadcast_to(median, values.shape))
+
+
+def _last_slope(y: np.ndarray) -> np.ndarray:
+    """Least-squares slope over the rows of ``y`` (c, k) against 0..c-1 (0 for one row)."""
+    c = y.shape[0]
+    if c < 2:
+        return np.zeros(y.shape[1])
+    t = np.arange(c, dtype=np.float64) - (c - 1) / 2.0
+    return (t @ (y - y.mean(axis=0))) / (t @ t)
+
+
+def _last_window_stats(
+    x: np.ndarray, rows: Sequence[int], statistics: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Each statistic of each window ending at the last row, as (windows, k) arrays.
+
+    One pass over the longest window, newest row first: the sums over the last ``w`` rows are the
+    running sums at ``w - 1``, centred on the last reading (a window of equal readings has a std
+    of exactly 0); the slope uses row offsets ``0, -1, -2, ...`` (a slope ignores the origin).
+    """
+    m = x.shape[0]
+    counts = np.minimum(np.asarray(rows), m)
+    at = counts - 1
+    c = counts.astype(np.float64)[:, None]
+    back = x[::-1][: int(counts.max())]
+    centre = back[0]
+    xc = back - centre
+    s1 = np.cumsum(xc, axis=0)[at]
+    mean_c = s1 / c
+    out = {"mean": mean_c + centre}
+    if "std" in statistics:
+        s2 = np.cumsum(xc * xc, axis=0)[at]
+        out["std"] = np.sqrt(np.maximum(s2 / c - mean_c * mean_c, 0.0))
+    if "slope" in statistics:
+        j = np.arange(back.shape[0], dtype=np.float64)[:, None]
+        sjx = np.cumsum(j * xc, axis=0)[at]
+        mean_j = (c - 1.0) / 2.0
+        var_j = (c * c - 1.0) / 12.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # time runs backwards along j: slope = -cov(j, x) / var(j)
+            slope = np.where(var_j > 1e-12, -(sjx / c - mean_j * mean_c) / var_j, 0.0)
+        out["slope"] = slope
+    if "min" in statistics:
+        out["min"] = np.minimum.accumulate(back, axis=0)[at]
+    if "max" in statistics:
+        out["max"] = np.maximum.accumulate(back, axis=0)[at]
+    return out
+
+
+def last_row_features(
+    readings: np.ndarray,
+    kinds: Sequence[str],
+    median: np.ndarray,
+    scale: np.ndarray,
+    windows_rows: Sequence[int],
+    statistics: Sequence[str] = STATISTICS,
+) -> np.ndarray:
+    """The features of the LAST row only: ``episode_features(...)[-1]`` without the other rows.
+
+    The same arguments and column order as :func:`episode_features`. Only the last
+    :func:`last_row_history` rows are read (earlier rows only for a sensor whose readings in that
+    tail start with a gap, to forward-fill it), and each statistic is computed once for the last
+    row's window instead of for every row, so the cost does not grow with the history sent.
+    Values equal ``episode_features`` to float64 rounding (the running sums there are centred on
+    the episode's first row, here on the last reading, so ``std`` differs by up to
+    ``sqrt(eps) * |x - x_0|`` where ``episode_features`` loses digits to cancellation); ``min``,
+    ``max``, the median residual, ``__repeat_run`` and the raw/z-score/diff columns are
+    bit-identical.
+    """
+    raw = np.asarray(readings, dtype=np.float64)
+    n = raw.shape[0]
+    median = np.asarray(median, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    rows = [int(w) for w in windows_rows]
+    need = last_row_history(rows)
+    tail = raw[-need:] if n > need else raw
+    fallback = median
+    if n > need and np.isnan(tail[0]).any():
+        fallback = _fallback_before(raw[: n - need], median)
+    x = forward_fill(tail, fallback)
+    m = x.shape[0]
+    last = x[-1]
+    z = (x - median) / scale
+    abs_diff = np.abs(last - x[-2]) if m >= 2 else np.zeros_like(last)
+    median_resid = (last - np.median(x[-rows[len(rows) // 2] :], axis=0)) / scale
+    cap = rows[0]
+    repeats = repeat_runs(tail[-(cap + 1) :], cap)[-1]
+    blocks = [last, z[-1], abs_diff, median_resid, repeats]
+    stats = _last_window_stats(x, rows, statistics)
+    for i in range(len(rows)):
+        blocks += [stats[name][i] for name in statistics]
+    kinds_arr = np.asarray(kinds)
+    temps = last[kinds_arr == "temperature"]
+    if temps.shape[0]:
+        blocks.append(np.array([temps.mean(), temps.max(), temps.max() - temps.min()]))
+    vib_cols = kinds_arr == "vibration"
+    if vib_cols.any():
+        vib = x[-cap:, vib_cols]
+        rms = np.sqrt(np.mean(vib * vib, axis=1))
+        blocks.append(np.array([rms[-1], rms.max()]))
+    long = rows[-1]
+    # rolling mean of z over the long window at each of the last min(n, long) rows
+    k = min(n, long)
+    csum = np.cumsum(np.vstack([np.zeros((1, z.shape[1])), z - z[:1]]), axis=0)
+    ends = np.arange(m - k, m) + 1  # exclusive ends in the tail
+    starts = np.maximum(ends - long, 0)
+    counts = (ends - starts).astype(np.float64)[:, None]
+    long_mean_z = (csum[ends] - csum[starts]) / counts + z[:1]
+    health = np.mean(np.abs(long_mean_z), axis=1, keepdims=True)
+    blocks.append(np.array([health[-1, 0], _last_slope(health)[0]]))
+    return np.concatenate(blocks)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pdm_kedro.core.operating_conditions import apply_condition_scaling
-from pdm_kedro.core.window_features import episode_features
+from pdm_kedro.core.window_features import episode_features, last_row_features
 from pdm_kedro.edge.readings import Readings
 
 REGIME_CODE = "regime_code"
@@ -25,19 +25,25 @@ def regime_codes(regimes: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
     return np.array([codes.get(str(r), unknown) for r in regimes], dtype=np.float64)
 
 
-def compute_features(readings: Readings, manifest: dict[str, Any]) -> np.ndarray:
+def compute_features(
+    readings: Readings, manifest: dict[str, Any], *, last_row: bool = False
+) -> np.ndarray:
     """(n, features) float64 matrix in the order of ``manifest["feature_names"]``.
 
     The window features of the last row equal the training pipeline's as soon as the readings
     cover ``manifest["inputs"]["min_history_rows"]`` rows (or start at the episode's start).
+    With ``last_row`` only that row is computed (a (1, features) matrix, by
+    :func:`~pdm_kedro.core.window_features.last_row_features`): what a live answer needs.
     """
     sensors = manifest["sensors"]
     window = manifest["windows"]
     values = readings.values
+    regimes = np.asarray(readings.regimes)
     scaling = manifest.get("preprocessing", {}).get("condition_scaling")
     if scaling:  # per-operating-condition z-scores, as the training pipeline's feature stage
-        values = apply_condition_scaling(values, np.asarray(readings.regimes), scaling)
-    matrix = episode_features(
+        values = apply_condition_scaling(values, regimes, scaling)
+    function = last_row_features if last_row else episode_features
+    matrix = function(
         values,
         [s["kind"] for s in sensors],
         np.array([s["median"] for s in sensors], dtype=np.float64),
@@ -45,6 +51,9 @@ def compute_features(readings: Readings, manifest: dict[str, Any]) -> np.ndarray
         window["rows"],
         window["statistics"],
     )
+    if last_row:
+        matrix = matrix[None, :]
+        regimes = regimes[-1:]
     names = manifest["feature_names"]
     window_names = manifest["window_feature_names"]
     if matrix.shape[1] != len(window_names):
@@ -52,9 +61,10 @@ def compute_features(readings: Readings, manifest: dict[str, Any]) -> np.ndarray
             f"episode_features returned {matrix.shape[1]} columns, the manifest lists "
             f"{len(window_names)}: the runtime and the bundle disagree on the feature definition."
         )
-    columns = {name: matrix[:, i] for i, name in enumerate(window_names)}
-    columns[REGIME_CODE] = regime_codes(readings.regimes, manifest)
-    return np.column_stack([columns[name] for name in names])
+    position = {name: i for i, name in enumerate(window_names)}
+    position[REGIME_CODE] = len(window_names)
+    table = np.column_stack([matrix, regime_codes(regimes, manifest)])
+    return table[:, [position[name] for name in names]]
 
 
 def model_inputs(features: np.ndarray, manifest: dict[str, Any], family: str) -> np.ndarray:

@@ -148,9 +148,8 @@ def predict(
     checked = check_readings(
         readings, manifest, int(manifest["inputs"]["min_history_rows"]), from_episode_start
     )
-    features = compute_features(checked, manifest)
-    if not all_rows:  # every row's window features are needed, the models only for the last
-        features = features[-1:]
+    # a live answer needs the last row only: its features come from the minimal tail
+    features = compute_features(checked, manifest, last_row=not all_rows)
     models = manifest["models"]
     result: dict[str, Any] = {
         "machine_id": bundle.machine_id,

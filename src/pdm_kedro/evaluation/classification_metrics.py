@@ -42,7 +42,9 @@ def ranking_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
 def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray, min_threshold: float = 0.0) -> dict:
     """The score threshold that maximises F1 on ``(y_true, scores)``: flag when score >= threshold.
 
-    Meant for a validation split; ties go to the highest threshold (fewest alarms).
+    Meant for a validation split; ties go to the highest threshold (fewest alarms). The threshold
+    is never below ``min_threshold``: when no score reaches it, it is ``min_threshold`` itself
+    (nothing flagged, F1 0).
     """
     y_true = np.asarray(y_true).astype(int)
     if y_true.sum() == 0:
@@ -51,6 +53,10 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray, min_threshold: flo
     precision, recall = precision[:-1], recall[:-1]
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
-    f1 = np.where(thresholds >= min_threshold, f1, -1.0)
+    allowed = thresholds >= min_threshold
+    if not allowed.any():  # every score is below the minimum: flag nothing
+        flagged = np.asarray(scores) >= min_threshold
+        return {"threshold": float(min_threshold), "f1": threshold_metrics(y_true, flagged)["f1"]}
+    f1 = np.where(allowed, f1, -1.0)
     best = int(np.flatnonzero(f1 == f1.max())[-1])
     return {"threshold": float(thresholds[best]), "f1": float(max(f1[best], 0.0))}

@@ -19,6 +19,7 @@ from pdm_kedro.service import metrics
 from pdm_kedro.service.auth import KeyConfigError, KeyStore, Principal, load_keys
 from pdm_kedro.service.config import ServiceConfig, load_config, load_credential_keys
 from pdm_kedro.service.errors import ServiceError, install_handlers, unknown_machine
+from pdm_kedro.service.fastjson import OrjsonRoute
 from pdm_kedro.service.inference import answer, check_rows
 from pdm_kedro.service.jobs import JobManager
 from pdm_kedro.service.performance import PerformanceReader, manifest_summary
@@ -149,6 +150,7 @@ def create_app(
         ),
         lifespan=lifespan,
     )
+    app.router.route_class = OrjsonRoute  # request bodies parsed by orjson (fastjson.py)
     app.state.service = state
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.limits.max_body_bytes)

@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnxmltools.convert import convert_xgboost
+from onnxmltools.convert.common.data_types import FloatTensorType as XgbFloatTensorType
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
 
 from pdm_kedro.edge.bundle import INPUT_NAME, make_session
 
@@ -27,24 +31,18 @@ DETECTOR_OUTPUT = "scores"
 
 def xgboost_to_onnx(estimator: Any, n_features: int, opset: int) -> onnx.ModelProto:
     """ONNX graph of an XGBClassifier/XGBRegressor with one float input ``features`` (n, k)."""
-    from onnxmltools.convert import convert_xgboost  # noqa: PLC0415
-    from onnxmltools.convert.common.data_types import FloatTensorType  # noqa: PLC0415
-
     if estimator.get_booster().feature_names is not None:
         estimator = copy.deepcopy(estimator)
         estimator.get_booster().feature_names = None
     return convert_xgboost(
         estimator,
-        initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+        initial_types=[(INPUT_NAME, XgbFloatTensorType([None, n_features]))],
         target_opset=int(opset),
     )
 
 
 def sklearn_to_onnx(estimator: Any, n_features: int, opsets: dict[str, int]) -> onnx.ModelProto:
     """ONNX graph of a scikit-learn estimator or Pipeline with one float input ``features``."""
-    from skl2onnx import convert_sklearn  # noqa: PLC0415
-    from skl2onnx.common.data_types import FloatTensorType  # noqa: PLC0415
-
     return convert_sklearn(
         estimator,
         initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
