@@ -146,7 +146,7 @@
         <td class="baseline">${loses.length ? '<span class="bad">loses to baseline: ' + esc(loses.join(", ")) + "</span>" : '<span class="ok">beats baselines</span>'}</td>
       </tr>`;
     }).join("");
-    showView(`<h1>Fleet overview <span class="muted">(${data.machines.length} machines, highest failure risk first)</span></h1>
+    showView(`<h1>Fleet overview <span class="muted">(${data.machines.length} machine${data.machines.length === 1 ? "" : "s"}, highest failure risk first)</span></h1>
       <div class="table-wrap"><table id="fleet-table"><thead><tr>
         <th>Machine</th><th>Failure risk</th><th>RUL</th><th>Anomaly</th><th>Trend</th><th>Top reasons</th><th>Diagnosis and action</th><th>Models</th>
       </tr></thead><tbody>${rows}</tbody></table></div>`);
