@@ -92,7 +92,11 @@ def _watch(page) -> dict[str, list[str]]:
     page.on("pageerror", lambda e: seen["console"].append(str(e)))
     page.on(
         "request",
-        lambda r: None if r.url.startswith(("http://127.0.0.1", "data:")) else seen["outside"].append(r.url),
+        lambda r: (
+            None
+            if r.url.startswith(("http://127.0.0.1", "data:"))
+            else seen["outside"].append(r.url)
+        ),
     )
     return seen
 

@@ -85,10 +85,8 @@ def read_jsonl(path: Path, machine_id: str | None = None) -> list[dict[str, Any]
         except ValueError:
             logger.warning("Dashboard: %s line %d is not JSON; skipped on the page.", path, number)
             continue
-        if machine_id is None or not isinstance(row, dict) or row.get("machine_id") in (
-            None,
-            machine_id,
-        ):
+        mine = not isinstance(row, dict) or row.get("machine_id") in (None, machine_id)
+        if machine_id is None or mine:
             rows.append(row)
     return rows
 
@@ -204,8 +202,10 @@ def fleet_row(machine: Any, data: DashboardData) -> dict[str, Any]:
     row |= data.reports(machine.machine_id)
     row.pop("retraining")
     monitoring = row.pop("monitoring")
-    row["monitoring_latest"] = monitoring[-1] if isinstance(monitoring, list) and monitoring else (
-        monitoring if isinstance(monitoring, dict) else None
+    row["monitoring_latest"] = (
+        monitoring[-1]
+        if isinstance(monitoring, list) and monitoring
+        else (monitoring if isinstance(monitoring, dict) else None)
     )
     try:
         latest = data.latest(machine)
@@ -216,7 +216,7 @@ def fleet_row(machine: Any, data: DashboardData) -> dict[str, Any]:
     risk = _series(result, "failure", "probability")
     flags = _series(result, "anomaly", "flag")
     day = 24 * 60 / float(machine.manifest["sampling_interval_min"])
-    recent = flags[-int(day):] if flags else []
+    recent = flags[-int(day) :] if flags else []
     rul = _series(result, "rul_hours", "value")
     row |= {
         "error": None,
@@ -303,7 +303,8 @@ def _served(request: Request, machine_id: str) -> Any:
 def fleet(request: Request) -> dict[str, Any]:
     """Every served machine with risk, RUL, anomaly state and trend, highest risk first."""
     registry = request.app.state.service.registry
-    _served(request, "") if not registry.report.initial_scan_done else None
+    if not registry.report.initial_scan_done:
+        _served(request, "")  # 503 while loading
     data: DashboardData = request.app.state.dashboard
     current = dict(registry.machines)
     rows = [fleet_row(current[m], data) for m in sorted(current)]
