@@ -9,7 +9,9 @@ import pytest
 from pdm_kedro.service import dashboard as d
 
 
-def test_retraining_lines_of_one_machine_and_bad_lines_skipped(tmp_path, caplog):
+def test_retraining_lines_of_one_machine_and_bad_lines_skipped(tmp_path, monkeypatch):
+    said = []
+    monkeypatch.setattr(d.logger, "warning", lambda msg, *args: said.append(msg % args))
     path = tmp_path / "retraining_decisions.jsonl"
     path.write_text(
         json.dumps({"machine_id": "m1", "retrain": True, "triggers": ["age"]})
@@ -19,7 +21,7 @@ def test_retraining_lines_of_one_machine_and_bad_lines_skipped(tmp_path, caplog)
     )
     assert [r["retrain"] for r in d.read_jsonl(path, "m1")] == [True]
     assert len(d.read_jsonl(path)) == 2
-    assert "line 2 is not JSON" in caplog.text
+    assert set(said) == {f"Dashboard: {path} line 2 is not JSON; skipped on the page."}
     assert d.read_jsonl(tmp_path / "missing.jsonl", "m1") is None
 
 
