@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from pdm_kedro.service import metrics
+from pdm_kedro.service import dashboard, metrics
 from pdm_kedro.service.auth import KeyConfigError, KeyStore, Principal, load_keys
 from pdm_kedro.service.config import ServiceConfig, load_config, load_credential_keys
 from pdm_kedro.service.errors import ServiceError, install_handlers, unknown_machine
@@ -330,4 +330,5 @@ def create_app(
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    dashboard.mount(app)  # the fleet dashboard at /dashboard (service/dashboard.py)
     return app
