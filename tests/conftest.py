@@ -9,7 +9,10 @@
   ``CI=true``: CI has no silent skips;
 - at session end: the project tree is unchanged (tests write nothing into it), every documented
   command a test runs through ``run_documented`` really ran (when the whole suite ran), and under
-  ``CI=true`` no test was skipped.
+  ``CI=true`` no test was skipped. With pytest-xdist (``-n 2`` in pyproject's addopts) the
+  controller makes these checks over what every worker did; the real runs (``small_run``,
+  ``one_machine_run``, the viz build) are made once per session for all workers
+  (``tests/session_share.py``).
 
 Nothing here writes into the project's ``data/``, ``mlflow.db`` or ``mlruns/``: every test that
 runs Kedro points ``PDM_DATA_ROOT`` and ``PDM_MLFLOW_TRACKING_URI`` at a temporary folder.
@@ -27,6 +30,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.session_share import RAN_LOG_ENV, is_worker, once_per_session
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_BASE = PROJECT_ROOT / "conf" / "base"
@@ -93,8 +98,24 @@ def pytest_configure(config: pytest.Config) -> None:
         "requires(*parts): needs installable parts "
         f"({', '.join(REQUIREMENTS)}); skipped where missing, failed under CI=true",
     )
-    config.stash[_TREE_KEY] = _project_tree_state()
     config.stash[_DESELECTED_KEY] = 0
+    if is_worker(config):  # the controller checks the tree and the documented runs
+        config.stash[_TREE_KEY] = None
+        return
+    config.stash[_TREE_KEY] = _project_tree_state()
+    # one log of the documented commands that ran, for this process and every xdist worker
+    handle, log = tempfile.mkstemp(prefix="pdm_kedro_documented_ran_", suffix=".jsonl")
+    os.close(handle)
+    os.environ[RAN_LOG_ENV] = log
+    config.stash[_RAN_LOG_KEY] = log
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    log = config.stash.get(_RAN_LOG_KEY, None)
+    if log:
+        Path(log).unlink(missing_ok=True)
+        if os.environ.get(RAN_LOG_ENV) == log:
+            del os.environ[RAN_LOG_ENV]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -115,6 +136,7 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 _TREE_KEY = pytest.StashKey[dict | None]()
 _DESELECTED_KEY = pytest.StashKey[int]()
+_RAN_LOG_KEY = pytest.StashKey[str]()
 # made by pytest itself, Python or pytest-cov, not by the tests
 _TOOL_MADE = (".pytest_cache", "__pycache__", ".coverage", ".ruff_cache")
 
@@ -172,7 +194,18 @@ def _whole_suite_ran(session: pytest.Session) -> bool:
     )
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 (pytest-xdist's hook)
+    """The controller adds up the tests each xdist worker deselected (``-k``, ``-m``, ...)."""
+    config = node.config
+    deselected = getattr(node, "workeroutput", {}).get("deselected", 0)
+    config.stash[_DESELECTED_KEY] = config.stash.get(_DESELECTED_KEY, 0) + deselected
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if is_worker(session.config):
+        session.config.workeroutput["deselected"] = session.config.stash.get(_DESELECTED_KEY, 0)
+        return
     problems: list[str] = []
     before = session.config.stash.get(_TREE_KEY, None)
     after = _project_tree_state() if before is not None else None
@@ -383,25 +416,28 @@ def small_run(tmp_path_factory) -> dict:
     ``fleet_metrics.csv`` like the default run does. Data root: ``<shim>/data`` (so the docs'
     relative ``data/06_models`` paths hold with the shim as working directory); MLflow store:
     ``<root>/mlflow.db``. Returns ``{"shim", "data", "env", "machines", "mlflow_uri", "stdout"}``.
+    Made once for all xdist workers of the session (``tests/session_share.py``).
     """
     from tests.docs.kedro_cli import isolated_env, make_project_shim, run_kedro  # noqa: PLC0415
 
-    root = tmp_path_factory.mktemp("small_run")
-    small = yaml.safe_load((PROJECT_ROOT / "conf" / "small" / "parameters.yml").read_text())
-    small["fleet"] = {"priority_machines": list(SMALL_RUN_MACHINES)}
-    shim = make_project_shim(root, extra_envs={SMALL_RUN_ENV: {"parameters.yml": small}})
-    env = isolated_env(root, data=shim / "data")
-    result = run_kedro(
-        f"kedro run -e {SMALL_RUN_ENV}", cwd=shim, env=env, timeout=SMALL_RUN_TIMEOUT_S
-    )
-    return {
-        "shim": shim,
-        "data": shim / "data",
-        "env": env,
-        "machines": SMALL_RUN_MACHINES,
-        "mlflow_uri": env["PDM_MLFLOW_TRACKING_URI"],
-        "stdout": result.stdout + result.stderr,
-    }
+    def build(root: Path) -> dict:
+        small = yaml.safe_load((PROJECT_ROOT / "conf" / "small" / "parameters.yml").read_text())
+        small["fleet"] = {"priority_machines": list(SMALL_RUN_MACHINES)}
+        shim = make_project_shim(root, extra_envs={SMALL_RUN_ENV: {"parameters.yml": small}})
+        env = isolated_env(root, data=shim / "data")
+        result = run_kedro(
+            f"kedro run -e {SMALL_RUN_ENV}", cwd=shim, env=env, timeout=SMALL_RUN_TIMEOUT_S
+        )
+        return {
+            "shim": shim,
+            "data": shim / "data",
+            "env": env,
+            "machines": list(SMALL_RUN_MACHINES),
+            "mlflow_uri": env["PDM_MLFLOW_TRACKING_URI"],
+            "stdout": result.stdout + result.stderr,
+        }
+
+    return once_per_session(tmp_path_factory, "small_run", build)
 
 
 @pytest.fixture()
@@ -413,3 +449,40 @@ def small_run_copy(small_run, tmp_path) -> dict:
     shutil.copytree(small_run["data"], shim / "data", symlinks=True)
     env = isolated_env(tmp_path, data=shim / "data")
     return {**small_run, "shim": shim, "data": shim / "data", "env": env}
+
+
+# ---------------------------------------------------------------------------------------------
+# The documented one-machine run
+
+
+ONE_MACHINE_RUN = f"kedro run -e small --namespaces {TEST_MACHINE}"  # README, docs/user_guide.md
+
+
+@pytest.fixture(scope="session")
+def one_machine_run(tmp_path_factory) -> dict:
+    """The documented ``kedro run -e small --namespaces <machine>``, run ONCE, as a user runs it.
+
+    In a project shim, with the environment of a user who set nothing (no ``PDM_DATA_ROOT`` /
+    ``PDM_MLFLOW_TRACKING_URI``: the products land in the shim's ``data/small/``, the ``-e small``
+    data root, with its ``mlflow.db``), ``COLUMNS=120`` and no ``PDM_PROGRESS``. Read-only: the
+    console tests read its output and log, the docs test reruns a family in a copy of it.
+    Returns ``{"root", "shim", "data", "env", "machine", "console"}`` (console: stdout + stderr).
+    """
+    from tests.docs.documented import run_documented  # noqa: PLC0415
+    from tests.docs.kedro_cli import make_project_shim, user_env  # noqa: PLC0415
+
+    def build(root: Path) -> dict:
+        shim = make_project_shim(root)
+        env = user_env(root) | {"COLUMNS": "120"}
+        env.pop("PDM_PROGRESS", None)
+        result = run_documented(ONE_MACHINE_RUN, cwd=shim, env=env, timeout=SMALL_RUN_TIMEOUT_S)
+        return {
+            "root": root,
+            "shim": shim,
+            "data": shim / "data" / "small",  # each config environment has its own data root
+            "env": env,
+            "machine": TEST_MACHINE,
+            "console": result.stdout + result.stderr,
+        }
+
+    return once_per_session(tmp_path_factory, "one_machine_run", build)

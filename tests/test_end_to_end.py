@@ -28,6 +28,7 @@ from tests.conftest import TEST_MACHINE
 from tests.docs.doc_commands import documented_blocks
 from tests.docs.documented import RAN, normalise, run_documented
 from tests.docs.kedro_cli import isolated_env, make_project_shim, run_kedro
+from tests.session_share import record_ran
 
 pytestmark = pytest.mark.slow
 
@@ -412,6 +413,7 @@ def test_docs_python_blocks_run(small_run, edge_inputs):
         )  # fmt: skip
         assert result.returncode == 0, f"{block.path}:{block.line}\n{result.stderr[-3000:]}"
         RAN.add(normalise(block.text))
+        record_ran([normalise(block.text)])
 
 
 # ---------------------------------------------------------------------------------------------

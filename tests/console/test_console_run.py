@@ -1,8 +1,10 @@
 """A small `kedro run` as a user sees it: quiet console, summary table, run log, sample readings.
 
-One run of the small config on one machine in a project shim (tests/docs/kedro_cli.py), every
-write under a temporary folder; the documented sample-readings commands are then run as written
-(tests/docs/documented.py) from that folder, whose ``data/`` is the run's data root.
+The run is the session's ``one_machine_run`` (tests/conftest.py: the documented
+``kedro run -e small --namespaces <machine>`` in a project shim, as a user who set nothing runs
+it, ``COLUMNS=120``); the documented sample-readings commands are run as written
+(tests/docs/documented.py) in a private copy of the shared ``small_run`` (``small_run_copy``),
+from its shim, whose ``data/`` is that run's data root.
 """
 
 from __future__ import annotations
@@ -21,12 +23,10 @@ from tests.docs.kedro_cli import (
     isolated_env,
     kedro_executable,
     make_project_shim,
-    run_kedro,
 )
 
 pytestmark = pytest.mark.slow
 
-SMALL_RUN = f"kedro run -e small --namespaces {TEST_MACHINE}"
 SAMPLE = "pdm-kedro sample-readings --out samples"
 PREDICT = (
     f"python -m pdm_kedro.edge predict --bundle data/06_models --machine {TEST_MACHINE} "
@@ -35,19 +35,8 @@ PREDICT = (
 MAX_CONSOLE_LINES = 200  # was ~2,000 for this run before the quiet logging config
 
 
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("console_run")
-    shim = make_project_shim(root)
-    env = isolated_env(root) | {"COLUMNS": "120"}
-    env.pop("PDM_PROGRESS", None)
-    result = run_kedro(SMALL_RUN, cwd=shim, env=env, timeout=900)  # the shared machine is slow
-    return root, shim, env, result
-
-
-def test_console_is_quiet_and_ends_with_the_summary(small_run):
-    root, _, _, result = small_run
-    console = result.stdout + result.stderr
+def test_console_is_quiet_and_ends_with_the_summary(one_machine_run):
+    console, data = one_machine_run["console"], one_machine_run["data"]
     lines = console.splitlines()
     assert len(lines) < MAX_CONSOLE_LINES, console[-3000:]
     assert "Traceback" not in console
@@ -57,12 +46,12 @@ def test_console_is_quiet_and_ends_with_the_summary(small_run):
     assert re.search(r"feature_engineering done \(\d/\d stages\)", console)  # plain progress
     for where in ("model cards", "edge bundles", "MLflow UI", "full log"):
         assert where in console
-    assert f"mlflow ui --backend-store-uri sqlite:///{root / 'mlflow.db'}" in console
+    assert f"mlflow ui --backend-store-uri sqlite:///{data / 'mlflow.db'}" in console
 
 
-def test_summary_markdown_has_every_family_beside_its_baseline(small_run):
-    root = small_run[0]
-    text = (root / "data" / "08_reporting" / "run_summary.md").read_text()
+def test_summary_markdown_has_every_family_beside_its_baseline(one_machine_run):
+    data = one_machine_run["data"]
+    text = (data / "08_reporting" / "run_summary.md").read_text()
     for family in ("classification", "regression", "anomaly", "forecasting"):
         row = next(
             line for line in text.splitlines() if line.startswith(f"| {TEST_MACHINE} | {family} |")
@@ -70,27 +59,28 @@ def test_summary_markdown_has_every_family_beside_its_baseline(small_run):
         verdict = row.split("|")[7].strip()
         assert verdict in {"yes", "no", "tie"}, row
     metrics = json.loads(
-        (root / "data" / "08_reporting" / TEST_MACHINE / "regression" / "metrics.json").read_text()
+        (data / "08_reporting" / TEST_MACHINE / "regression" / "metrics.json").read_text()
     )
     rmse = next(r for r in metrics["metrics"] if r["metric"] == "rmse")
     assert f"| {rmse['value']:.4g} | {rmse['baseline']:.4g} (" in text  # the report's own figures
 
 
-def test_full_log_goes_to_the_data_root_not_the_project(small_run):
-    root, shim, _, _ = small_run
-    log = (root / "data" / "logs" / "kedro_run.log").read_text()
+def test_full_log_goes_to_the_data_root_not_the_project(one_machine_run):
+    shim, data = one_machine_run["shim"], one_machine_run["data"]
+    log = (data / "logs" / "kedro_run.log").read_text()
     assert "Loading data from" in log and "py.warnings" in log  # what the console leaves out
-    assert not list(shim.rglob("*.log")) and not (PROJECT_ROOT / "data" / "logs").exists()
+    elsewhere = [path for path in shim.rglob("*.log") if data not in path.parents]
+    assert not elsewhere and not (PROJECT_ROOT / "data" / "logs").exists()
 
 
-def test_machine_is_named_on_every_project_line(small_run):
-    log = (small_run[0] / "data" / "logs" / "kedro_run.log").read_text()
+def test_machine_is_named_on_every_project_line(one_machine_run):
+    log = (one_machine_run["data"] / "logs" / "kedro_run.log").read_text()
     project = [line for line in log.splitlines() if " pdm_kedro.pipelines." in line]
     assert project and all(TEST_MACHINE in line for line in project), project[:5]
 
 
-def test_sample_readings_round_trip_through_the_edge_cli(small_run):
-    root, _, env, _ = small_run
+def test_sample_readings_round_trip_through_the_edge_cli(small_run_copy):
+    root, env = small_run_copy["shim"], small_run_copy["env"]
     written = run_documented(SAMPLE, cwd=root, env=env)
     csv_path = root / "samples" / f"{TEST_MACHINE}_last48h.csv"
     assert f"samples/{TEST_MACHINE}_last48h.csv" in written.stdout and csv_path.is_file()

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from tests.docs.documented import RAN, normalise
+from tests.session_share import ran_in_session
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 RUNNERS = {"run_documented", "start_documented"}
@@ -148,9 +149,13 @@ def documented_calls() -> dict[str, list[str]]:
 
 
 def not_run_documented_calls() -> list[str]:
-    """Commands a test calls ``run_documented`` with that did not run in this session."""
+    """Commands a test calls ``run_documented`` with that did not run in this session.
+
+    This process's own runs and, under pytest-xdist, those every worker recorded.
+    """
+    ran = RAN | ran_in_session()
     return sorted(
         f"{command}  ({', '.join(where)})"
         for command, where in documented_calls().items()
-        if command not in RAN
+        if command not in ran
     )

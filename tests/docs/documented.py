@@ -22,6 +22,8 @@ import subprocess
 from pathlib import Path
 from typing import IO
 
+from tests.session_share import record_ran
+
 RAN: set[str] = set()
 _COMMENT = re.compile(r"(^|\s)#.*$")
 
@@ -55,7 +57,9 @@ def run_documented(
         timeout=timeout,
         check=False,
     )
-    RAN.update(normalise(command) for command in commands)
+    ran = [normalise(command) for command in commands]
+    RAN.update(ran)
+    record_ran(ran)  # for the session-end check of a run in several workers (pytest-xdist)
     if check and result.returncode != 0:
         raise AssertionError(
             f"documented command failed ({result.returncode}): {' && '.join(commands)}\n"
@@ -82,4 +86,5 @@ def start_documented(
         start_new_session=True,
     )
     RAN.add(normalise(command))
+    record_ran([normalise(command)])
     return process

@@ -41,6 +41,18 @@ def isolated_env(root: Path, data: Path | None = None) -> dict[str, str]:
     return env
 
 
+def user_env(root: Path) -> dict[str, str]:
+    """The environment of a user who set nothing: products go to the (shim) project's data/.
+
+    ``isolated_env`` without ``PDM_DATA_ROOT``, ``PDM_MLFLOW_TRACKING_URI`` and
+    ``KEDRO_DISABLE_TELEMETRY`` (the docs' own ``export`` line sets the last one where they say so).
+    """
+    env = isolated_env(root)
+    for name in ("PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI", "KEDRO_DISABLE_TELEMETRY"):
+        env.pop(name, None)
+    return env
+
+
 def make_project_shim(
     root: Path, extra_envs: dict[str, dict[str, dict]] | None = None, conf: Path | None = None
 ) -> Path:

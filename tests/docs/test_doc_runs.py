@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -15,26 +16,17 @@ import pytest
 from pdm_kedro.fleet import load_project_parameters, priority_machines
 from tests.conftest import PROJECT_ROOT, TEST_MACHINE
 from tests.docs.documented import run_documented
-from tests.docs.kedro_cli import isolated_env, make_project_shim
+from tests.docs.kedro_cli import make_project_shim, user_env
 
 pytestmark = pytest.mark.slow
 
 TELEMETRY_OFF = "export KEDRO_DISABLE_TELEMETRY=1"
 DEFAULT_RUN = "kedro run"
-SMALL_RUN = f"kedro run -e small --namespaces {TEST_MACHINE}"
 FAMILY_RUN = f"kedro run -e small --pipelines classification --namespaces {TEST_MACHINE}"
 OTHER_MACHINE = "cnc_haas_vf2_001"
 OTHER_MACHINE_RUN = f"kedro run --pipelines {OTHER_MACHINE}"
 FAMILIES = ("anomaly", "classification", "forecasting", "regression")
 RUN_TIMEOUT_S = 1500
-
-
-def project_env(root) -> dict[str, str]:
-    """The environment of a user who set nothing: products go to the (shim) project's data/."""
-    env = isolated_env(root)
-    for name in ("PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI", "KEDRO_DISABLE_TELEMETRY"):
-        env.pop(name, None)
-    return env
 
 
 def family_metrics(data, machine: str, family: str) -> list[dict]:
@@ -46,7 +38,7 @@ def family_metrics(data, machine: str, family: str) -> list[dict]:
 def test_default_run_builds_the_priority_machines_into_data_and_mlflow_db(tmp_path):
     shim = make_project_shim(tmp_path)
     run_documented(
-        TELEMETRY_OFF, DEFAULT_RUN, cwd=shim, env=project_env(tmp_path), timeout=RUN_TIMEOUT_S
+        TELEMETRY_OFF, DEFAULT_RUN, cwd=shim, env=user_env(tmp_path), timeout=RUN_TIMEOUT_S
     )
     priority = priority_machines(load_project_parameters("base", PROJECT_ROOT / "conf"))
     data = shim / "data"
@@ -68,17 +60,23 @@ def test_default_run_builds_the_priority_machines_into_data_and_mlflow_db(tmp_pa
     assert (shim / "mlflow.db").is_file()  # "Everything lands under data/ and in mlflow.db"
 
 
-def test_small_run_then_one_family_reproduce_the_shared_runs_numbers(tmp_path, small_run):
-    """Same config and seed as the shared run's machine: the same numbers, run after run."""
-    shim = make_project_shim(tmp_path)
-    env = project_env(tmp_path)
-    run_documented(SMALL_RUN, cwd=shim, env=env, timeout=RUN_TIMEOUT_S)
-    data = shim / "data" / "small"  # each config environment has its own data root
+def test_small_run_then_one_family_reproduce_the_shared_runs_numbers(
+    tmp_path, one_machine_run, small_run
+):
+    """Same config and seed as the shared run's machine: the same numbers, run after run.
+
+    The documented ``kedro run -e small --namespaces <machine>`` is the session's
+    ``one_machine_run`` (tests/conftest.py); the family rerun goes to a copy of its project.
+    """
+    data = one_machine_run["data"]
     assert not (data / "08_reporting" / "fleet_metrics.csv").exists()  # a --namespaces run
     for family in FAMILIES:
         assert family_metrics(data, TEST_MACHINE, family) == family_metrics(
             small_run["data"], TEST_MACHINE, family
         ), family
+    shim = tmp_path / "project"
+    shutil.copytree(one_machine_run["shim"], shim, symlinks=True)
+    env, data = one_machine_run["env"], shim / "data" / "small"
     card = data / "08_reporting" / TEST_MACHINE / "model_card.md"
     model = data / "07_model_output" / TEST_MACHINE / "classification" / "test_predictions.parquet"
     before = {path: path.stat().st_mtime_ns for path in (card, model)}
@@ -92,7 +90,7 @@ def test_small_run_then_one_family_reproduce_the_shared_runs_numbers(tmp_path, s
 
 def test_non_priority_machine_runs_by_its_pipeline(tmp_path):
     shim = make_project_shim(tmp_path)
-    run_documented(OTHER_MACHINE_RUN, cwd=shim, env=project_env(tmp_path), timeout=RUN_TIMEOUT_S)
+    run_documented(OTHER_MACHINE_RUN, cwd=shim, env=user_env(tmp_path), timeout=RUN_TIMEOUT_S)
     data = shim / "data"
     assert [p.name for p in (data / "01_raw").iterdir()] == [OTHER_MACHINE]
     for family in FAMILIES:

@@ -1,7 +1,9 @@
 """The service's test bundle and servers.
 
-``service_root``: one ``kedro run -e small --namespaces motor_siemens_1la7_001`` per session into a
-temporary data root (bundle, MLflow store). ``server``: ``pdm-kedro serve`` started on a free
+``service_root``: the test machine's part of the session's shared ``small_run`` (tests/conftest.py:
+one real ``kedro run`` of the small config), copied once per session into a temporary root
+(``data/`` with that machine's products only, as ``kedro run -e small --namespaces
+motor_siemens_1la7_001`` leaves them, and the run's ``mlflow.db``). ``server``: ``pdm-kedro serve`` started on a free
 loopback port over that root (its conf source a temporary copy of ``conf/``), stopped at the end.
 Tests that change bundles (training, docs) copy the root and start a server of their own.
 """
@@ -28,11 +30,9 @@ from tests.docs.kedro_cli import (
     free_port,
     isolated_env,
     make_project_shim,
-    run_kedro,
     stop_process_group,
 )
 
-SMALL_RUN = f"kedro run -e small --namespaces {TEST_MACHINE}"
 PREDICT_KEY = "test-predict-key-0001"
 ADMIN_KEY = "test-admin-key-0002"
 OTHER_PREDICT_KEY = "test-predict-key-0003"
@@ -143,12 +143,37 @@ def copy_root(source: Path, target: Path) -> Path:
     return target
 
 
+# what the two-machine shared run writes beyond a `--namespaces <machine>` run: the fleet rows
+FLEET_LEVEL_FILES = ("08_reporting/fleet_metrics.csv",)
+
+
+def one_machine_copy(run: dict, machine: str, target: Path) -> Path:
+    """``target`` with ``data/`` and ``mlflow.db`` of ``run`` (a ``small_run``), one machine kept.
+
+    Every per-machine folder of the other machines and the fleet-level files are left out, so
+    the service sees the machine as after ``kedro run -e small --namespaces <machine>``.
+    """
+    others = set(run["machines"]) - {machine}
+    source = run["data"]
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        relative = Path(folder).relative_to(source)
+        return {
+            name
+            for name in names
+            if name in others or (relative / name).as_posix() in FLEET_LEVEL_FILES
+        }
+
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target / "data", ignore=ignore)
+    shutil.copy2(Path(run["mlflow_uri"].removeprefix("sqlite:///")), target / "mlflow.db")
+    return target
+
+
 @pytest.fixture(scope="session")
-def service_root(tmp_path_factory) -> Path:
+def service_root(tmp_path_factory, small_run) -> Path:
     """A temporary root with the small run's bundle of the test machine and its MLflow store."""
-    root = tmp_path_factory.mktemp("service_root")
-    shim = make_project_shim(root)
-    run_kedro(SMALL_RUN, cwd=shim, env=isolated_env(root), timeout=600)
+    root = one_machine_copy(small_run, TEST_MACHINE, tmp_path_factory.mktemp("service_root"))
     assert (root / "data" / "06_models" / TEST_MACHINE / "edge" / "manifest.json").is_file()
     return root
 

@@ -10,6 +10,7 @@ import pytest
 from pdm_kedro.pipeline_registry import discover_templates
 from tests.docs.documented import run_documented
 from tests.docs.kedro_cli import isolated_env, make_project_shim
+from tests.session_share import once_per_session
 
 VIZ_BUILD_COMMAND = "kedro viz build"
 
@@ -21,16 +22,23 @@ def viz_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def viz_build(viz_root: Path) -> Path:
-    """The static kedro-viz site of the default pipeline (``build/`` of the project shim)."""
-    shim = make_project_shim(viz_root)
-    result = run_documented(VIZ_BUILD_COMMAND, cwd=shim, env=isolated_env(viz_root), timeout=600)
-    build = shim / "build"
-    # kedro-viz reports a failed build on stdout but still exits 0
-    assert (build / "index.html").is_file() and (build / "api" / "main").is_file(), (
-        f"`{VIZ_BUILD_COMMAND}` wrote no site:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return build
+def viz_build(tmp_path_factory) -> Path:
+    """The static kedro-viz site of the default pipeline (``build/`` of a project shim).
+
+    Built once per session, for every xdist worker (``tests/session_share.py``).
+    """
+
+    def build(root: Path) -> dict:
+        shim = make_project_shim(root)
+        result = run_documented(VIZ_BUILD_COMMAND, cwd=shim, env=isolated_env(root), timeout=600)
+        site = shim / "build"
+        # kedro-viz reports a failed build on stdout but still exits 0
+        assert (site / "index.html").is_file() and (site / "api" / "main").is_file(), (
+            f"`{VIZ_BUILD_COMMAND}` wrote no site:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+        return {"build": site}
+
+    return once_per_session(tmp_path_factory, "viz_build", build)["build"]
 
 
 @pytest.fixture(scope="session")
