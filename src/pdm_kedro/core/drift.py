@@ -93,8 +93,8 @@ class DriftReference:
         )
         if starts.size < 2:
             raise ValueError(
-                f"the training reference ({len(reference)} rows) is shorter than two monitoring "
-                f"windows of {window_rows} rows: lower monitoring.window_days"
+                f"the training reference ({len(reference)} rows) holds fewer than two chunks of one "
+                f"monitoring window ({window_rows} rows): lower monitoring.window_days"
             )
         self.n_chunks = int(starts.size)
         self.thresholds: dict[str, dict[str, float]] = {}

@@ -36,6 +36,23 @@ PREDICTIONS = {
 }
 
 
+def regime_adjusted(frame: pd.DataFrame, medians: pd.DataFrame, sensors: list[str]) -> pd.DataFrame:
+    """Readings minus the training median of the sensor in the row's operating regime (a regime
+    training never saw: the overall training median), so a week with an unusual regime mix is not
+    drift while a shifted sensor still is."""
+    out = frame[[c.TIMESTAMP, c.REGIME]].copy()
+    overall = medians.loc["__all__"]
+    rows = medians.reindex(frame[c.REGIME].astype(str)).fillna(overall)
+    out[sensors] = frame[sensors].to_numpy(dtype=np.float64) - rows[sensors].to_numpy()
+    return out
+
+
+def _regime_medians(train: pd.DataFrame, sensors: list[str]) -> pd.DataFrame:
+    medians = train.groupby(train[c.REGIME].astype(str))[sensors].median()
+    medians.loc["__all__"] = train[sensors].median()
+    return medians
+
+
 def _load_partitions(partitions: dict[str, Any]) -> dict[str, pd.DataFrame]:
     return {k: (v() if callable(v) else v) for k, v in sorted((partitions or {}).items())}
 
@@ -148,9 +165,10 @@ def monitor_machine(  # noqa: PLR0913
     manifest = bundle.manifest
     features = [f for f in manifest["feature_names"] if f in features_train]
     sensors = spec.sensor_names
-    sensor_ref = DriftReference(
-        validated_train.sort_values(c.TIMESTAMP), sensors, window_rows, **options
-    )
+    medians = _regime_medians(validated_train, sensors)
+    adjusted_train = regime_adjusted(validated_train.sort_values(c.TIMESTAMP), medians, sensors)
+    adjusted_incoming = regime_adjusted(validated_incoming, medians, sensors)
+    sensor_ref = DriftReference(adjusted_train, sensors, window_rows, **options)
     feature_ref = DriftReference(
         features_train.sort_values(c.TIMESTAMP), features, window_rows, **options
     )
@@ -186,7 +204,7 @@ def monitor_machine(  # noqa: PLR0913
         full = len(span) == window_days
         entry["complete"] = full
         if full:
-            sensor_drift = sensor_ref.check(validated_incoming[v_days.isin(span)], min_stats)
+            sensor_drift = sensor_ref.check(adjusted_incoming[v_days.isin(span)], min_stats)
             feature_drift = feature_ref.check(features_incoming[f_days.isin(span)], min_stats)
             window_log = log[_day_of(log).isin(span)]
             pred_drift = {
@@ -235,6 +253,7 @@ def monitor_machine(  # noqa: PLR0913
             "chunks": sensor_ref.n_chunks,
             "threshold_quantile": options["quantile"],
             "threshold_margin": options["margin"],
+            "sensors": "regime-adjusted readings (minus the training median in the row's regime)",
         },
         "champion": {
             "created_at": created,
