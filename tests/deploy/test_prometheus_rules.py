@@ -3,14 +3,20 @@ tests pass (`promtool test rules`: each alert fires on a synthetic series, quiet
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT
+from tests.docs.documented import run_documented
 
 RULES = PROJECT_ROOT / "deploy" / "prometheus"
+PROMTOOL = (
+    "cd deploy/prometheus && promtool check rules pdm_alerts.yml && "
+    "promtool test rules pdm_alerts_test.yml"
+)
 ALERTS = {
     "PdmPredictionLatencyP99High",
     "PdmErrorRatioHigh",
@@ -47,4 +53,10 @@ def test_every_alert_has_a_firing_unit_test_and_they_pass():
     assert fired == ALERTS
     result = promtool("test", "rules", "pdm_alerts_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.requires("prometheus")
+def test_the_documented_promtool_command_passes():
+    result = run_documented(PROMTOOL, cwd=PROJECT_ROOT, env=dict(os.environ), timeout=120)
     assert "SUCCESS" in result.stdout
