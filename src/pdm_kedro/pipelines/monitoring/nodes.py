@@ -80,21 +80,31 @@ def data_quality(
     quarantine: pd.DataFrame,
     sensors: list[str],
 ) -> dict[str, dict]:
-    """Per batch (day): rows in, scored, quarantined, missing rate per sensor, and whether the rows
-    are conserved (``rows_in == rows_scored + rows_quarantined``)."""
+    """Per day of readings: the files that brought them, rows in, scored, quarantined, missing
+    rate per sensor, and whether the rows are conserved (``rows_in == rows_scored +
+    rows_quarantined``). Counted by the readings' own day, so a day sent twice (under another
+    file name) shows twice its rows in, its duplicates quarantined, none scored twice."""
     q_days = _day_of(quarantine) if len(quarantine) else pd.Series([], dtype=str)
+    frames = [b.assign(_file=name) for name, b in batches.items() if len(b)]
+    if not frames:
+        return {}
+    rows = pd.concat(frames, ignore_index=True)
     out = {}
-    for day, batch in batches.items():
-        rows_in = len(batch)
+    for day, part in rows.groupby(_day_of(rows), sort=True):
+        rows_in = len(part)
         rows_scored = len(scored.get(day, ()))
         rows_q = int((q_days == day).sum())
-        present = [s for s in sensors if s in batch]
+        present = [s for s in sensors if s in part]
         out[day] = {
+            "files": sorted(part["_file"].unique().tolist()),
             "rows_in": rows_in,
             "rows_scored": rows_scored,
             "rows_quarantined": rows_q,
             "rows_conserved": rows_in == rows_scored + rows_q,
-            "missing_rate": {s: round(float(batch[s].isna().mean()), 6) for s in present},
+            "missing_rate": {
+                s: round(float(pd.to_numeric(part[s], errors="coerce").isna().mean()), 6)
+                for s in present
+            },
         }
     return out
 
