@@ -52,10 +52,9 @@ def main(argv: list[str] | None = None) -> dict:
         os.environ.setdefault(
             "PDM_MLFLOW_TRACKING_URI", f"sqlite:///{Path(args.data_root).parent / 'mlflow.db'}"
         )
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
-    from pdm_kedro.commands.cycle import run_cycle  # noqa: PLC0415
+    from pdm_kedro.commands.cycle import run_cycle, run_session  # noqa: PLC0415
     from pdm_kedro.fleet import load_project_parameters, priority_machines  # noqa: PLC0415
     from pdm_kedro.paths import data_root, project_root  # noqa: PLC0415
     from pdm_kedro.pipelines.monitoring.nodes import _worse  # noqa: PLC0415
@@ -72,20 +71,19 @@ def main(argv: list[str] | None = None) -> dict:
     for machine in machines:
         if not (root / "06_models" / machine / "edge" / "manifest.json").is_file():
             print(f"training {machine} ...", flush=True)
-            with KedroSession.create(project_path=project_root(), env=args.env) as session:
-                session.run(pipeline_name=machine)
+            run_session(args.env, machine, None)
     for machine, scenario in zip(machines, scenarios, strict=True):
         stream = {
-            "production_stream.days": args.days,
-            "production_stream.scenario": scenario,
-            "production_stream.start_day": args.start_day,
-            "production_stream.size": SIZES[scenario],
-            "production_stream.seed": args.seed,
-        }
-        with KedroSession.create(
-            project_path=project_root(), env=args.env, runtime_params=stream
-        ) as session:
-            session.run(pipeline_name="production_stream", namespaces=[machine])
+            "production_stream": {
+                "days": args.days,
+                "scenario": scenario,
+                "start_day": args.start_day,
+                "size": SIZES[scenario],
+                "seed": args.seed,
+                "sensor": None,
+            }
+        }  # nested: a session's runtime_params are not split on dots like --params
+        run_session(args.env, "production_stream", [machine], stream)
     start = time.perf_counter()
     cycle = run_cycle(args.env, machines)
     daily_cycle_s = time.perf_counter() - start

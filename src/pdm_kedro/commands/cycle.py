@@ -51,11 +51,24 @@ def append_decisions(decisions: list[dict[str, Any]], path: Path | None = None) 
     return path
 
 
-def _run(env: str | None, pipeline: str, machines: list[str], params: dict | None = None) -> None:
-    with KedroSession.create(
-        project_path=project_root(), env=env, runtime_params=params or None
-    ) as session:
-        session.run(pipeline_name=pipeline, namespaces=machines)
+def run_session(
+    env: str | None, pipeline: str, machines: list[str] | None, params: dict | None = None
+) -> None:
+    """One Kedro session in this process; the MLflow run kedro-mlflow opened is ended after it
+    (else the next session would reuse it and log its differing parameters into the same run)."""
+    import mlflow  # noqa: PLC0415
+
+    try:
+        with KedroSession.create(
+            project_path=project_root(), env=env, runtime_params=params or None
+        ) as session:
+            session.run(pipeline_name=pipeline, namespaces=machines)
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
+_run = run_session
 
 
 def run_cycle(
@@ -84,9 +97,7 @@ def run_cycle(
     if retrain:
         for decision in decisions:
             if decision["retrain"]:
-                bootstrap_project(project_root())
-                with KedroSession.create(project_path=project_root(), env=env) as session:
-                    session.run(pipeline_name=decision["machine_id"])
+                run_session(env, decision["machine_id"], None)
                 retrained.append(decision["machine_id"])
     for decision in decisions:
         decision["retrained"] = decision["machine_id"] in retrained
