@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pdm_kedro.core.drift import DriftReference, bin_edges, chunk_starts, column_statistics
 
@@ -55,7 +56,14 @@ def test_healthy_autocorrelated_windows_do_not_fire_and_an_offset_does():
 
 
 def test_a_reference_shorter_than_two_windows_is_refused_in_one_line():
-    import pytest
-
     with pytest.raises(ValueError, match="lower monitoring.window_days"):
         DriftReference(pd.DataFrame({"s": np.zeros(150)}), ["s"], WINDOW)
+
+
+def test_the_ks_statistic_equals_scipys():
+    from scipy.stats import ks_2samp
+
+    from pdm_kedro.core.drift import ks_statistic
+
+    ref, cur = ar1(2000, 4), ar1(300, 5) + 0.5
+    assert ks_statistic(np.sort(ref), cur) == pytest.approx(ks_2samp(ref, cur).statistic, abs=1e-12)

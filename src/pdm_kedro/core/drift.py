@@ -3,7 +3,7 @@ reference chunks (as NannyML does) rather than raw p-values, so that healthy aut
 data do not fire.
 
 Per column: the population stability index (PSI, on reference-quantile bins), the
-Kolmogorov-Smirnov statistic (:func:`scipy.stats.ks_2samp`), the Wasserstein distance
+Kolmogorov-Smirnov statistic (that of :func:`scipy.stats.ks_2samp`), the Wasserstein distance
 (:func:`scipy.stats.wasserstein_distance`, in units of the reference's standard deviation) and
 the Jensen-Shannon distance of the binned distributions (:func:`scipy.spatial.distance.jensenshannon`).
 A statistic's threshold is a quantile of its values over contiguous chunks of the reference, each
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import ks_2samp, wasserstein_distance
+from scipy.stats import wasserstein_distance
 
 STATISTICS = ("psi", "ks", "wasserstein", "js")
 FLAGGING = ("psi", "ks", "wasserstein")  # the statistics that vote for a drifted column
@@ -35,6 +35,17 @@ def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return (counts + EPS) / (counts.sum() + EPS * counts.size)
 
 
+def ks_statistic(reference_sorted: np.ndarray, current: np.ndarray) -> float:
+    """The two-sample Kolmogorov-Smirnov statistic (the same number as
+    ``scipy.stats.ks_2samp(...).statistic``, without its p-value: thresholds are calibrated, and
+    the exact p-value costs ~20x the statistic)."""
+    cur = np.sort(current)
+    both = np.concatenate([reference_sorted, cur])
+    ref_cdf = np.searchsorted(reference_sorted, both, side="right") / reference_sorted.size
+    cur_cdf = np.searchsorted(cur, both, side="right") / cur.size
+    return float(np.max(np.abs(ref_cdf - cur_cdf)))
+
+
 def column_statistics(
     reference: np.ndarray, current: np.ndarray, edges: np.ndarray, scale: float
 ) -> dict[str, float]:
@@ -47,7 +58,7 @@ def column_statistics(
     p, q = _shares(ref, edges), _shares(cur, edges)
     return {
         "psi": float(np.sum((q - p) * np.log(q / p))),
-        "ks": float(ks_2samp(ref, cur).statistic),
+        "ks": ks_statistic(np.sort(ref), cur),
         "wasserstein": float(wasserstein_distance(ref, cur) / scale),
         "js": float(jensenshannon(p, q, base=2)),
     }
