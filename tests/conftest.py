@@ -70,6 +70,10 @@ def _module(name: str) -> Callable[[], bool]:
 REQUIREMENTS: dict[str, tuple[Callable[[], bool], str]] = {
     "chromium": (_chromium, "no Chromium: `apt-get install chromium` (.ci/run installs it)"),
     "playwright": (_module("playwright"), "playwright missing: `pip install -e '.[dev]'`"),
+    "prometheus": (
+        lambda: bool(shutil.which("prometheus") and shutil.which("promtool")),
+        "no prometheus/promtool: `apt-get install prometheus` (.ci/run installs it)",
+    ),
     "jupyterlab": (_module("jupyterlab"), "jupyterlab missing: `pip install -e '.[dev]'`"),
     "cmapss": (
         (SHARED_DATASETS / "cmapss" / "train_FD001.txt").is_file,

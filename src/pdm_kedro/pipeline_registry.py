@@ -111,13 +111,23 @@ def scoring_template(templates: dict[str, Pipeline]) -> Pipeline:
         for stage in templates
         if hasattr(_stage_module(stage), "create_scoring_pipeline")
     ]
-    parts += [pipe for stage, pipe in templates.items() if is_inference_stage(stage)]
+    parts += [
+        pipe
+        for stage, pipe in templates.items()
+        if is_inference_stage(stage) and not is_standalone_stage(stage)
+    ]
     return sum(parts, Pipeline([]))
 
 
 def is_inference_stage(stage: str) -> bool:
     """A stage that answers new data (``INFERENCE = True`` in its package): not in training."""
     return bool(getattr(_stage_module(stage), "INFERENCE", False))
+
+
+def is_standalone_stage(stage: str) -> bool:
+    """An inference stage registered as its own pipeline over every machine (``STANDALONE =
+    True``: ``production_stream``, ``monitoring``), not a part of ``scoring``."""
+    return is_inference_stage(stage) and bool(getattr(_stage_module(stage), "STANDALONE", False))
 
 
 def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegistry:
@@ -132,7 +142,8 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
     machines = machines_in_parameters(parameters)
     priority = priority_machines(parameters)
     inference = {stage for stage in templates if is_inference_stage(stage)}
-    scoring = scoring_template(templates) if inference else None
+    standalone = {stage: templates[stage] for stage in inference if is_standalone_stage(stage)}
+    scoring = scoring_template(templates) if inference - set(standalone) else None
     templates = {k: v for k, v in templates.items() if k not in inference}
 
     @functools.cache
@@ -160,6 +171,8 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
         )
 
     def build(name: str) -> Pipeline:
+        if name in standalone:
+            return concatenate(namespace_for_machine(standalone[name], m) for m in machines)
         if name == "scoring" and scoring is not None:
             return concatenate(namespace_for_machine(scoring, m) for m in machines)
         if name in machines:
@@ -173,7 +186,14 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
             stage = concatenate([stage, fleet_report(priority)])
         return stage
 
-    names = [*templates, *machines, "fleet", "__default__", *(["scoring"] if scoring else [])]
+    names = [
+        *templates,
+        *machines,
+        "fleet",
+        "__default__",
+        *(["scoring"] if scoring else []),
+        *standalone,
+    ]
     registry = LazyRegistry(names, build)
     return registry
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from pdm_kedro.service import dashboard, metrics
+from pdm_kedro.service import dashboard, metrics, monitoring_metrics
 from pdm_kedro.service.auth import KeyConfigError, KeyStore, Principal, load_keys
 from pdm_kedro.service.config import ServiceConfig, load_config, load_credential_keys
 from pdm_kedro.service.errors import ServiceError, install_handlers, unknown_machine
@@ -327,6 +327,7 @@ def create_app(
     def prometheus() -> Response:
         """Prometheus text format."""
         metrics.refresh_gauges(registry, state.jobs)
+        monitoring_metrics.refresh(config.models_root, list(registry.machines))
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 

@@ -1,0 +1,157 @@
+"""``pdm-kedro cycle``: one continuous-training cycle, end to end.
+
+For the chosen machines (default: the priority machines): score the incoming batches (the
+``scoring`` pipeline), monitor them (``monitoring``: drift, data quality, realised performance,
+the retraining decision), append every decision to
+``data/08_reporting/retraining_decisions.jsonl``, and with ``--retrain`` run the training
+pipeline of the flagged machines only (their namespaces), which registers challengers and applies
+the promotion rule (champion and challenger re-scored on the same newest holdout window; the
+champion never moves to a worse model; ``previous_champion`` kept). The service polls the bundles
+and swaps a new champion in without a restart.
+
+``--every SECONDS`` repeats the cycle (loop mode; ``--times N`` bounds it), or schedule it with
+cron (docs/continuous_training.md).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from pdm_kedro.fleet import (
+    UnknownMachineError,
+    load_project_parameters,
+    machines_in_parameters,
+    priority_machines,
+    require_machine,
+)
+from pdm_kedro.paths import data_root, project_root
+
+DECISIONS_FILE = "retraining_decisions.jsonl"
+
+
+def decisions_path() -> Path:
+    """``<data root>/08_reporting/retraining_decisions.jsonl``."""
+    return data_root() / "08_reporting" / DECISIONS_FILE
+
+
+def append_decisions(decisions: list[dict[str, Any]], path: Path | None = None) -> Path:
+    """Append one JSON line per decision."""
+    path = path or decisions_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        for decision in decisions:
+            out.write(json.dumps(decision, sort_keys=True) + "\n")
+    return path
+
+
+def run_session(
+    env: str | None, pipeline: str, machines: list[str] | None, params: dict | None = None
+) -> None:
+    """One Kedro session in this process; the MLflow run kedro-mlflow opened is ended after it
+    (else the next session would reuse it and log its differing parameters into the same run)."""
+    import mlflow  # noqa: PLC0415
+
+    try:
+        with KedroSession.create(
+            project_path=project_root(), env=env, runtime_params=params or None
+        ) as session:
+            session.run(pipeline_name=pipeline, namespaces=machines)
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
+_run = run_session
+
+
+def run_cycle(
+    env: str | None,
+    machines: list[str],
+    *,
+    retrain: bool = False,
+    manual: list[str] | None = None,
+) -> dict[str, Any]:
+    """One cycle; returns ``{"decisions", "retrained", "seconds"}``."""
+    start = time.perf_counter()
+    bootstrap_project(project_root())
+    _run(env, "scoring", machines)
+    manual = [m for m in manual or [] if m in machines]
+    rest = [m for m in machines if m not in manual]
+    if rest:
+        _run(env, "monitoring", rest)
+    if manual:
+        _run(env, "monitoring", manual, {"retraining_manual": True})
+    reporting = data_root() / "08_reporting"
+    decisions = [
+        json.loads((reporting / m / "retraining_decision.json").read_text()) for m in machines
+    ]
+    monitored_s = time.perf_counter() - start
+    retrained = []
+    if retrain:
+        for decision in decisions:
+            if decision["retrain"]:
+                run_session(env, decision["machine_id"], None)
+                retrained.append(decision["machine_id"])
+    for decision in decisions:
+        decision["retrained"] = decision["machine_id"] in retrained
+    append_decisions(decisions)
+    return {
+        "decisions": decisions,
+        "retrained": retrained,
+        "monitor_seconds": round(monitored_s, 3),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+@click.command(name="cycle")
+@click.option("--env", "-e", default=None, help="Kedro configuration environment.")
+@click.option(
+    "--machines", default=None, help="Comma-separated machine ids (default: priority machines)."
+)
+@click.option("--retrain/--no-retrain", default=False, help="Retrain the flagged machines.")
+@click.option("--manual", default="", help="Comma-separated machines to retrain by hand.")
+@click.option("--every", type=float, default=None, help="Loop mode: seconds between cycles.")
+@click.option("--times", type=int, default=None, help="Loop mode: stop after N cycles.")
+def command(
+    env: str | None,
+    machines: str | None,
+    retrain: bool,
+    manual: str,
+    every: float | None,
+    times: int | None,
+) -> None:
+    """Score, monitor, decide (and with --retrain: retrain, promote) for the chosen machines."""
+    parameters = load_project_parameters(env=env)
+    known = machines_in_parameters(parameters)
+    chosen = machines.split(",") if machines else priority_machines(parameters)
+    try:
+        for machine_id in chosen:
+            require_machine(machine_id, known)
+    except UnknownMachineError as err:
+        raise click.UsageError(str(err)) from None
+    done = 0
+    while True:
+        result = run_cycle(env, chosen, retrain=retrain, manual=[m for m in manual.split(",") if m])
+        for decision in result["decisions"]:
+            reasons = ", ".join(r["trigger"] for r in decision["reasons"]) or "none"
+            action = (
+                "retrained"
+                if decision["retrained"]
+                else ("retrain" if decision["retrain"] else "keep")
+            )
+            click.echo(f"{decision['machine_id']}: {action} (triggers: {reasons})")
+        click.echo(
+            f"cycle: {len(chosen)} machine(s) scored and monitored in "
+            f"{result['monitor_seconds']:.1f} s; decisions: {decisions_path()}"
+        )
+        done += 1
+        if every is None or (times is not None and done >= times):
+            return
+        time.sleep(every)

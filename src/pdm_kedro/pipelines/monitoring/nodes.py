@@ -1,0 +1,408 @@
+"""Monitoring of one machine: drift per sensor and model feature, prediction drift, data quality
+per batch, realised performance on matured labels, model age, and the retraining decision.
+
+Windows: one per scored day, the trailing ``monitoring.window_days`` days (drift) and
+``monitoring.performance_window_days`` days (performance). Drift thresholds come from chunks of
+the training reference (:class:`pdm_kedro.core.drift.DriftReference`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pdm_kedro import contract as c  # noqa: E402
+from pdm_kedro.core.drift import DriftReference  # noqa: E402
+from pdm_kedro.edge.bundle import EdgeBundle  # noqa: E402
+from pdm_kedro.fleet import parse_machine  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+DAY = "%Y-%m-%d"
+TRIGGERS = ("age", "performance", "drift", "data", "manual")
+# the prediction-log column of each family's served value and the test-prediction column it is
+# compared with (prediction drift)
+PREDICTIONS = {
+    "classification": ("failure.probability", "probability"),
+    "regression": ("rul_hours.value", "rul_predicted"),
+}
+
+
+def regime_adjusted(frame: pd.DataFrame, medians: pd.DataFrame, sensors: list[str]) -> pd.DataFrame:
+    """Readings minus the training median of the sensor in the row's operating regime (a regime
+    training never saw: the overall training median), so a week with an unusual regime mix is not
+    drift while a shifted sensor still is."""
+    out = frame[[c.TIMESTAMP, c.REGIME]].copy()
+    overall = medians.loc["__all__"]
+    rows = medians.reindex(frame[c.REGIME].astype(str)).fillna(overall)
+    out[sensors] = frame[sensors].to_numpy(dtype=np.float64) - rows[sensors].to_numpy()
+    return out
+
+
+def _regime_medians(train: pd.DataFrame, sensors: list[str]) -> pd.DataFrame:
+    medians = train.groupby(train[c.REGIME].astype(str))[sensors].median()
+    medians.loc["__all__"] = train[sensors].median()
+    return medians
+
+
+def _load_partitions(partitions: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    return {k: (v() if callable(v) else v) for k, v in sorted((partitions or {}).items())}
+
+
+def _metric(metrics: dict, name: str) -> float | None:
+    for entry in metrics.get("metrics", []):
+        if entry["metric"] == name:
+            return float(entry["value"])
+    return None
+
+
+def _f1(truth: np.ndarray, decision: np.ndarray) -> float:
+    tp = float(np.sum(truth & decision))
+    denom = float(np.sum(truth) + np.sum(decision))
+    return 2 * tp / denom if denom else 0.0
+
+
+def _day_of(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(frame[c.TIMESTAMP]).dt.strftime(DAY)
+
+
+def data_quality(
+    batches: dict[str, pd.DataFrame],
+    scored: dict[str, pd.DataFrame],
+    quarantine: pd.DataFrame,
+    sensors: list[str],
+) -> dict[str, dict]:
+    """Per day of readings: the files that brought them, rows in, scored, quarantined, missing
+    rate per sensor, and whether the rows are conserved (``rows_in == rows_scored +
+    rows_quarantined``). Counted by the readings' own day, so a day sent twice (under another
+    file name) shows twice its rows in, its duplicates quarantined, none scored twice."""
+    q_days = _day_of(quarantine) if len(quarantine) else pd.Series([], dtype=str)
+    frames = [b.assign(_file=name) for name, b in batches.items() if len(b)]
+    if not frames:
+        return {}
+    rows = pd.concat(frames, ignore_index=True)
+    out = {}
+    for day, part in rows.groupby(_day_of(rows), sort=True):
+        rows_in = len(part)
+        rows_scored = len(scored.get(day, ()))
+        rows_q = int((q_days == day).sum())
+        present = [s for s in sensors if s in part]
+        out[day] = {
+            "files": sorted(part["_file"].unique().tolist()),
+            "rows_in": rows_in,
+            "rows_scored": rows_scored,
+            "rows_quarantined": rows_q,
+            "rows_conserved": rows_in == rows_scored + rows_q,
+            "missing_rate": {
+                s: round(float(pd.to_numeric(part[s], errors="coerce").isna().mean()), 6)
+                for s in present
+            },
+        }
+    return out
+
+
+def _performance(
+    log: pd.DataFrame, labels: pd.DataFrame, rul_cap: float, min_rows: int
+) -> dict[str, Any]:
+    joined = log.merge(labels, on=[c.TIMESTAMP, c.EPISODE], how="inner")
+    joined = joined[joined["history_complete"]]
+    out: dict[str, Any] = {"labelled_rows": len(joined)}
+    if len(joined) < min_rows:
+        return out | {"classification": None, "regression": None}
+    out["classification"] = (
+        {
+            "f1": _f1(
+                joined[c.FAILURE_WITHIN_HORIZON].to_numpy().astype(bool),
+                joined["failure.decision"].to_numpy().astype(bool),
+            ),
+            "positives": int(joined[c.FAILURE_WITHIN_HORIZON].sum()),
+        }
+        if "failure.decision" in joined
+        else None
+    )
+    if "rul_hours.value" in joined:
+        err = joined["rul_hours.value"].to_numpy() - np.minimum(joined[c.RUL].to_numpy(), rul_cap)
+        out["regression"] = {
+            "rmse": float(np.sqrt(np.mean(err**2))),
+            "mae": float(np.mean(np.abs(err))),
+        }
+    else:
+        out["regression"] = None
+    return out
+
+
+def monitor_machine(  # noqa: PLR0913
+    validated_train: pd.DataFrame,
+    features_train: pd.DataFrame,
+    incoming_readings: dict[str, Any],
+    validated_incoming: pd.DataFrame,
+    quarantine_incoming: pd.DataFrame,
+    features_incoming: pd.DataFrame,
+    prediction_log: dict[str, Any],
+    production_labels: dict[str, Any],
+    classification_metrics: dict,
+    regression_metrics: dict,
+    classification_test: pd.DataFrame,
+    regression_test: pd.DataFrame,
+    bundle: EdgeBundle,
+    machine: dict[str, Any],
+    monitoring: dict[str, Any],
+    rul_cap_hours: float,
+) -> dict[str, Any]:
+    """``monitoring.json`` of one machine: per daily window, drift by sensor and feature,
+    prediction drift, data quality, realised performance beside the champion's test figures and
+    model age."""
+    spec = parse_machine(machine)
+    rows_per_day = int(round(24 * spec.rows_per_hour))
+    window_days = int(monitoring["window_days"])
+    window_rows = window_days * rows_per_day
+    options = {
+        "bins": int(monitoring["bins"]),
+        "step_fraction": float(monitoring["calibration_step_fraction"]),
+        "max_chunks": int(monitoring.get("max_chunks", 40)),
+        "quantile": float(monitoring["threshold_quantile"]),
+        "margin": float(monitoring["threshold_margin"]),
+    }
+    min_stats = int(monitoring["min_statistics"])
+    manifest = bundle.manifest
+    features = [f for f in manifest["feature_names"] if f in features_train]
+    sensors = spec.sensor_names
+    medians = _regime_medians(validated_train, sensors)
+    adjusted_train = regime_adjusted(validated_train.sort_values(c.TIMESTAMP), medians, sensors)
+    adjusted_incoming = regime_adjusted(validated_incoming, medians, sensors)
+    sensor_ref = DriftReference(adjusted_train, sensors, window_rows, **options)
+    feature_ref = DriftReference(
+        features_train.sort_values(c.TIMESTAMP), features, window_rows, **options
+    )
+    pred_refs = {}
+    for family, (_, test_col) in PREDICTIONS.items():
+        test = classification_test if family == "classification" else regression_test
+        if test_col in test:
+            frame = test.rename(columns={test_col: family}).sort_values(c.TIMESTAMP)
+            pred_refs[family] = DriftReference(
+                frame, [family], min(window_rows, len(frame) // 2), **options
+            )
+
+    batches = _load_partitions(incoming_readings)
+    scored = _load_partitions(prediction_log)
+    labels_by_day = _load_partitions(production_labels)
+    quality = data_quality(batches, scored, quarantine_incoming, sensors)
+    log = pd.concat(scored.values(), ignore_index=True) if scored else pd.DataFrame()
+    days = sorted(scored)
+    v_days = _day_of(validated_incoming)
+    f_days = _day_of(features_incoming)
+    champion = {
+        "classification": {"f1": _metric(classification_metrics, "f1")},
+        "regression": {
+            "rmse": _metric(regression_metrics, "rmse"),
+            "mae": _metric(regression_metrics, "mae"),
+        },
+    }
+    perf_days = int(monitoring["performance_window_days"])
+    windows = []
+    for i, day in enumerate(days):
+        span = days[max(0, i - window_days + 1) : i + 1]
+        entry: dict[str, Any] = {"day": day, "window": [span[0], span[-1]]}
+        full = len(span) == window_days
+        entry["complete"] = full
+        if full:
+            sensor_drift = sensor_ref.check(adjusted_incoming[v_days.isin(span)], min_stats)
+            feature_drift = feature_ref.check(features_incoming[f_days.isin(span)], min_stats)
+            window_log = log[_day_of(log).isin(span)]
+            pred_drift = {
+                family: ref.check(
+                    window_log.rename(columns={PREDICTIONS[family][0]: family}), min_stats
+                )[family]
+                for family, ref in pred_refs.items()
+                if PREDICTIONS[family][0] in window_log
+            }
+            drifted_sensors = [s for s, v in sensor_drift.items() if v["drifted"]]
+            drifted_features = [f for f, v in feature_drift.items() if v["drifted"]]
+            entry["drift"] = {
+                "flagged": bool(drifted_sensors),
+                "drifted_sensors": drifted_sensors,
+                "drifted_features": len(drifted_features),
+                "features_checked": len(features),
+                "sensors": sensor_drift,
+                "features": {f: feature_drift[f] for f in drifted_features},
+                "predictions": pred_drift,
+            }
+        perf_span = days[max(0, i - perf_days + 1) : i + 1]
+        matured = [labels_by_day[d] for d in labels_by_day if d <= day and len(labels_by_day[d])]
+        if matured and len(log):
+            labels = pd.concat(matured, ignore_index=True)
+            labels = labels[_day_of(labels).isin(perf_span)]
+            window_log = log[_day_of(log).isin(perf_span)]
+            entry["performance"] = _performance(
+                window_log, labels, rul_cap_hours, int(monitoring["min_labelled_rows"])
+            )
+        else:
+            entry["performance"] = {"labelled_rows": 0, "classification": None, "regression": None}
+        entry["data_quality"] = quality.get(day)
+        windows.append(entry)
+    created = manifest.get("created_at")
+    age_days = None
+    if created:
+        age_days = (datetime.now(UTC) - datetime.fromisoformat(created)).total_seconds() / 86400
+    labelled_total = sum(len(v) for v in labels_by_day.values())
+    report = {
+        "machine_id": spec.machine_id,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "window_days": window_days,
+        "performance_window_days": perf_days,
+        "reference": {
+            "rows": len(validated_train),
+            "chunks": sensor_ref.n_chunks,
+            "threshold_quantile": options["quantile"],
+            "threshold_margin": options["margin"],
+            "sensors": "regime-adjusted readings (minus the training median in the row's regime)",
+        },
+        "champion": {
+            "created_at": created,
+            "age_days": None if age_days is None else round(age_days, 4),
+            "versions": {
+                f: {
+                    "registered_model": e.get("registered_model"),
+                    "registry_version": e.get("registry_version"),
+                }
+                for f, e in manifest["models"].items()
+            },
+            "test": champion,
+        },
+        "labelled_rows_total": labelled_total,
+        "rows_conserved": all(q["rows_conserved"] for q in quality.values()),
+        "windows": windows,
+    }
+    flagged = sum(1 for w in windows if w.get("drift", {}).get("flagged"))
+    logger.info(
+        "%s: monitored %d day(s), %d drift-flagged window(s), %d matured labelled rows",
+        spec.machine_id,
+        len(days),
+        flagged,
+        labelled_total,
+    )
+    return report
+
+
+def _worse(family: str, realised: dict | None, test: dict, drop: float) -> dict | None:
+    """The realised headline against the champion's test figure (F1 lower / RMSE higher)."""
+    if not realised:
+        return None
+    if family == "classification":
+        value, ref = realised["f1"], test["classification"]["f1"]
+        if ref is None:
+            return None
+        return {"metric": "f1", "realised": value, "test": ref, "worse": value < ref * (1 - drop)}
+    value, ref = realised["rmse"], test["regression"]["rmse"]
+    if ref is None:
+        return None
+    return {"metric": "rmse", "realised": value, "test": ref, "worse": value > ref * (1 + drop)}
+
+
+def decide_retraining(
+    report: dict[str, Any], retraining: dict[str, Any], manual: bool = False
+) -> dict[str, Any]:
+    """The retraining decision of the machine (every family retrains together), with every
+    trigger that fired and its reason: ``age``, ``performance``, ``drift``, ``data``, ``manual``."""
+    reasons = []
+    age = report["champion"]["age_days"]
+    if age is not None and age > float(retraining["max_age_days"]):
+        reasons.append({"trigger": "age", "detail": f"champion {age:.1f} days old"})
+    windows = report["windows"]
+    last = windows[-1] if windows else {}
+    drop = float(retraining["performance_drop"])
+    for family in ("classification", "regression"):
+        verdict = _worse(
+            family, (last.get("performance") or {}).get(family), report["champion"]["test"], drop
+        )
+        if verdict and verdict["worse"]:
+            reasons.append(
+                {
+                    "trigger": "performance",
+                    "family": family,
+                    "detail": f"{family} {verdict['metric']} {verdict['realised']:.3f} vs "
+                    f"champion test {verdict['test']:.3f} (more than {drop:.0%} worse)",
+                }
+            )
+    n = int(retraining["drift_consecutive_windows"])
+    run = 0
+    for w in windows:
+        run = run + 1 if w.get("drift", {}).get("flagged") else 0
+    if run >= n:
+        sensors = sorted({s for w in windows[-n:] for s in w["drift"]["drifted_sensors"]})
+        reasons.append(
+            {
+                "trigger": "drift",
+                "detail": f"drift in {run} consecutive windows ({', '.join(sensors)})",
+            }
+        )
+    if report["labelled_rows_total"] >= int(retraining["min_new_labelled_rows"]):
+        reasons.append(
+            {"trigger": "data", "detail": f"{report['labelled_rows_total']} new labelled rows"}
+        )
+    if manual:
+        reasons.append({"trigger": "manual", "detail": "asked for"})
+    return {
+        "machine_id": report["machine_id"],
+        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "last_day": last.get("day"),
+        "retrain": bool(reasons),
+        "reasons": reasons,
+    }
+
+
+def plot_monitoring(report: dict[str, Any], retraining: dict[str, Any]) -> plt.Figure:
+    """Drift (largest sensor KS / its threshold) and realised performance per day, with the
+    drift threshold (ratio 1) and the performance trigger lines drawn."""
+    windows = report["windows"]
+    days = [pd.Timestamp(w["day"]) for w in windows]
+    ratio = []
+    for w in windows:
+        sensors = (w.get("drift") or {}).get("sensors") or {}
+        r = [
+            v["ks"] / v["thresholds"]["ks"]
+            for v in sensors.values()
+            if v["ks"] is not None and v["thresholds"]["ks"]
+        ]
+        ratio.append(max(r) if r else np.nan)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    top.plot(days, ratio, marker="o", label="max sensor KS / threshold")
+    top.axhline(1.0, color="red", linestyle="--", label="drift threshold")
+    top.set_ylabel("drift ratio")
+    top.legend(loc="upper left")
+    drop = float(retraining["performance_drop"])
+    test = report["champion"]["test"]
+    f1 = [((w["performance"] or {}).get("classification") or {}).get("f1", np.nan) for w in windows]
+    rmse = [((w["performance"] or {}).get("regression") or {}).get("rmse", np.nan) for w in windows]
+    bottom.plot(days, f1, marker="o", color="C1", label="realised F1")
+    if test["classification"]["f1"] is not None:
+        bottom.axhline(
+            test["classification"]["f1"] * (1 - drop),
+            color="C1",
+            linestyle="--",
+            label=f"F1 trigger (test -{drop:.0%})",
+        )
+    bottom.set_ylabel("F1")
+    twin = bottom.twinx()
+    twin.plot(days, rmse, marker="s", color="C2", label="realised RUL RMSE (h)")
+    if test["regression"]["rmse"] is not None:
+        twin.axhline(
+            test["regression"]["rmse"] * (1 + drop),
+            color="C2",
+            linestyle=":",
+            label=f"RMSE trigger (test +{drop:.0%})",
+        )
+    twin.set_ylabel("RMSE (h)")
+    bottom.legend(loc="upper left")
+    twin.legend(loc="upper right")
+    fig.suptitle(f"{report['machine_id']}: monitoring")
+    fig.autofmt_xdate()
+    return fig

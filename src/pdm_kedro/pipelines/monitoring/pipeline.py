@@ -1,0 +1,59 @@
+"""Template pipeline: monitor one machine's production (``{machine}.monitoring``).
+
+Reads what scoring wrote (the prediction log, the validated and quarantined incoming rows, their
+features) and the labels matured so far, against the training reference (``validated_train``,
+``features_train``: saved at training time) and the champion's test figures (the family
+metrics). Registered as its own pipeline over every machine (not in training):
+``kedro run --pipelines monitoring --namespaces <machine>`` after ``scoring``.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import decide_retraining, monitor_machine, plot_monitoring
+
+INFERENCE = True  # the registry keeps this stage out of the training pipelines
+STANDALONE = True  # its own registered pipeline, not a part of `scoring`
+
+
+def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
+    """Reference + production -> ``monitoring_report`` (monitoring.json), ``monitoring_plot``
+    and ``retraining_decision``."""
+    return Pipeline(
+        [
+            Node(
+                monitor_machine,
+                inputs={
+                    "validated_train": "validated_train",
+                    "features_train": "features_train",
+                    "incoming_readings": "incoming_readings",
+                    "validated_incoming": "validated_incoming",
+                    "quarantine_incoming": "quarantine_incoming",
+                    "features_incoming": "features_incoming",
+                    "prediction_log": "prediction_log",
+                    "production_labels": "production_labels",
+                    "classification_metrics": "classification.metrics",
+                    "regression_metrics": "regression.metrics",
+                    "classification_test": "classification.test_predictions",
+                    "regression_test": "regression.test_predictions",
+                    "bundle": "edge_bundle",
+                    "machine": "params:machine",
+                    "monitoring": "params:monitoring",
+                    "rul_cap_hours": "params:regression.rul_cap_hours",
+                },
+                outputs="monitoring_report",
+                name="monitor_production",
+            ),
+            Node(
+                plot_monitoring,
+                inputs=["monitoring_report", "params:retraining"],
+                outputs="monitoring_plot",
+                name="plot_monitoring",
+            ),
+            Node(
+                decide_retraining,
+                inputs=["monitoring_report", "params:retraining", "params:retraining_manual"],
+                outputs="retraining_decision",
+                name="decide_retraining",
+            ),
+        ]
+    )
