@@ -267,6 +267,7 @@ def tiny_params(project_params: dict) -> dict:
     params["simulation"]["life_hours"] = {"shape": 3.0, "scale": 150.0, "min": 90.0, "max": 260.0}
     params["simulation"]["regime_mean_duration_hours"] = 4.0
     params["labels"]["failure_horizon_hours"] = 12
+    params["features"]["degradation"]["long_window_hours"] = 24  # lives of days, not weeks
     return params
 
 

@@ -63,3 +63,20 @@ def test_markdown_names_the_losers_and_where_to_look():
     assert "2 of 3 models do not beat their baseline: m1/regression, m1/forecasting." in text
     assert "- MLflow UI: `mlflow ui`" in text
     assert rich_table(rows, "t").row_count == 3
+
+
+def test_without_registry_parameters_the_family_seam_gives_headline_and_direction():
+    """The default run has no ``<family>.registry`` parameters: RMSE 131 beats 156 there."""
+    reports = {
+        ("m1", "regression"): report(
+            "m1",
+            "regression",
+            [
+                {"metric": "rmse", "value": 131.0, "baseline": 156.0},
+                {"metric": "r2", "value": 0.3, "baseline": 0.0},
+            ],
+        )
+    }
+    (row,) = build_rows(reports, {}, {})
+    assert row.greater_is_better is False and row.metric.endswith("(lower is better)")
+    assert row.verdict == "yes"

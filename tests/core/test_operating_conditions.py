@@ -11,6 +11,7 @@ import pytest
 
 from pdm_kedro import contract as c
 from pdm_kedro.core import operating_conditions as oc
+from pdm_kedro.core.degradation_features import settings_feature_names
 from pdm_kedro.core.window_features import window_labels
 from pdm_kedro.edge.features import compute_features
 from pdm_kedro.edge.readings import Readings
@@ -151,10 +152,14 @@ def test_edge_features_equal_training_features_with_condition_scaling(
     kinds = [baselines["sensors"][s]["kind"] for s in sensors]
     window_names = window_feature_names(
         sensors, kinds, window_labels(baselines["windows_hours"]), baselines["statistics"]
-    )
+    ) + settings_feature_names(sensors, baselines["degradation"])
     manifest = {
         "sensors": [{"name": s, **baselines["sensors"][s]} for s in sensors],
-        "windows": {"rows": baselines["window_rows"], "statistics": baselines["statistics"]},
+        "windows": {
+            "rows": baselines["window_rows"],
+            "statistics": baselines["statistics"],
+            "degradation": baselines["degradation"],
+        },
         "window_feature_names": window_names,
         "feature_names": feature_columns(features),
         "regimes": {

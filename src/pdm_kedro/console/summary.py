@@ -17,6 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from pdm_kedro.console.progress import fmt_seconds
+from pdm_kedro.families import FAMILIES, greater_is_better
 
 FAMILY_ORDER = ("classification", "regression", "anomaly", "forecasting")
 
@@ -98,8 +99,12 @@ def build_rows(
         reports.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][1])
     ):
         registry = (parameters.get(family) or {}).get("registry") or {}
-        metric = str(registry.get("champion_metric") or report["metrics"][0]["metric"])
-        greater = bool(registry.get("greater_is_better", True))
+        known = FAMILIES.get(family)  # the family seam: headline metric and its direction
+        metric = str(
+            registry.get("champion_metric")
+            or (known.headline if known else report["metrics"][0]["metric"])
+        )
+        greater = bool(registry.get("greater_is_better", greater_is_better(metric)))
         if metric in set(report.get("lower_is_better") or []):
             greater = False
         value, baseline, baseline_name, ceiling = headline(report, metric)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pdm_kedro.core.degradation_features import degradation_block
 from pdm_kedro.core.operating_conditions import apply_condition_scaling
 from pdm_kedro.core.window_features import episode_features, last_row_features
 from pdm_kedro.edge.readings import Readings
@@ -42,18 +43,18 @@ def compute_features(
     scaling = manifest.get("preprocessing", {}).get("condition_scaling")
     if scaling:  # per-operating-condition z-scores, as the training pipeline's feature stage
         values = apply_condition_scaling(values, regimes, scaling)
+    median = np.array([s["median"] for s in sensors], dtype=np.float64)
+    scale = np.array([s["scale"] for s in sensors], dtype=np.float64)
     function = last_row_features if last_row else episode_features
     matrix = function(
-        values,
-        [s["kind"] for s in sensors],
-        np.array([s["median"] for s in sensors], dtype=np.float64),
-        np.array([s["scale"] for s in sensors], dtype=np.float64),
-        window["rows"],
-        window["statistics"],
+        values, [s["kind"] for s in sensors], median, scale, window["rows"], window["statistics"]
     )
     if last_row:
         matrix = matrix[None, :]
         regimes = regimes[-1:]
+    if window.get("degradation"):  # long-window degradation columns, after the window ones
+        block = degradation_block(values, median, scale, window["degradation"])
+        matrix = np.column_stack([matrix, block[-1:] if last_row else block])
     names = manifest["feature_names"]
     window_names = manifest["window_feature_names"]
     if matrix.shape[1] != len(window_names):

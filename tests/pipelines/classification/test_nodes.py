@@ -20,11 +20,20 @@ def model(classifier, tiny_features, clf_params, tiny_params):
     return n.package_failure_model(classifier, threshold, tiny_params["labels"])
 
 
-def test_classifier_is_trained_on_arrays_with_ordered_feature_names(classifier, tiny_features):
+def test_classifier_is_trained_on_arrays_with_ordered_feature_names(
+    classifier, tiny_features, clf_params
+):
     assert classifier["feature_names"] == feature_columns(tiny_features["train"])
     assert classifier["estimator"].get_booster().feature_names is None
+    assert classifier["scale_pos_weight"] == float(clf_params["scale_pos_weight"])
+
+
+def test_auto_class_weight_is_negatives_over_positives(tiny_features, clf_params):
+    auto = n.train_failure_classifier(
+        tiny_features["train"], tiny_features["val"], {**clf_params, "scale_pos_weight": "auto"}
+    )
     positives = tiny_features["train"]["failure_within_horizon"].mean()
-    assert classifier["scale_pos_weight"] == pytest.approx((1 - positives) / positives, rel=1e-6)
+    assert auto["scale_pos_weight"] == pytest.approx((1 - positives) / positives, rel=1e-6)
 
 
 def test_model_follows_the_contract(model, tiny_params):

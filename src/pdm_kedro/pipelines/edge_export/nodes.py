@@ -13,6 +13,11 @@ import pandas as pd
 import pdm_kedro
 from pdm_kedro import contract as c
 from pdm_kedro.contract import feature_columns
+from pdm_kedro.core.degradation_features import (
+    history_rows,
+    needs_episode_start,
+    settings_feature_names,
+)
 from pdm_kedro.core.window_features import feature_names as window_feature_names
 from pdm_kedro.core.window_features import window_labels
 from pdm_kedro.edge.bundle import FORMAT_VERSION, INPUT_NAME, sha256_hex
@@ -301,6 +306,14 @@ def build_edge_manifest(
     kinds = [sensor_baselines["sensors"][s]["kind"] for s in sensors]
     labels = window_labels(sensor_baselines["windows_hours"])
     window_names = window_feature_names(sensors, kinds, labels, sensor_baselines["statistics"])
+    degradation = sensor_baselines.get("degradation") or {}
+    if needs_episode_start(degradation):
+        raise ValueError(
+            f"{spec.machine_id}: features.degradation.groups has 'episode' (hours since repair, "
+            "post-repair shifts): the edge runtime does not receive the last repair's time, so "
+            "these features cannot be exported; drop 'episode' for a deployable bundle."
+        )
+    window_names += settings_feature_names(sensors, degradation)
     names = [REGIME_CODE, *window_names]
     trained = feature_columns(features_test)
     if trained != names:
@@ -316,7 +329,9 @@ def build_edge_manifest(
                 f"{spec.machine_id}/{entry['family']}: model inputs {unknown} are not features "
                 "the edge computes."
             )
-    min_rows = required_history_rows(sensor_baselines["window_rows"])
+    min_rows = max(
+        required_history_rows(sensor_baselines["window_rows"]), history_rows(degradation)
+    )
     manifest = {
         "format_version": FORMAT_VERSION,
         "machine_id": spec.machine_id,
@@ -358,6 +373,7 @@ def build_edge_manifest(
             "rows": [int(w) for w in sensor_baselines["window_rows"]],
             "labels": labels,
             "statistics": list(sensor_baselines["statistics"]),
+            **({"degradation": degradation} if degradation.get("groups") else {}),
         },
         "window_feature_names": window_names,
         "feature_names": names,

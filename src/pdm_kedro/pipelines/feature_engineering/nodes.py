@@ -10,6 +10,11 @@ import pandas as pd
 
 from pdm_kedro import contract as c
 from pdm_kedro.contract import feature_columns  # noqa: F401 (the feature table's model inputs)
+from pdm_kedro.core.degradation_features import (
+    degradation_block,
+    degradation_settings,
+    settings_feature_names,
+)
 from pdm_kedro.core.window_features import (
     episode_features,
     feature_names,
@@ -72,6 +77,8 @@ def fit_sensor_baselines(
         "windows_hours": list(features["windows_hours"]),
         "window_rows": window_rows(features["windows_hours"], spec.rows_per_hour),
         "statistics": list(features["statistics"]),
+        # long-window / post-repair degradation columns (pdm_kedro.core.degradation_features)
+        "degradation": degradation_settings(features.get("degradation"), spec.rows_per_hour),
         "fitted_on": {"split": "train", "rows": len(train)},
         **({"condition_scaling": condition_scaling} if condition_scaling else {}),
     }
@@ -94,6 +101,8 @@ def build_window_features(
     windows = baselines["window_rows"]
     stats = baselines["statistics"]
     names = feature_names(sensors, kinds, window_labels(baselines["windows_hours"]), stats)
+    degradation = baselines.get("degradation")
+    names += settings_feature_names(sensors, degradation)
 
     ordered = validated.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable").reset_index(drop=True)
     scaled = apply_condition_scaling_of(ordered, baselines.get("condition_scaling"), sensors)
@@ -103,7 +112,12 @@ def build_window_features(
     )
     bounds = np.r_[starts, len(ordered)]
     blocks = [
-        episode_features(readings[a:b], kinds, median, scale, windows, stats)
+        np.column_stack(
+            [
+                episode_features(readings[a:b], kinds, median, scale, windows, stats),
+                degradation_block(readings[a:b], median, scale, degradation),
+            ]
+        )
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     matrix = np.vstack(blocks) if blocks else np.empty((0, len(names)))
