@@ -65,7 +65,18 @@ def test_physically_implausible_reading_is_refused(bundle, window, factor):
     rows, sensors = window
     readings = as_readings(rows, sensors)
     readings[sensors[0]][-1] = factor
-    with pytest.raises(EdgeInputError, match=rf"Sensor '{sensors[0]}'.*physically implausible"):
+    with pytest.raises(EdgeInputError, match=rf"Sensor '{sensors[0]}'.*physical"):
+        _check(bundle, readings)
+
+
+def test_reading_outside_the_configured_range_is_refused(bundle, window):
+    """A corrupted page (1e-100, i.e. 0 instead of 58 degC) is inside 1000 scales but outside
+    the sensor's configured range."""
+    rows, sensors = window
+    sensor = bundle.manifest["sensors"][0]
+    readings = as_readings(rows, sensors)
+    readings[sensors[0]][-1] = sensor["min"] - 1.0
+    with pytest.raises(EdgeInputError, match=r"outside the sensor's physical range"):
         _check(bundle, readings)
 
 

@@ -92,6 +92,8 @@ SENSOR_SCHEMA: dict[str, Any] = {
     "kind": str,
     "median": NUMBER,
     "scale": NUMBER,
+    "min?": NUMBER,
+    "max?": NUMBER,
 }
 
 

@@ -165,6 +165,17 @@ def _check_timestamps(timestamps: np.ndarray, manifest: dict[str, Any]) -> None:
 
 def _check_ranges(values: np.ndarray, manifest: dict[str, Any]) -> None:
     for j, sensor in enumerate(manifest["sensors"]):
+        if "min" in sensor and "max" in sensor:
+            column = values[:, j]
+            wrong = np.flatnonzero((column < sensor["min"]) | (column > sensor["max"]))
+            if wrong.size:
+                row = int(wrong[0])
+                raise EdgeInputError(
+                    f"Sensor {sensor['name']!r} [{sensor['unit']}], row {row}: {column[row]:g} "
+                    f"is outside the sensor's physical range [{sensor['min']:g}, "
+                    f"{sensor['max']:g}] ({wrong.size} rows outside): check the sensor, its "
+                    "unit and the column order."
+                )
         if "median" not in sensor or "scale" not in sensor:
             continue  # a hand-made manifest without training reference (schema requires both)
         column = values[:, j]

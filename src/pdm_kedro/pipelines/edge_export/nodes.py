@@ -326,6 +326,7 @@ def build_edge_manifest(
                 "the edge computes."
             )
     min_rows = required_history_rows(sensor_baselines["window_rows"])
+    ranges = {sensor.name: sensor for sensor in spec.sensors}
     manifest = {
         "format_version": FORMAT_VERSION,
         "machine_id": spec.machine_id,
@@ -344,6 +345,9 @@ def build_edge_manifest(
                 "kind": sensor_baselines["sensors"][s]["kind"],
                 "median": float(sensor_baselines["sensors"][s]["median"]),
                 "scale": float(sensor_baselines["sensors"][s]["scale"]),
+                # the configured physical range: the edge refuses readings outside it
+                "min": float(ranges[s].min),
+                "max": float(ranges[s].max),
             }
             for s in sensors
         ],
