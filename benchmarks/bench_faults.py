@@ -108,8 +108,9 @@ def bundle_cases(bundle: Path, work: Path) -> list[dict]:
     first = manifest["models"][families[0]]
     first_file = first.get("file") or next(iter(first["files"].values()))["file"]
     manifest_edits = {
-        "threshold_zero": lambda m: m["models"].get("classification", first).__setitem__(
-            "threshold", 0.0),
+        "threshold_zero": lambda m: (
+            m["models"].get("classification", first).__setitem__("threshold", 0.0)
+        ),
         "sensor_scale_changed": lambda m: m["sensors"][0].__setitem__("scale", 1.8),
         "machine_id_of_another": lambda m: m.__setitem__("machine_id", "pump_grundfos_cr3_004"),
         "digest_removed": lambda m: m.pop("integrity"),
@@ -127,8 +128,9 @@ def bundle_cases(bundle: Path, work: Path) -> list[dict]:
                 argv += ["--readings", str(good)]
             cases.append({"name": f"bundle/{name}/{command}", "outcome": cli_outcome(argv)})
     for name, damage in {
-        "onnx_byte_flipped": lambda p: p.write_bytes(bytes(b ^ 0xFF if i == 100 else b
-                                                          for i, b in enumerate(p.read_bytes()))),
+        "onnx_byte_flipped": lambda p: p.write_bytes(
+            bytes(b ^ 0xFF if i == 100 else b for i, b in enumerate(p.read_bytes()))
+        ),
         "onnx_empty": lambda p: p.write_bytes(b""),
         "onnx_missing": lambda p: p.unlink(),
     }.items():
@@ -146,10 +148,20 @@ def bundle_cases(bundle: Path, work: Path) -> list[dict]:
     spec = entry if "file" in entry else next(iter(entry["files"].values()))
     spec["sha256"] = hashlib.sha256(b"not an onnx model").hexdigest()
     (folder / MANIFEST_FILE).write_text(json.dumps(seal_manifest(data)))
-    cases.append({"name": "bundle/garbage_onnx_resealed/predict", "outcome": cli_outcome(
-        ["predict", "--bundle", str(folder), "--readings", str(good)])})
-    cases.append({"name": "bundle/wrong_machine_asked", "outcome": cli_outcome(
-        ["info", "--bundle", str(bundle), "--machine", "pump_grundfos_cr3_004"])})
+    cases.append(
+        {
+            "name": "bundle/garbage_onnx_resealed/predict",
+            "outcome": cli_outcome(["predict", "--bundle", str(folder), "--readings", str(good)]),
+        }
+    )
+    cases.append(
+        {
+            "name": "bundle/wrong_machine_asked",
+            "outcome": cli_outcome(
+                ["info", "--bundle", str(bundle), "--machine", "pump_grundfos_cr3_004"]
+            ),
+        }
+    )
 
     # readings files
     def readings_case(name: str, path: Path, *extra: str) -> None:
@@ -164,47 +176,85 @@ def bundle_cases(bundle: Path, work: Path) -> list[dict]:
     readings_case("header_only", write_csv(work / "header.csv", header, []))
     (work / "random.csv").write_bytes(np.random.default_rng(0).bytes(4096))
     readings_case("random_bytes", work / "random.csv")
-    readings_case("latin1", write_csv(work / "latin1.csv", header,
-                                      [[r[0], "caf\u00e9", *r[2:]] for r in rows], "latin-1"))
-    readings_case("missing_column", write_csv(work / "mcol.csv", header[:-1],
-                                              [r[:-1] for r in rows]))
-    readings_case("unknown_column", write_csv(work / "ucol.csv", [*header, "extra"],
-                                              [[*r, "1"] for r in rows]))
-    readings_case("ragged_line", write_csv(work / "ragged.csv", header,
-                                           [*rows[:-1], rows[-1][:-1]]))
-    readings_case("string_value", write_csv(work / "str.csv", header,
-                                            [*rows[:-1], [*rows[-1][:-1], "abc"]]))
-    readings_case("inf_value", write_csv(work / "inf.csv", header,
-                                         [*rows[:-1], [*rows[-1][:-1], "inf"]]))
-    readings_case("reading_1e6", write_csv(work / "big.csv", header,
-                                           [*rows[:-1], [*rows[-1][:-1], "1e6"]]))
-    readings_case("reading_1e-100_page_corruption", write_csv(
-        work / "tiny.csv", header, [*rows[:-1], [*rows[-1][:2], "1e-100", *rows[-1][3:]]]))
+    readings_case(
+        "latin1",
+        write_csv(
+            work / "latin1.csv", header, [[r[0], "caf\u00e9", *r[2:]] for r in rows], "latin-1"
+        ),
+    )
+    readings_case(
+        "missing_column", write_csv(work / "mcol.csv", header[:-1], [r[:-1] for r in rows])
+    )
+    readings_case(
+        "unknown_column",
+        write_csv(work / "ucol.csv", [*header, "extra"], [[*r, "1"] for r in rows]),
+    )
+    readings_case(
+        "ragged_line", write_csv(work / "ragged.csv", header, [*rows[:-1], rows[-1][:-1]])
+    )
+    readings_case(
+        "string_value", write_csv(work / "str.csv", header, [*rows[:-1], [*rows[-1][:-1], "abc"]])
+    )
+    readings_case(
+        "inf_value", write_csv(work / "inf.csv", header, [*rows[:-1], [*rows[-1][:-1], "inf"]])
+    )
+    readings_case(
+        "reading_1e6", write_csv(work / "big.csv", header, [*rows[:-1], [*rows[-1][:-1], "1e6"]])
+    )
+    readings_case(
+        "reading_1e-100_page_corruption",
+        write_csv(
+            work / "tiny.csv", header, [*rows[:-1], [*rows[-1][:2], "1e-100", *rows[-1][3:]]]
+        ),
+    )
     fahrenheit = [[r[0], r[1], *[repr(float(v) * 1000) for v in r[2:]]] for r in rows]
     readings_case("scale_x1000", write_csv(work / "scale.csv", header, fahrenheit))
-    readings_case("nan_burst", write_csv(work / "nan.csv", header,
-                                         [[*r[:2], "", *r[3:]] if i > 5 else r
-                                          for i, r in enumerate(bad)]))
-    readings_case("epoch_seconds", write_csv(work / "epoch.csv", header,
-                                             [[str(1700358200 + 600 * i), *r[1:]]
-                                              for i, r in enumerate(rows)]))
-    readings_case("year_1900", write_csv(work / "y1900.csv", header,
-                                         [[r[0].replace("2026", "1900"), *r[1:]] for r in rows]))
-    readings_case("not_a_date", write_csv(work / "nodate.csv", header,
-                                          [["yesterday", *rows[0][1:]], *rows[1:]]))
+    readings_case(
+        "nan_burst",
+        write_csv(
+            work / "nan.csv",
+            header,
+            [[*r[:2], "", *r[3:]] if i > 5 else r for i, r in enumerate(bad)],
+        ),
+    )
+    readings_case(
+        "epoch_seconds",
+        write_csv(
+            work / "epoch.csv",
+            header,
+            [[str(1700358200 + 600 * i), *r[1:]] for i, r in enumerate(rows)],
+        ),
+    )
+    readings_case(
+        "year_1900",
+        write_csv(
+            work / "y1900.csv", header, [[r[0].replace("2026", "1900"), *r[1:]] for r in rows]
+        ),
+    )
+    readings_case(
+        "not_a_date",
+        write_csv(work / "nodate.csv", header, [["yesterday", *rows[0][1:]], *rows[1:]]),
+    )
     h1, r1 = good_rows(manifest, need, step_min=1.0)
     readings_case("interval_1_min", write_csv(work / "1min.csv", h1, r1))
-    readings_case("backwards", write_csv(work / "back.csv", header, [*rows[:-2], rows[-1],
-                                                                     rows[-2]]))
-    readings_case("duplicate_timestamp", write_csv(work / "dup.csv", header,
-                                                   [*rows[:-1], [rows[-2][0], *rows[-1][1:]]]))
+    readings_case(
+        "backwards", write_csv(work / "back.csv", header, [*rows[:-2], rows[-1], rows[-2]])
+    )
+    readings_case(
+        "duplicate_timestamp",
+        write_csv(work / "dup.csv", header, [*rows[:-1], [rows[-2][0], *rows[-1][1:]]]),
+    )
     readings_case("too_little_history", write_csv(work / "short.csv", header, rows[:3]))
     bom = work / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + good.read_bytes())
     outcome = cli_outcome(["predict", "--bundle", str(bundle), "--readings", str(bom)])
     # a BOM must be accepted: exit 0 is right here, an error would be a wrong refusal
-    cases.append({"name": "readings/utf8_bom_accepted",
-                  "outcome": "clear_error" if outcome == "silent_wrong" else "crash"})
+    cases.append(
+        {
+            "name": "readings/utf8_bom_accepted",
+            "outcome": "clear_error" if outcome == "silent_wrong" else "crash",
+        }
+    )
     return cases
 
 
@@ -223,16 +273,22 @@ def config_cases() -> list[dict]:
         "splits_not_numbers": lambda p: p["splits"].__setitem__("test", "x"),
         "float_row_count": lambda p: p["simulation"].__setitem__("rows_per_machine", 3000.5),
         "float_seed": lambda p: p["simulation"].__setitem__("seed", 4.2),
-        "machine_key_typo": lambda p: p[machine]["machine"].__setitem__("sampling_intervall_min", 1),
+        "machine_key_typo": lambda p: p[machine]["machine"].__setitem__(
+            "sampling_intervall_min", 1
+        ),
         "machine_bad_interval": lambda p: p[machine]["machine"].__setitem__(
-            "sampling_interval_min", -5),
+            "sampling_interval_min", -5
+        ),
         "machine_on_invalid_typo": lambda p: p[machine]["machine"].__setitem__(
-            "on_invalid", "quarantaine"),
+            "on_invalid", "quarantaine"
+        ),
         "machine_id_mismatch": lambda p: p[machine]["machine"].__setitem__("machine_id", "x"),
         "unknown_priority_machine": lambda p: p["fleet"].__setitem__(
-            "priority_machines", ["no_such_machine"]),
-        "promotion_margin_unknown_family": lambda p: p.setdefault("promotion", {}).setdefault(
-            "margin", {}).__setitem__("clasification", 0.1),
+            "priority_machines", ["no_such_machine"]
+        ),
+        "promotion_margin_unknown_family": lambda p: (
+            p.setdefault("promotion", {}).setdefault("margin", {}).__setitem__("clasification", 0.1)
+        ),
         "edge_export_typo": lambda p: p.get("edge_export", {}).__setitem__("onnnx", {}),
     }
     cases = []
@@ -276,8 +332,12 @@ def concurrency_cases(pairs: int, work: Path) -> tuple[list[dict], dict]:
             p.join(300)
         ok = [p.exitcode for p in procs] == [0, 0]
         passed += ok
-        cases.append({"name": f"concurrency/fresh_store_pair_{i}",
-                      "outcome": "clear_error" if ok else "crash"})
+        cases.append(
+            {
+                "name": f"concurrency/fresh_store_pair_{i}",
+                "outcome": "clear_error" if ok else "crash",
+            }
+        )
     return cases, {"concurrent_first_inits_passed": passed, "concurrent_first_inits_tried": pairs}
 
 
@@ -303,16 +363,23 @@ def memory_case(bundle: Path, work: Path) -> tuple[dict, dict]:
         out.write(",".join(header) + "\n")
         for i in range(ROWS_1M):
             out.write(f"{start + np.timedelta64(i * step, 's')},{rows[0][1]},{values}\n")
-    done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(bundle), str(path)],
-                          capture_output=True, text=True, check=False, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(bundle), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "{}"
     try:
         figures = json.loads(last)
     except json.JSONDecodeError:
         figures = {"exit": done.returncode, "error": last[:200]}
     within = figures.get("exit") == 0 and figures.get("peak_rss_mb", 1e9) <= BUDGET_MB
-    return ({"name": "readings/1M_rows_within_150MB",
-             "outcome": "clear_error" if within else "crash"}, {"readings_1M": figures})
+    return (
+        {"name": "readings/1M_rows_within_150MB", "outcome": "clear_error" if within else "crash"},
+        {"readings_1M": figures},
+    )
 
 
 def main() -> None:
@@ -343,8 +410,13 @@ def main() -> None:
             cases.append(case)
             figures |= fig
     counts = {o: 0 for o in OUTCOMES} | dict(Counter(c["outcome"] for c in cases))
-    report = {"cases": cases, "counts": counts, "figures": figures, "n_cases": len(cases),
-              "note": "measured under load from parallel sessions"}
+    report = {
+        "cases": cases,
+        "counts": counts,
+        "figures": figures,
+        "n_cases": len(cases),
+        "note": "measured under load from parallel sessions",
+    }
     out = root / "08_reporting" / "fault_report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -28,13 +28,19 @@ def test_shipped_config_is_strict_clean(params):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda p: p["simulation"].__setitem__("rows_per_machin", 3000),
-         r"simulation.rows_per_machin: unknown key \(did you mean 'rows_per_machine'\?\)"),
-        (lambda p: p["validation"].__setitem__("max_nul_run", 3),
-         r"validation.max_nul_run: unknown key \(did you mean 'max_null_run'\?\).*parameters.yml"),
+        (
+            lambda p: p["simulation"].__setitem__("rows_per_machin", 3000),
+            r"simulation.rows_per_machin: unknown key \(did you mean 'rows_per_machine'\?\)",
+        ),
+        (
+            lambda p: p["validation"].__setitem__("max_nul_run", 3),
+            r"validation.max_nul_run: unknown key \(did you mean 'max_null_run'\?\).*parameters.yml",
+        ),
         (lambda p: p["splits"].__setitem__("test", 0.5), r"splits: .*sum to 1, got 1.35"),
-        (lambda p: p["simulation"].__setitem__("rows_per_machine", 3000.5),
-         r"simulation.rows_per_machine: must be an integer, got 3000.5"),
+        (
+            lambda p: p["simulation"].__setitem__("rows_per_machine", 3000.5),
+            r"simulation.rows_per_machine: must be an integer, got 3000.5",
+        ),
     ],
     ids=["params_override_typo", "nested_typo", "splits_sum", "float_count"],
 )
@@ -56,7 +62,10 @@ def test_machine_file_typo_has_did_you_mean(params):
 def test_failure_mode_diagnosis_fields_are_allowed(params):
     machine_id = next(k for k, v in params.items() if isinstance(v, dict) and "machine" in v)
     block = copy.deepcopy(params[machine_id]["machine"])
-    mode = next(iter(block["failure_modes"].values())) if isinstance(
-        block.get("failure_modes"), dict) else block["failure_modes"][0]
+    mode = (
+        next(iter(block["failure_modes"].values()))
+        if isinstance(block.get("failure_modes"), dict)
+        else block["failure_modes"][0]
+    )
     mode |= {"action": "replace bearing", "part": "6205-2RS", "repair_time_h": 4.0}
     parse_machine(block)

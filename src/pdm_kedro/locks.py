@@ -48,7 +48,9 @@ def init_tracking_store(uri: str, artifact_location: str | None = None) -> bool:
 
     with file_lock(db.with_name(db.name + ".lock")):
         # creating the store creates the tables of a new file or verifies an existing schema
-        store = SqlAlchemyStore(uri, artifact_location or db.parent.joinpath("mlartifacts").as_uri())
+        store = SqlAlchemyStore(
+            uri, artifact_location or db.parent.joinpath("mlartifacts").as_uri()
+        )
         store.engine.dispose()
     logger.debug("MLflow store %s ready", db)
     return True

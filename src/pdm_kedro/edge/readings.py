@@ -22,6 +22,9 @@ MISSING_TOKENS = frozenset({"", "nan", "NaN", "NA", "null", "None"})
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2100  # a timestamp outside is a unit or clock fault
 INTERVAL_TOLERANCE = 0.1  # the median step may differ from the bundle's by 10 %
 IMPLAUSIBLE_SCALES = 1000.0  # |reading - training median| beyond 1000 training scales: a fault
+TINIEST_READING = (
+    1e-30  # a non-zero reading closer to 0 is a corrupted float (1e-100), not a sensor
+)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,7 @@ def read_readings_csv(path: str | Path, keep_last: int | None = None) -> dict[st
                 raise EdgeInputError(
                     f"Readings file {path} is empty: expected a header row and readings."
                 )
-            body: deque[list[str]] | list[list[str]] = (
-                deque(maxlen=keep_last) if keep_last else []
-            )
+            body: deque[list[str]] | list[list[str]] = deque(maxlen=keep_last) if keep_last else []
             width = len(header)
             for line, row in enumerate(reader, start=2):
                 if len(row) != width:
@@ -165,6 +166,13 @@ def _check_timestamps(timestamps: np.ndarray, manifest: dict[str, Any]) -> None:
 
 def _check_ranges(values: np.ndarray, manifest: dict[str, Any]) -> None:
     for j, sensor in enumerate(manifest["sensors"]):
+        tiny = np.flatnonzero((values[:, j] != 0) & (np.abs(values[:, j]) < TINIEST_READING))
+        if tiny.size:
+            row = int(tiny[0])
+            raise EdgeInputError(
+                f"Sensor {sensor['name']!r}, row {row}: {values[row, j]:g} is not a sensor "
+                f"reading (a corrupted number, {tiny.size} such rows): resend the raw readings."
+            )
         if "min" in sensor and "max" in sensor:
             column = values[:, j]
             wrong = np.flatnonzero((column < sensor["min"]) | (column > sensor["max"]))
