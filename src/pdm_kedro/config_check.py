@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pdm_kedro.config_strict import did_you_mean, strict_problems
 from pdm_kedro.families import FAMILIES
 from pdm_kedro.fleet import machines_in_parameters, parse_machine, priority_machines
 
@@ -69,7 +70,16 @@ def check_parameters(
         except ValidationError as err:
             where = defining_file(conf_source, machine_id, env)
             for error in err.errors():
-                problems.append(f"{where}: {machine_id}.machine.{_location(error)}: {error['msg']}")
+                hint = ""
+                if error["type"] == "extra_forbidden":
+                    parent = block
+                    for part in error["loc"][:-1]:
+                        parent = parent.get(part, {}) if isinstance(parent, dict) else {}
+                    known = [k for k in parent if k != error["loc"][-1]] if isinstance(parent, dict) else []
+                    hint = did_you_mean(str(error["loc"][-1]), [str(k) for k in known])
+                problems.append(
+                    f"{where}: {machine_id}.machine.{_location(error)}: {error['msg']}{hint}"
+                )
     try:
         priority_machines(parameters)
     except KeyError as err:
@@ -80,6 +90,7 @@ def check_parameters(
         problems.append(
             f"promotion.margin names unknown families {unknown}; defined: {', '.join(FAMILIES)}"
         )
+    problems.extend(strict_problems(parameters, conf_source))
     if problems:
         raise ConfigError(
             "Invalid configuration (nothing was run):\n  - " + "\n  - ".join(problems)

@@ -70,6 +70,10 @@ class FailureModeSpec(BaseModel):
 
     description: str = ""
     signature: dict[str, SignatureSpec]
+    # optional diagnosis fields (helper "explain", issue #13): declared so extra="forbid" keeps them
+    action: str | None = None
+    part: str | None = None
+    repair_time_h: float | None = Field(default=None, ge=0)
 
 
 class SourceSpec(BaseModel):

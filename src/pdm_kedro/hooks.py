@@ -10,6 +10,8 @@ from kedro.framework.hooks import hook_impl
 
 from pdm_kedro import pipeline_registry
 from pdm_kedro.config_check import check_parameters
+from pdm_kedro.locks import init_tracking_store
+from pdm_kedro.paths import mlflow_artifact_location, mlflow_tracking_uri
 
 
 class ConfigEnvHook:
@@ -29,6 +31,9 @@ class ConfigEnvHook:
         if changed and package:
             # a second session in the same process with another env: rebuild the registry
             kedro_project.pipelines.configure(f"{package}.pipeline_registry")
+        # the embedded MLflow store is created/migrated once, under a file lock, before
+        # kedro-mlflow or any run touches it (two first runs at once raced the migration)
+        init_tracking_store(mlflow_tracking_uri(), mlflow_artifact_location())
 
 
 class ConfigCheckHook:

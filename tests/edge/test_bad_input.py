@@ -11,6 +11,7 @@ import pytest
 from pdm_kedro import contract as c
 from pdm_kedro.edge.bundle import load_bundle, resolve_bundle_dir
 from pdm_kedro.edge.errors import BundleError, EdgeInputError, UnknownMachineError
+from pdm_kedro.edge.manifest import seal_manifest
 from pdm_kedro.edge.runtime import predict
 
 from .readings_helpers import as_readings, episode_rows
@@ -173,6 +174,6 @@ def test_failed_export_parity_is_reported_in_every_answer(tiny_bundle, readings,
     shutil.copytree(tiny_bundle[0], copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["models"]["regression"]["parity"] |= {"passed": False, "failure": "worst row 7"}
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    (copy / "manifest.json").write_text(json.dumps(seal_manifest(manifest)))
     warnings = predict(load_bundle(copy), readings)["warnings"]
     assert any("regression" in w and "worst row 7" in w for w in warnings)

@@ -11,6 +11,7 @@ import pytest
 from pdm_kedro import contract as c
 from pdm_kedro.edge.__main__ import main
 from pdm_kedro.edge.bundle import MANIFEST_FILE
+from pdm_kedro.edge.manifest import seal_manifest
 
 from .readings_helpers import episode_rows, write_readings_csv
 
@@ -87,6 +88,8 @@ def test_garbage_onnx_with_a_matching_hash(bundle_copy, readings_csv, capsys):
     (folder / entry["file"]).write_bytes(garbage)
     entry["sha256"] = hashlib.sha256(garbage).hexdigest()
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    assert "changed after export" in one_line_error(*run(capsys, "info", "--bundle", str(folder)))
+    (folder / MANIFEST_FILE).write_text(json.dumps(seal_manifest(manifest)))  # resealed as well
     err = one_line_error(
         *run(
             capsys,

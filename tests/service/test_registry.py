@@ -10,6 +10,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from pdm_kedro.edge.manifest import seal_manifest
 from pdm_kedro.service.app import create_app
 from pdm_kedro.service.auth import KeyStore
 from pdm_kedro.service.config import ServiceConfig
@@ -30,7 +31,7 @@ def republish(bundle_dir, change) -> None:
         data = onnx.read_bytes()
         onnx.write_bytes(data)
         time.sleep(0.05)
-    (bundle_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (bundle_dir / "manifest.json").write_text(json.dumps(seal_manifest(manifest), indent=2))
 
 
 def test_tampered_bundle_keeps_the_old_models_in_service(service_root, tmp_path):

@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_info_of(bundle), indent=2))
             return 0
         bundle = load_bundle(args.bundle, args.machine)
-        readings = read_readings_csv(args.readings)
+        keep = None  # only the history the last row needs: bounded memory on long files
+        if not (args.all_rows or args.from_episode_start):
+            spec = bundle.manifest["inputs"]
+            keep = int(spec["min_history_rows"]) + int(spec["max_missing_run"]) + 1
+        readings = read_readings_csv(args.readings, keep_last=keep)
         try:
             answer = predict(
                 bundle, readings, all_rows=args.all_rows, from_episode_start=args.from_episode_start

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,18 @@ from typing import Any
 import onnxruntime as ort
 
 from pdm_kedro.edge.errors import BundleError, UnknownMachineError
-from pdm_kedro.edge.manifest import FORMAT_VERSION, MANIFEST_FILE, validate_manifest
+from pdm_kedro.edge.manifest import (
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    ManifestError,
+    validate_manifest,
+    verify_integrity,
+)
 
 __all__ = ["FORMAT_VERSION", "INPUT_NAME", "MANIFEST_FILE", "EdgeBundle", "load_bundle"]
 
 INPUT_NAME = "features"
+HMAC_KEY_ENV = "PDM_EDGE_HMAC_KEY"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -107,7 +115,21 @@ def _file_entries(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"model": entry}
 
 
-def _read_verified(folder: Path, family: str, key: str, spec: dict[str, Any]) -> bytes:
+def _read_verified(folder: Path, family: str, key: str, spec: Any) -> bytes:
+    if not (
+        isinstance(spec, dict)
+        and isinstance(spec.get("file"), str)
+        and isinstance(spec.get("sha256"), str)
+    ):
+        raise ManifestError(
+            f"Bundle {folder}: manifest field models.{family}.files.{key}: expected an object "
+            "with file and sha256 strings."
+        )
+    if Path(spec["file"]).name != spec["file"]:
+        raise ManifestError(
+            f"Bundle {folder}: {family} model file {spec['file']!r} is not a file name inside "
+            "the bundle folder."
+        )
     path = folder / spec["file"]
     if not path.is_file():
         raise BundleError(f"Bundle {folder}: {family} model file {spec['file']} is missing.")
@@ -141,6 +163,7 @@ def load_bundle(
     machine_id: str | None = None,
     families: tuple[str, ...] | None = None,
     threads: int = 1,
+    hmac_key: bytes | None = None,
 ) -> EdgeBundle:
     """Load and verify a bundle; one inference session per model file.
 
@@ -149,9 +172,15 @@ def load_bundle(
         machine_id: if given, the bundle must belong to this machine.
         families: load only these families (default: every family in the manifest).
         threads: onnxruntime intra-op threads per session.
+        hmac_key: the plant key; when given (or set in ``PDM_EDGE_HMAC_KEY``) the manifest's
+            HMAC must match it.
+
+    Every load checks the manifest's own digest (``integrity``) and the sha256 of every model
+    file, also of the families not loaded (so ``info`` notices a changed or missing file).
 
     Raises:
-        BundleError: missing manifest or file, sha256 mismatch, unsupported format version.
+        BundleError: missing manifest or file, sha256 or manifest digest mismatch, unsupported
+            format version.
         UnknownMachineError: no bundle for ``machine_id``, or the bundle is another machine's.
     """
     folder = resolve_bundle_dir(bundle, machine_id)
@@ -166,18 +195,29 @@ def load_bundle(
         raise UnknownMachineError(
             f"Bundle {folder} serves machine {manifest['machine_id']!r}, not {machine_id!r}."
         )
+    key = hmac_key if hmac_key is not None else os.environ.get(HMAC_KEY_ENV, "").encode() or None
+    try:
+        verify_integrity(manifest, key)
+    except ManifestError as err:
+        raise ManifestError(f"Bundle {folder}: {err}") from None
     wanted = tuple(manifest["models"]) if families is None else families
     unknown = sorted(set(wanted) - set(manifest["models"]))
     if unknown:
         raise BundleError(
             f"Bundle {folder} has no {', '.join(unknown)} model; it has {', '.join(manifest['models'])}."
         )
+    verified = {
+        family: {
+            part: (spec, _read_verified(folder, family, part, spec))
+            for part, spec in _file_entries(manifest["models"][family]).items()
+        }
+        for family in manifest["models"]
+    }
     sessions: dict[str, Any] = {}
     for family in wanted:
-        files = _file_entries(manifest["models"][family])
         loaded = {
-            key: _session(folder, family, spec, _read_verified(folder, family, key, spec), threads)
-            for key, spec in files.items()
+            part: _session(folder, family, spec, data, threads)
+            for part, (spec, data) in verified[family].items()
         }
         sessions[family] = loaded["model"] if "files" not in manifest["models"][family] else loaded
     return EdgeBundle(path=folder, manifest=manifest, sessions=sessions)

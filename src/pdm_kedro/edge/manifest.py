@@ -14,12 +14,16 @@ champion; ``registry_version`` is null when the bundle was built with tracking o
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from typing import Any
 
 from pdm_kedro.edge.errors import BundleError
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
+INTEGRITY = "integrity"
 
 NUMBER = (int, float)
 OPTIONAL_STR = (str, type(None))
@@ -80,6 +84,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "min_history_hours": NUMBER,
     },
     "models": dict,
+    "integrity?": {"algorithm": str, "digest": str},
 }
 SENSOR_SCHEMA: dict[str, Any] = {
     "name": str,
@@ -87,6 +92,8 @@ SENSOR_SCHEMA: dict[str, Any] = {
     "kind": str,
     "median": NUMBER,
     "scale": NUMBER,
+    "min?": NUMBER,
+    "max?": NUMBER,
 }
 
 
@@ -171,3 +178,72 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
 def answer_spec(entry: dict[str, Any]) -> dict[str, Any]:
     """``{"key", "kind", "fields"}`` of a family entry: how the runtime answers with it."""
     return entry["answer"]
+
+
+def canonical_bytes(manifest: dict[str, Any]) -> bytes:
+    """The manifest without its ``integrity`` field as canonical JSON (sorted keys, no spaces).
+
+    The digest covers every field, including each model file's sha256, so it vouches for the
+    model files too: :func:`pdm_kedro.edge.bundle.load_bundle` checks each file against its sum.
+    """
+    body = {k: v for k, v in manifest.items() if k != INTEGRITY}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """Hex sha256 of :func:`canonical_bytes`."""
+    return hashlib.sha256(canonical_bytes(manifest)).hexdigest()
+
+
+def _hmac(manifest: dict[str, Any], key: bytes) -> str:
+    return hmac.new(key, canonical_bytes(manifest), hashlib.sha256).hexdigest()
+
+
+def seal_manifest(manifest: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
+    """``manifest`` with an ``integrity`` field: its sha256 digest, and an HMAC-SHA256 when a
+    ``key`` is given (for plants that keep a shared secret on their devices)."""
+    sealed = {k: v for k, v in manifest.items() if k != INTEGRITY}
+    integrity: dict[str, Any] = {"algorithm": "sha256", "digest": manifest_digest(sealed)}
+    if key:
+        integrity["hmac_sha256"] = _hmac(sealed, key)
+    sealed[INTEGRITY] = integrity
+    return sealed
+
+
+def verify_integrity(manifest: dict[str, Any], key: bytes | None = None) -> None:
+    """Check the manifest's own digest (and HMAC when ``key`` is given).
+
+    Raises:
+        ManifestError: no digest, a digest or HMAC that does not match the content (the manifest
+            was edited after export), or a key given for a bundle exported without an HMAC.
+    """
+    integrity = manifest.get(INTEGRITY)
+    if integrity is None:
+        raise ManifestError(
+            "manifest has no integrity digest (exported by an older pdm_kedro or written by "
+            "hand): re-export the bundle."
+        )
+    if integrity["algorithm"] != "sha256":
+        raise ManifestError(
+            f"manifest field integrity.algorithm {integrity['algorithm']!r} is not supported "
+            "(sha256)."
+        )
+    digest = manifest_digest(manifest)
+    if not hmac.compare_digest(digest, str(integrity["digest"])):
+        raise ManifestError(
+            f"manifest digest is {digest[:12]}..., the manifest says "
+            f"{str(integrity['digest'])[:12]}...: manifest.json was changed after export "
+            "(tampered with or edited by hand). Re-export the bundle."
+        )
+    if key:
+        recorded = integrity.get("hmac_sha256")
+        if not isinstance(recorded, str):
+            raise ManifestError(
+                "manifest has no HMAC but a key was given: the bundle was exported without "
+                "the plant key. Re-export it with the key."
+            )
+        if not hmac.compare_digest(_hmac(manifest, key), recorded):
+            raise ManifestError(
+                "manifest HMAC does not match the key: the bundle was signed with another key "
+                "or changed after export."
+            )

@@ -8,6 +8,7 @@ the regime column and one column per sensor (names and units in the manifest). E
 from __future__ import annotations
 
 import csv
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,12 @@ import numpy as np
 from pdm_kedro.edge.errors import EdgeInputError
 
 MISSING_TOKENS = frozenset({"", "nan", "NaN", "NA", "null", "None"})
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2100  # a timestamp outside is a unit or clock fault
+INTERVAL_TOLERANCE = 0.1  # the median step may differ from the bundle's by 10 %
+IMPLAUSIBLE_SCALES = 1000.0  # |reading - training median| beyond 1000 training scales: a fault
+TINIEST_READING = (
+    1e-30  # a non-zero reading closer to 0 is a corrupted float (1e-100), not a sensor
+)
 
 
 @dataclass(frozen=True)
@@ -33,14 +40,32 @@ class Readings:
         return int(self.values.shape[0])
 
 
-def read_readings_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of a readings CSV (header row first) as string arrays; nothing is converted yet."""
+def read_readings_csv(path: str | Path, keep_last: int | None = None) -> dict[str, np.ndarray]:
+    """Columns of a readings CSV (header row first) as string arrays; nothing is converted yet.
+
+    With ``keep_last`` only the last ``keep_last`` rows are kept while the file is streamed, so
+    memory stays bounded by the history the bundle needs, whatever the file's length.
+    """
     path = Path(path)
     if not path.is_file():
         raise EdgeInputError(f"Readings file {path} does not exist.")
+    bad: list[int] = []
     try:  # utf-8-sig: a byte order mark (Excel's "CSV UTF-8") is not part of the first name
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise EdgeInputError(
+                    f"Readings file {path} is empty: expected a header row and readings."
+                )
+            body: deque[list[str]] | list[list[str]] = deque(maxlen=keep_last) if keep_last else []
+            width = len(header)
+            for line, row in enumerate(reader, start=2):
+                if len(row) != width:
+                    if len(bad) < 5:
+                        bad.append(line)
+                    continue
+                body.append(row)
     except UnicodeDecodeError as err:
         raise EdgeInputError(
             f"Readings file {path} is not UTF-8 text (byte {err.start}: {err.reason}): save it "
@@ -50,10 +75,6 @@ def read_readings_csv(path: str | Path) -> dict[str, np.ndarray]:
         raise EdgeInputError(f"Readings file {path} is not a readable CSV ({err}).") from None
     except OSError as err:
         raise EdgeInputError(f"Readings file {path} cannot be read ({err.strerror}).") from None
-    if not rows:
-        raise EdgeInputError(f"Readings file {path} is empty: expected a header row and readings.")
-    header, body = rows[0], rows[1:]
-    bad = [i + 2 for i, row in enumerate(body) if len(row) != len(header)]
     if bad:
         raise EdgeInputError(
             f"Readings file {path}: lines {bad[:5]} do not have {len(header)} fields like the header."
@@ -101,6 +122,11 @@ def _to_timestamps(values: Any) -> np.ndarray:
     out = np.empty(array.shape[0], dtype="datetime64[s]")
     for i, value in enumerate(array.tolist()):
         text = str(value).strip().replace(" ", "T").removesuffix("Z")
+        if text.lstrip("-").replace(".", "", 1).isdigit():
+            raise EdgeInputError(
+                f"Column 'timestamp', row {i}: {value!r} is a bare number (epoch seconds or "
+                "milliseconds?): send ISO 8601 date-times such as 2026-01-31T14:00:00."
+            )
         try:
             out[i] = np.datetime64(text, "s")
         except ValueError:
@@ -108,6 +134,70 @@ def _to_timestamps(values: Any) -> np.ndarray:
                 f"Column 'timestamp', row {i}: {value!r} is not an ISO 8601 date-time."
             ) from None
     return out
+
+
+def _check_timestamps(timestamps: np.ndarray, manifest: dict[str, Any]) -> None:
+    years = timestamps.astype("datetime64[Y]").astype(np.int64) + 1970
+    wrong = np.flatnonzero((years < EARLIEST_YEAR) | (years > LATEST_YEAR))
+    if wrong.size:
+        row = int(wrong[0])
+        raise EdgeInputError(
+            f"Column 'timestamp', row {row}: {timestamps[row]} is not a plausible reading time "
+            f"(years {EARLIEST_YEAR}-{LATEST_YEAR}; {wrong.size} rows outside): check the clock "
+            "and the unit."
+        )
+    steps = np.diff(timestamps).astype(np.int64)
+    if np.any(steps <= 0):
+        row = int(np.flatnonzero(steps <= 0)[0]) + 1
+        raise EdgeInputError(
+            f"Timestamps must increase strictly (oldest first): row {row} ({timestamps[row]}) "
+            f"does not come after row {row - 1} ({timestamps[row - 1]})."
+        )
+    if steps.size and "sampling_interval_min" in manifest:
+        expected = float(manifest["sampling_interval_min"]) * 60.0
+        median = float(np.median(steps))
+        if abs(median - expected) > INTERVAL_TOLERANCE * expected:
+            raise EdgeInputError(
+                f"Readings for machine {manifest['machine_id']} come every {median / 60:g} min "
+                f"(median step), the bundle was trained on one reading every "
+                f"{expected / 60:g} min: resample the readings to {expected / 60:g} min."
+            )
+
+
+def _check_ranges(values: np.ndarray, manifest: dict[str, Any]) -> None:
+    for j, sensor in enumerate(manifest["sensors"]):
+        tiny = np.flatnonzero((values[:, j] != 0) & (np.abs(values[:, j]) < TINIEST_READING))
+        if tiny.size:
+            row = int(tiny[0])
+            raise EdgeInputError(
+                f"Sensor {sensor['name']!r}, row {row}: {values[row, j]:g} is not a sensor "
+                f"reading (a corrupted number, {tiny.size} such rows): resend the raw readings."
+            )
+        if "min" in sensor and "max" in sensor:
+            column = values[:, j]
+            wrong = np.flatnonzero((column < sensor["min"]) | (column > sensor["max"]))
+            if wrong.size:
+                row = int(wrong[0])
+                raise EdgeInputError(
+                    f"Sensor {sensor['name']!r} [{sensor['unit']}], row {row}: {column[row]:g} "
+                    f"is outside the sensor's physical range [{sensor['min']:g}, "
+                    f"{sensor['max']:g}] ({wrong.size} rows outside): check the sensor, its "
+                    "unit and the column order."
+                )
+        if "median" not in sensor or "scale" not in sensor:
+            continue  # a hand-made manifest without training reference (schema requires both)
+        column = values[:, j]
+        median, scale = float(sensor["median"]), float(sensor["scale"])
+        limit = IMPLAUSIBLE_SCALES * max(abs(scale), 1e-9)
+        wrong = np.flatnonzero(np.abs(column - median) > limit)
+        if wrong.size:
+            row = int(wrong[0])
+            raise EdgeInputError(
+                f"Sensor {sensor['name']!r} [{sensor['unit']}], row {row}: {column[row]:g} is "
+                f"physically implausible (training median {median:g}, scale {scale:g}; "
+                f"{wrong.size} rows more than {IMPLAUSIBLE_SCALES:g} scales away): check the "
+                "sensor, its unit and the column order."
+            )
 
 
 def _max_nan_run(column: np.ndarray) -> tuple[int, int]:
@@ -201,14 +291,9 @@ def check_readings(
                 f"The first row has no reading (NaN) for {first_missing}: it seeds forward "
                 "filling, so send one more row of history (or --from-episode-start)."
             )
+    _check_ranges(values, manifest)
     timestamps = _to_timestamps(readings[spec["timestamp_column"]])
-    steps = np.diff(timestamps).astype(np.int64)
-    if np.any(steps <= 0):
-        row = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise EdgeInputError(
-            f"Timestamps must increase strictly (oldest first): row {row} ({timestamps[row]}) "
-            f"does not come after row {row - 1} ({timestamps[row - 1]})."
-        )
+    _check_timestamps(timestamps, manifest)
     regimes = np.asarray(readings[spec["regime_column"]])
     if regimes.dtype.kind not in "USO":
         raise EdgeInputError(

@@ -114,7 +114,7 @@ def load_machine(folder: Path) -> ServedMachine:
     """Load, verify and warm one bundle folder (``<models>/<machine>/edge``)."""
     signature = bundle_signature(folder)
     manifest_bytes = (folder / MANIFEST_FILE).read_bytes()
-    bundle = load_bundle(folder, threads=1)
+    bundle = load_bundle(folder, machine_id=folder.parent.name, threads=1)  # refuses another's
     views = {
         family: EdgeBundle(
             path=bundle.path, manifest=bundle.manifest, sessions={family: bundle.sessions[family]}

@@ -62,6 +62,9 @@ def with_metadata(model: onnx.ModelProto, props: dict[str, Any], doc: str) -> on
     )
     out.doc_string = doc
     out.producer_name = "pdm_kedro.edge_export"
+    # the converters name some graphs at random: a fixed name keeps identical exports
+    # byte-identical, so a changed sha256 (and bundle version) means a changed model
+    out.graph.name = "_".join(str(props.get(k, "model")) for k in ("machine_id", "family"))
     onnx.checker.check_model(out)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from pdm_kedro.core.window_features import feature_names as window_feature_names
 from pdm_kedro.core.window_features import window_labels
 from pdm_kedro.edge.bundle import FORMAT_VERSION, INPUT_NAME, sha256_hex
 from pdm_kedro.edge.features import REGIME_CODE
-from pdm_kedro.edge.manifest import validate_manifest
+from pdm_kedro.edge.manifest import seal_manifest, validate_manifest
 from pdm_kedro.evaluation.parity import decision_agreement
 from pdm_kedro.families import get_family
 from pdm_kedro.fleet import parse_machine
@@ -285,6 +286,14 @@ def required_history_rows(windows_rows: list[int]) -> int:
     return 2 * max(int(w) for w in windows_rows) - 1
 
 
+def export_time() -> str:
+    """UTC export time; ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) fixes it, so
+    that two identical runs write byte-identical manifests."""
+    fixed = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = datetime.fromtimestamp(int(fixed), UTC) if fixed.isdigit() else datetime.now(UTC)
+    return when.isoformat(timespec="seconds")
+
+
 def build_edge_manifest(
     machine: dict[str, Any],
     sensor_baselines: dict[str, Any],
@@ -332,6 +341,7 @@ def build_edge_manifest(
     min_rows = max(
         required_history_rows(sensor_baselines["window_rows"]), history_rows(degradation)
     )
+    ranges = {sensor.name: sensor for sensor in spec.sensors}
     manifest = {
         "format_version": FORMAT_VERSION,
         "machine_id": spec.machine_id,
@@ -340,7 +350,7 @@ def build_edge_manifest(
             "manufacturer": spec.manufacturer,
             "model": spec.model,
         },
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": export_time(),
         "producer": {"package": "pdm_kedro", "version": pdm_kedro.__version__},
         "sampling_interval_min": spec.sampling_interval_min,
         "sensors": [
@@ -350,6 +360,9 @@ def build_edge_manifest(
                 "kind": sensor_baselines["sensors"][s]["kind"],
                 "median": float(sensor_baselines["sensors"][s]["median"]),
                 "scale": float(sensor_baselines["sensors"][s]["scale"]),
+                # the configured physical range: the edge refuses readings outside it
+                "min": float(ranges[s].min),
+                "max": float(ranges[s].max),
             }
             for s in sensors
         ],
@@ -387,4 +400,4 @@ def build_edge_manifest(
         },
         "models": {entry["family"]: entry for entry in family_entries},
     }
-    return validate_manifest(manifest)
+    return seal_manifest(validate_manifest(manifest))
