@@ -70,6 +70,10 @@ class FailureModeSpec(BaseModel):
 
     description: str = ""
     signature: dict[str, SignatureSpec]
+    # What maintenance does about it (returned with a diagnosis; docs/explanations.md)
+    action: str | None = None  # recommended action, e.g. "inspect and replace the bearings"
+    part: str | None = None  # the part usually replaced
+    repair_time_h: float | None = Field(default=None, gt=0)  # typical repair time, hours
 
 
 class SourceSpec(BaseModel):

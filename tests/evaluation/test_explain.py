@@ -58,8 +58,9 @@ def test_explain_rows_reads_like_a_person_would(tiny_models, tiny_features, mach
     for factor in first["top_factors"]:
         assert factor["sensor"] in sensors
         assert factor["text"].startswith(factor["sensor"] + ", ")
-    assert pytest.approx(sum(first["per_sensor"].values()) + first["base_value"], abs=1e-4) == (
-        first["raw_prediction"]
+    assert (
+        pytest.approx(sum(first["per_sensor"].values()) + first["base_value"], abs=1e-4)
+        == (first["raw_prediction"])
     )
     absolute = [abs(v) for v in first["per_sensor"].values()]
     assert absolute == sorted(absolute, reverse=True)
@@ -95,7 +96,9 @@ def test_every_feature_kind_maps_back_to_its_sensor(machine, tiny_features):
     }
     for name, (sensor, window, stat, unit_) in expected.items():
         row = desc.loc[name]
-        got_window = None if row["window"] is None or row["window"] != row["window"] else row["window"]
+        got_window = (
+            None if row["window"] is None or row["window"] != row["window"] else row["window"]
+        )
         assert (row["sensor"], got_window, row["statistic"]) == (sensor, window, stat), name
         if unit_ is not None:
             assert row["unit"] == unit_, name

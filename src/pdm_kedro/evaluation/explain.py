@@ -227,7 +227,9 @@ def fit_reference(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, dict
     x = frame[list(columns)].to_numpy(dtype=np.float64)
     mean = np.nanmean(x, axis=0)
     sd = np.maximum(np.nanstd(x, axis=0), 1e-9)
-    return {c: {"mean": float(m), "sd": float(s)} for c, m, s in zip(columns, mean, sd, strict=True)}
+    return {
+        c: {"mean": float(m), "sd": float(s)} for c, m, s in zip(columns, mean, sd, strict=True)
+    }
 
 
 def anomaly_deviations(
