@@ -294,7 +294,9 @@ def fit_deviation_reference(
 
     spec = parse_machine(machine)
     labels = [f"{h:g}h" for h in baselines["windows_hours"]]
-    healthy = train[train[c.RUL] > float(diagnosis["healthy_rul_hours"])]
+    healthy = (
+        train[train[c.RUL] > float(diagnosis["healthy_rul_hours"])] if c.RUL in train else train
+    )
     if healthy.empty:
         healthy = train
     ref = {}

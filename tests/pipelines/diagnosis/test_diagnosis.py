@@ -27,6 +27,8 @@ DIAGNOSIS = {
     "temperature": 0.05,
     "top_modes": 2,
     "local_accuracy_rows": None,
+    "card_top_factors": 3,
+    "card_alarms": 5,
 }
 
 
@@ -116,3 +118,7 @@ def test_template_runs_for_one_namespace(
     SequentialRunner().run(pipe, catalog)
     assert catalog.load(f"{mid}.diagnosis.evaluation")["machine_id"] == mid
     assert catalog.load(f"{mid}.classification.local_accuracy")["max_local_accuracy_error"] <= 1e-4
+    card = catalog.load(f"{mid}.classification.explanation_card")
+    assert "Global importance per sensor" in card and "test alarms" in card
+    sensors = [s["name"] for s in machine["sensors"]]
+    assert any(f"| {s} |" in card for s in sensors)

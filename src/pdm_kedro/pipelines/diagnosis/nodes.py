@@ -195,3 +195,52 @@ def build_diagnosis_report(*documents: dict[str, Any]) -> dict[str, Any]:
         "local_accuracy_rows_checked": checked,
         "machines": machines,
     }
+
+
+def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def write_explanation_section(
+    features_test: pd.DataFrame,
+    classifier: dict[str, Any],
+    regressor: dict[str, Any],
+    machine: dict[str, Any],
+    diagnosis: dict[str, Any],
+) -> str:
+    """The model card's explanation section (markdown): global importance per sensor of both
+    XGBoost models (mean |contribution| over the test rows) and the explanation of the last
+    test alarms (rows the classifier flags at its threshold)."""
+    spec = parse_machine(machine)
+    n_top = int(diagnosis["card_top_factors"])
+    lines = [
+        f"# {spec.machine_id}: explanations",
+        "",
+        "Exact TreeSHAP contributions from XGBoost (classification in log-odds, RUL in hours), "
+        "summed per sensor; see docs/explanations.md.",
+        "",
+        "## Global importance per sensor (mean |contribution| over the test rows)",
+        "",
+    ]
+    imp_c = ex.global_importance_per_sensor(classifier, features_test, machine)
+    imp_r = ex.global_importance_per_sensor(regressor, features_test, machine)
+    rows = [[s, f"{imp_c[s]:.3f}", f"{imp_r.get(s, 0.0):.2f}"] for s in imp_c]
+    lines += _table(rows, ["sensor", "classification (log-odds)", "RUL (hours)"])
+    x = features_test[list(classifier["feature_names"])].to_numpy(dtype=np.float32)
+    proba = classifier["estimator"].predict_proba(x)[:, 1]
+    alarms = features_test[proba >= float(classifier["threshold"])]
+    last = alarms.groupby(c.EPISODE).tail(1).tail(int(diagnosis["card_alarms"]))
+    lines += ["", f"## The last {len(last)} test alarms", ""]
+    if last.empty:
+        lines.append("No test row reached the decision threshold.")
+    for (_, row), exp in zip(
+        last.iterrows(), ex.explain_rows(classifier, last, machine, n_top), strict=True
+    ):
+        p = 1.0 / (1.0 + np.exp(-exp["raw_prediction"]))
+        lines += [
+            f"- episode {row[c.EPISODE]}, {row[c.TIMESTAMP]}: P(failure) {p:.2f} "
+            f"(base {exp['base_value']:+.2f} log-odds); "
+            + "; ".join(f["text"] for f in exp["top_factors"])
+        ]
+    return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ from pdm_kedro.pipelines.diagnosis.nodes import (
     check_local_accuracy,
     evaluate_diagnosis,
     fit_diagnosis_reference,
+    write_explanation_section,
 )
 
 EVALUATION = "diagnosis.evaluation"
@@ -46,6 +47,21 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             namespace="diagnosis",
         ),
     ]
+    nodes.append(
+        Node(
+            write_explanation_section,
+            inputs=[
+                "features_test",
+                "classification.model",
+                "regression.model",
+                "params:machine",
+                "params:diagnosis",
+            ],
+            outputs="classification.explanation_card",
+            name="write_explanation_section",
+            namespace="classification",
+        )
+    )
     nodes += [
         Node(
             check_local_accuracy,
