@@ -23,6 +23,13 @@ EXPLAINED_FAMILIES = ("classification", "regression")
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     """Per-machine template: reference, evaluation, and one local-accuracy check per explained
     family (in that family's namespace, so a machine without the family drops it)."""
+    with warnings.catch_warnings():
+        # the family datasets are read under their family's names (``classification.model``)
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        return Pipeline(_nodes())
+
+
+def _nodes() -> list[Node]:
     nodes = [
         Node(
             fit_diagnosis_reference,
@@ -72,7 +79,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         )
         for family in EXPLAINED_FAMILIES
     ]
-    return Pipeline(nodes)
+    return nodes
 
 
 def diagnosis_datasets(pipelines: Iterable[Pipeline]) -> list[str]:
