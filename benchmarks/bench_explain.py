@@ -48,6 +48,8 @@ def bench_machine(data_root: Path, machine_id: str, machine: dict, repeats: int)
     features = pd.read_parquet(data_root / "04_feature" / machine_id / "features_test.parquet")
     out = {}
     for family in ex.OUTPUT_SPACE:
+        if not (data_root / "06_models" / machine_id / family / "model.pkl").exists():
+            continue  # not trained (yet) in this data root
         model = latest_model(data_root / "06_models" / machine_id / family)
         names = list(model["feature_names"])
         rows = features.iloc[np.linspace(0, len(features) - 1, repeats).astype(int)]
@@ -88,7 +90,9 @@ def main() -> None:
     machines = machines_in_parameters(params)
     results = {}
     for machine_id in priority_machines(params):
-        if not (args.data_root / "06_models" / machine_id / "classification").exists():
+        if not any(
+            (args.data_root / "06_models" / machine_id / f).exists() for f in ex.OUTPUT_SPACE
+        ):
             continue
         machine = machines[machine_id]
         results[machine_id] = bench_machine(args.data_root, machine_id, machine, args.repeats)

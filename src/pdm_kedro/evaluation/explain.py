@@ -167,6 +167,22 @@ def raw_margin(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     )
 
 
+_GROUPING_CACHE: dict[tuple, tuple] = {}
+
+
+def _grouping(machine: dict[str, Any], names: tuple[str, ...]) -> tuple:
+    """(feature records, sensors, feature-to-sensor matrix) of a model, cached per machine and
+    feature list (the service explains one row per request: this must not be re-derived)."""
+    key = (machine.get("machine_id"), names)
+    if key not in _GROUPING_CACHE:
+        desc = feature_descriptions(list(names), machine)
+        sensor_of = desc["sensor"].to_numpy()
+        sensors = list(dict.fromkeys(sensor_of))
+        group = np.stack([(sensor_of == s) for s in sensors], axis=1).astype(np.float64)
+        _GROUPING_CACHE[key] = (desc.to_dict("records"), sensors, group)
+    return _GROUPING_CACHE[key]
+
+
 def explain_rows(
     model: dict[str, Any],
     frame: pd.DataFrame,
@@ -178,11 +194,7 @@ def explain_rows(
     names = list(model["feature_names"])
     x = frame[names].to_numpy(dtype=np.float32)
     contribs, base = tree_contributions(model, x)
-    desc = feature_descriptions(names, machine)
-    records = desc.to_dict("records")
-    sensor_of = desc["sensor"].to_numpy()
-    sensors = list(dict.fromkeys(sensor_of))
-    group = np.stack([(sensor_of == s) for s in sensors], axis=1).astype(np.float64)
+    records, sensors, group = _grouping(machine, tuple(names))
     per_sensor = contribs @ group
     out = []
     for i in range(len(x)):
