@@ -58,6 +58,7 @@ def test_explain_rows_reads_like_a_person_would(tiny_models, tiny_features, mach
     for factor in first["top_factors"]:
         assert factor["sensor"] in sensors
         assert factor["text"].startswith(factor["sensor"] + ", ")
+        assert "nan" not in factor["text"].split(",")[1]
     assert (
         pytest.approx(sum(first["per_sensor"].values()) + first["base_value"], abs=1e-4)
         == (first["raw_prediction"])

@@ -118,7 +118,8 @@ def feature_descriptions(feature_names: Sequence[str], machine: dict[str, Any]) 
 def feature_text(description: dict[str, Any], value: float, contribution: float | None) -> str:
     """``"bearing_temperature, 48h mean, 84.9 degC, +0.41"``."""
     stat = _STAT_TEXT.get(description["statistic"], description["statistic"])
-    what = f"{description['window']} {stat}" if description["window"] else stat
+    window = description["window"]  # None, or NaN once it passed through a DataFrame
+    what = f"{window} {stat}" if isinstance(window, str) else stat
     unit = f" {description['unit']}" if description["unit"] else ""
     text = f"{description['sensor']}, {what}, {value:.4g}{unit}"
     return text if contribution is None else f"{text}, {contribution:+.3g}"
