@@ -70,10 +70,10 @@ class FailureModeSpec(BaseModel):
 
     description: str = ""
     signature: dict[str, SignatureSpec]
-    # optional diagnosis fields (helper "explain", issue #13): declared so extra="forbid" keeps them
-    action: str | None = None
-    part: str | None = None
-    repair_time_h: float | None = Field(default=None, ge=0)
+    # What maintenance does about it (returned with a diagnosis; docs/explanations.md)
+    action: str | None = None  # recommended action, e.g. "inspect and replace the bearings"
+    part: str | None = None  # the part usually replaced
+    repair_time_h: float | None = Field(default=None, gt=0)  # typical repair time, hours
 
 
 class SourceSpec(BaseModel):

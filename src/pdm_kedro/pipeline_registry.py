@@ -27,12 +27,13 @@ from kedro.pipeline import Pipeline
 from pdm_kedro.distributed.lazy_registry import LazyRegistry, concatenate
 from pdm_kedro.families import FAMILIES, family_names, family_of_namespace
 from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
-from pdm_kedro.pipelines import reporting
+from pdm_kedro.pipelines import diagnosis, reporting
 
 # Stages that produce a machine's raw splits, by the machine's `source.type`.
 SOURCE_STAGES = {"synthetic": "data_generation", "file": "data_ingestion"}
 MACHINE_PARAMETER = "params:machine"
 REPORTING_STAGE = "reporting"
+DIAGNOSIS_STAGE = "diagnosis"
 # Model-family stages (a file-source machine may restrict them with `source.families`: data that
 # support only some of them train only those) are the families of `pdm_kedro.families`.
 
@@ -168,6 +169,11 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
             return Pipeline([])
         return reporting.create_fleet_pipeline(
             reporting.metrics_datasets(registry[m] for m in machine_ids)
+        ) + diagnosis_report(machine_ids)
+
+    def diagnosis_report(machine_ids: list[str]) -> Pipeline:  # pipelines/diagnosis: fleet node
+        return diagnosis.create_fleet_pipeline(
+            diagnosis.diagnosis_datasets(registry[m] for m in machine_ids)
         )
 
     def build(name: str) -> Pipeline:
@@ -184,6 +190,10 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
         stage = concatenate(stages_of(m)[name] for m in priority if name in stages_of(m))
         if name == REPORTING_STAGE:
             stage = concatenate([stage, fleet_report(priority)])
+        if name == DIAGNOSIS_STAGE:
+            stage = concatenate(
+                [stage, diagnosis.create_fleet_pipeline(diagnosis.diagnosis_datasets([stage]))]
+            )
         return stage
 
     names = [

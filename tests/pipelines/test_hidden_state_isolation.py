@@ -9,7 +9,8 @@ from pdm_kedro.fleet import load_project_parameters
 from pdm_kedro.pipeline_registry import build_registry, discover_templates
 
 HIDDEN = re.compile(r"(^|\.)hidden_state_(train|val|test)$")
-READERS = {"measure_ceiling"}  # the ceiling nodes of the classification and regression families
+# the ceiling nodes of the classification and regression families; the diagnosis' evaluation
+READERS = {"measure_ceiling", "evaluate_diagnosis"}
 # Nodes that fit, choose or build what a model uses (features, trees, thresholds, baselines).
 FITTING_NODE = re.compile(r"^(train|fit|choose|package|select|build_\w+_window_features)")
 NEVER_DOWNSTREAM = re.compile(
