@@ -11,7 +11,7 @@ from kedro.framework.hooks import hook_impl
 from pdm_kedro import pipeline_registry
 from pdm_kedro.config_check import check_parameters
 from pdm_kedro.locks import init_tracking_store
-from pdm_kedro.paths import mlflow_artifact_location, mlflow_tracking_uri
+from pdm_kedro.paths import mlflow_artifact_location, mlflow_tracking_uri, use_session_env
 
 
 class ConfigEnvHook:
@@ -32,7 +32,9 @@ class ConfigEnvHook:
             # a second session in the same process with another env: rebuild the registry
             kedro_project.pipelines.configure(f"{package}.pipeline_registry")
         # the embedded MLflow store is created/migrated once, under a file lock, before
-        # kedro-mlflow or any run touches it (two first runs at once raced the migration)
+        # kedro-mlflow or any run touches it (two first runs at once raced the migration); the
+        # session's env picks which store (data/<env>/mlflow.db), so record it first
+        use_session_env(context.env)
         init_tracking_store(mlflow_tracking_uri(), mlflow_artifact_location())
 
 

@@ -43,7 +43,7 @@ def test_console_is_quiet_and_ends_with_the_summary(one_machine_run):
     for noise in ("UserWarning", "CloudPickle", "register_new_resolver", "Loading data from"):
         assert noise not in console, noise
     assert "Run summary (1 machines" in console
-    assert re.search(r"feature_engineering done \(\d/\d stages\)", console)  # plain progress
+    assert re.search(r"feature_engineering done \(\d+/\d+ stages\)", console)  # plain progress
     for where in ("model cards", "edge bundles", "MLflow UI", "full log"):
         assert where in console
     assert f"mlflow ui --backend-store-uri sqlite:///{data / 'mlflow.db'}" in console

@@ -367,10 +367,13 @@ def promotion_decisions(machine_id: str, since: float) -> list[dict[str, Any]]:
                     rows.append(row)
         if rows:
             return rows
+    uri = mlflow_tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return rows  # no store yet: reading must not create one (MLflow would)
     try:
         from mlflow import MlflowClient  # noqa: PLC0415
 
-        client = MlflowClient(tracking_uri=mlflow_tracking_uri())
+        client = MlflowClient(tracking_uri=uri)
         for family in FAMILIES:
             name = f"{machine_id}-{family}"
             try:

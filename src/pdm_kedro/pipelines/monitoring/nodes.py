@@ -12,17 +12,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pdm_kedro import contract as c  # noqa: E402
-from pdm_kedro.core.drift import DriftReference  # noqa: E402
-from pdm_kedro.edge.bundle import EdgeBundle  # noqa: E402
-from pdm_kedro.fleet import parse_machine  # noqa: E402
+from pdm_kedro import contract as c
+from pdm_kedro.core.drift import DriftReference
+from pdm_kedro.edge.bundle import EdgeBundle
+from pdm_kedro.fleet import parse_machine
 
 logger = logging.getLogger(__name__)
 
@@ -359,7 +356,7 @@ def decide_retraining(
     }
 
 
-def plot_monitoring(report: dict[str, Any], retraining: dict[str, Any]) -> plt.Figure:
+def plot_monitoring(report: dict[str, Any], retraining: dict[str, Any]) -> Figure:
     """Drift (largest sensor KS / its threshold) and realised performance per day, with the
     drift threshold (ratio 1) and the performance trigger lines drawn."""
     windows = report["windows"]
@@ -373,7 +370,8 @@ def plot_monitoring(report: dict[str, Any], retraining: dict[str, Any]) -> plt.F
             if v["ks"] is not None and v["thresholds"]["ks"]
         ]
         ratio.append(max(r) if r else np.nan)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    fig = Figure(figsize=(9, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(days, ratio, marker="o", label="max sensor KS / threshold")
     top.axhline(1.0, color="red", linestyle="--", label="drift threshold")
     top.set_ylabel("drift ratio")
