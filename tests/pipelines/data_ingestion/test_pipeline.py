@@ -104,11 +104,14 @@ def test_cmapss_environment_runs_only_its_machine_with_ingestion_and_its_familie
     assert "data_ingestion" not in {n.name.split(".")[-1] for n in base_registry["fleet"].nodes}
 
 
-def test_session_env_reaches_the_registry(monkeypatch, templates):
-    from pdm_kedro import pipeline_registry
+def test_session_env_reaches_the_registry(monkeypatch, templates, isolated_project_env):
+    from pdm_kedro import paths, pipeline_registry
     from pdm_kedro.hooks import ConfigEnvHook
 
     monkeypatch.setattr(pipeline_registry, "_config_env", None)
+    # the hook records the env and creates that env's MLflow store: both stay in this test
+    # (isolated_project_env sends the store to tmp_path, not the project's data/skab/)
+    monkeypatch.setattr(paths, "_session_env", None)
     monkeypatch.delenv("KEDRO_ENV", raising=False)
     monkeypatch.setattr(pipeline_registry, "discover_templates", lambda: templates)
 
