@@ -101,6 +101,7 @@ SCORING: dict[str, set[str]] = {
         "forecasting.mlflow_metrics",
         "forecasting.promotion_scores",
         "forecasting.production_model",
+        "forecasting.production_backtest_test",  # the edge export's parity reference
     },
 }
 # family -> {node: the splits it reads directly}

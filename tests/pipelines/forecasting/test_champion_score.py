@@ -12,14 +12,14 @@ from pdm_kedro.evaluation.report import frame_fingerprint
 from pdm_kedro.families import get_family
 from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
 from tests.conftest import TEST_MACHINE
-from tests.pipelines.family_catalog import promotion_datasets
+from tests.pipelines.family_catalog import production_dataset, promotion_datasets
 from tests.pipelines.forecasting.test_pipeline import KeptMemoryDataset
 
 M = TEST_MACHINE
 
 
 @pytest.fixture(scope="module")
-def run(tiny_splits, machine, fc_params):
+def run(tiny_splits, machine, fc_params, tmp_path_factory):
     pipe = namespace_for_machine(discover_templates()["forecasting"], M)
     inputs = {
         **{
@@ -34,6 +34,9 @@ def run(tiny_splits, machine, fc_params):
             **{name: KeptMemoryDataset() for name in pipe.all_outputs()},
             **{name: MemoryDataset(value) for name, value in inputs.items()},
             **promotion_datasets(M, "forecasting"),
+            **production_dataset(
+                M, "forecasting", tmp_path_factory.mktemp("promotion") / "promotions.jsonl"
+            ),
         }
     )
     SequentialRunner().run(pipe, catalog)
