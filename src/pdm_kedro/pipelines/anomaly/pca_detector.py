@@ -12,10 +12,10 @@ Each is divided by its own ``quantile`` on the healthy fitting rows and the two 
 ``sum`` or ``max`` (``combine``). ``score_samples`` is ``-log(1 + combination)``: the logarithm
 is monotone (ranks, thresholds, F1 and false-alarm rates are those of the combination itself)
 and keeps a far-off row's score small enough that float32 serving stays within the family's
-absolute parity tolerance. ``decision_function`` is
-``decision_function`` is ``score_samples - offset_`` (negative for outliers, as IsolationForest
-and OneClassSVM), ``offset_`` being ``score_samples``' own healthy ``(1 - quantile)`` quantile. The family's
-anomaly score is ``-decision_function``, so the threshold rules treat this detector as the others.
+absolute parity tolerance. ``decision_function`` is ``score_samples - offset_`` (negative for
+outliers, as IsolationForest and OneClassSVM), ``offset_`` being the healthy ``(1 - quantile)``
+quantile of ``score_samples``. The family's anomaly score is ``-decision_function``, so the
+threshold rules treat this detector as the others.
 
 The fitted state is plain arrays (``mean_``, ``components_``, ``explained_variance_``,
 ``t2_scale_``, ``q_scale_``, ``offset_``): the edge export writes them into a small ONNX graph
