@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     from pdm_kedro.commands.cycle import run_cycle, run_session  # noqa: PLC0415
     from pdm_kedro.fleet import load_project_parameters, priority_machines  # noqa: PLC0415
     from pdm_kedro.paths import data_root, project_root  # noqa: PLC0415
-    from pdm_kedro.pipelines.monitoring.nodes import _worse  # noqa: PLC0415
+    from pdm_kedro.pipelines.monitoring.nodes import performance_verdict  # noqa: PLC0415
 
     params = load_project_parameters(env=args.env)
     machines = args.machines.split(",") if args.machines else priority_machines(params)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         flagged = [bool((w.get("drift") or {}).get("flagged")) for w in windows]
         worse = [
             any(
-                (v := _worse(f, (w.get("performance") or {}).get(f), report["champion"]["test"],
+                (v := performance_verdict(f, (w.get("performance") or {}).get(f), report["champion"]["test"],
                              float(retraining["performance_drop"]))) and v["worse"]
                 for f in ("classification", "regression")
             )

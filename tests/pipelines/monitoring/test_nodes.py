@@ -1,12 +1,21 @@
 """Monitoring nodes on tiny frames: data quality conserves rows (a day sent twice included),
-regime adjustment, the retraining triggers with their reasons."""
+regime adjustment, the retraining triggers with their reasons, the performance trigger's
+minimum rows and positives and its comparison beyond the uncertainty of both figures."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from pdm_kedro import contract as c
-from pdm_kedro.pipelines.monitoring.nodes import data_quality, decide_retraining, regime_adjusted
+from pdm_kedro.pipelines.monitoring.nodes import (
+    _performance,
+    data_quality,
+    decide_retraining,
+    performance_verdict,
+    regime_adjusted,
+)
 
 RETRAINING = {
     "max_age_days": 7,
@@ -79,3 +88,79 @@ def test_each_trigger_fires_on_its_own_condition_and_not_otherwise():
     assert triggers(decide_retraining(report([False], labelled=1000), RETRAINING)) == {"data"}
     manual = decide_retraining(report([False]), RETRAINING, manual=True)
     assert triggers(manual) == {"manual"} and manual["retrain"]
+
+
+MONITORING = {
+    "min_labelled_rows": 48,
+    "min_positives": 24,
+    "bootstrap": {"resamples": 200, "confidence": 0.9, "seed": 11},
+}
+TEST = {
+    "classification": {"f1": 0.52, "f1_interval": [0.456, 0.609]},
+    "regression": {"rmse": 32.5, "rmse_interval": [23.1, 42.2]},
+}
+
+
+def labelled_window(days: int, positives_per_day: int, hit_rate: float, rul_error: float):
+    """Hourly rows over ``days`` days, ``positives_per_day`` failure-horizon rows a day, the
+    model catching about ``hit_rate`` of them (seeded), its RUL off by about ``rul_error`` h."""
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2025-04-01", periods=days * 24, freq="h")
+    truth = np.tile(np.arange(24) >= 24 - positives_per_day, days)
+    decision = truth & (rng.random(len(stamps)) < hit_rate)
+    rul = np.tile(np.arange(24, 0, -1) * 5.0, days)
+    log = pd.DataFrame(
+        {c.TIMESTAMP: stamps, c.EPISODE: 1, "history_complete": True,
+         "failure.decision": decision, "rul_hours.value": rul + rng.normal(0, rul_error, len(rul))}
+    )  # fmt: skip
+    labels = pd.DataFrame(
+        {c.TIMESTAMP: stamps, c.EPISODE: 1, c.FAILURE_WITHIN_HORIZON: truth.astype(int), c.RUL: rul}
+    )
+    return log, labels
+
+
+def test_realised_performance_needs_enough_rows_and_positives_and_carries_a_seeded_interval():
+    log, labels = labelled_window(days=1, positives_per_day=12, hit_rate=0.9, rul_error=5.0)
+    assert _performance(log, labels, 1000.0, MONITORING)["classification"] is None  # 24 rows
+    log, labels = labelled_window(days=4, positives_per_day=4, hit_rate=0.9, rul_error=5.0)
+    few = _performance(log, labels, 1000.0, MONITORING)  # 96 rows, 16 positives
+    assert few["classification"] == {"positives": 16, "f1": None, "f1_interval": None}
+    assert few["regression"]["rmse"] > 0
+    log, labels = labelled_window(days=10, positives_per_day=6, hit_rate=0.9, rul_error=5.0)
+    enough = _performance(log, labels, 1000.0, MONITORING)
+    cls, reg = enough["classification"], enough["regression"]
+    assert cls["positives"] == 60
+    assert cls["f1_interval"][0] <= cls["f1"] <= cls["f1_interval"][1] < 1.0 + 1e-12
+    assert reg["rmse_interval"][0] <= reg["rmse"] <= reg["rmse_interval"][1]
+    assert _performance(log, labels, 1000.0, MONITORING) == enough  # seeded
+
+
+def test_the_performance_trigger_stays_quiet_within_the_uncertainty():
+    # healthy: the realised F1 above the test figure, RMSE inside the test interval
+    healthy = {"f1": 0.62, "f1_interval": [0.45, 0.75]}
+    assert not performance_verdict("classification", healthy, TEST, 0.10)["worse"]
+    # point estimate more than 10 % below test, but the realised interval reaches the test's
+    noisy = {"f1": 0.40, "f1_interval": [0.25, 0.50]}
+    assert not performance_verdict("classification", noisy, TEST, 0.10)["worse"]
+    rmse = {"rmse": 40.0, "mae": 30.0, "rmse_interval": [30.0, 50.0]}
+    assert not performance_verdict("regression", rmse, TEST, 0.10)["worse"]
+    # too few labelled positives: no F1, no verdict
+    assert performance_verdict("classification", {"f1": None, "positives": 3}, TEST, 0.1) is None
+
+
+def test_the_performance_trigger_fires_beyond_the_uncertainty():
+    bad = {"f1": 0.25, "f1_interval": [0.15, 0.35]}  # 0.35 < 0.456 * 0.9
+    verdict = performance_verdict("classification", bad, TEST, 0.10)
+    assert verdict["worse"] and verdict["limit"] == pytest.approx(0.456 * 0.9)
+    slow = {"rmse": 80.0, "mae": 70.0, "rmse_interval": [60.0, 95.0]}  # 60 > 42.2 * 1.1
+    assert performance_verdict("regression", slow, TEST, 0.10)["worse"]
+    decision = decide_retraining(
+        {"machine_id": "m", "labelled_rows_total": 500,
+         "champion": {"age_days": 1.0, "test": TEST},
+         "windows": [{"day": "2025-04-10", "performance": {"classification": bad, "regression": slow}}]},
+        RETRAINING | {"min_new_labelled_rows": 10_000},
+    )  # fmt: skip
+    assert [(r["trigger"], r["family"]) for r in decision["reasons"]] == [
+        ("performance", "classification"),
+        ("performance", "regression"),
+    ]

@@ -61,6 +61,15 @@ def _metric(metrics: dict, name: str) -> float | None:
     return None
 
 
+def _interval(metrics: dict, name: str) -> list[float] | None:
+    """The champion's bootstrap interval on test (``value_lo`` / ``value_hi``), if it has one."""
+    for entry in metrics.get("metrics", []):
+        if entry["metric"] == name:
+            lo, hi = entry.get("value_lo"), entry.get("value_hi")
+            return None if lo is None or hi is None else [float(lo), float(hi)]
+    return None
+
+
 def _f1(truth: np.ndarray, decision: np.ndarray) -> float:
     tp = float(np.sum(truth & decision))
     denom = float(np.sum(truth) + np.sum(decision))
@@ -106,33 +115,65 @@ def data_quality(
     return out
 
 
+def _day_blocks(days: np.ndarray, n_days: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of one day-block bootstrap resample (days drawn with replacement: rows of a
+    day are autocorrelated, so days, not rows, are the units)."""
+    codes, uniques = pd.factorize(days)
+    members = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+    picked = rng.integers(0, len(uniques), n_days)
+    return np.concatenate([members[k] for k in picked])
+
+
+def _bootstrap(days: np.ndarray, statistic: Any, bootstrap: dict[str, Any]) -> list[float] | None:
+    """The ``confidence`` interval of ``statistic(index)`` over day-block resamples (seeded);
+    None with fewer than two days."""
+    n_days = len(pd.unique(days))
+    if n_days < 2:
+        return None
+    rng = np.random.default_rng(int(bootstrap["seed"]))
+    values = [statistic(_day_blocks(days, n_days, rng)) for _ in range(int(bootstrap["resamples"]))]
+    alpha = (1.0 - float(bootstrap["confidence"])) / 2
+    lo, hi = np.quantile(np.asarray(values, dtype=np.float64), [alpha, 1 - alpha])
+    return [float(lo), float(hi)]
+
+
 def _performance(
-    log: pd.DataFrame, labels: pd.DataFrame, rul_cap: float, min_rows: int
+    log: pd.DataFrame,
+    labels: pd.DataFrame,
+    rul_cap: float,
+    monitoring: dict[str, Any],
 ) -> dict[str, Any]:
+    """Realised performance on the matured labelled rows of a window: failure F1 (with its
+    positives) and RUL RMSE/MAE, each with a day-block bootstrap interval (``*_interval``).
+    None below ``min_labelled_rows``; classification also None below ``min_positives``."""
     joined = log.merge(labels, on=[c.TIMESTAMP, c.EPISODE], how="inner")
-    joined = joined[joined["history_complete"]]
+    joined = joined[joined["history_complete"]].reset_index(drop=True)
     out: dict[str, Any] = {"labelled_rows": len(joined)}
-    if len(joined) < min_rows:
+    if len(joined) < int(monitoring["min_labelled_rows"]):
         return out | {"classification": None, "regression": None}
-    out["classification"] = (
-        {
-            "f1": _f1(
-                joined[c.FAILURE_WITHIN_HORIZON].to_numpy().astype(bool),
-                joined["failure.decision"].to_numpy().astype(bool),
-            ),
-            "positives": int(joined[c.FAILURE_WITHIN_HORIZON].sum()),
-        }
-        if "failure.decision" in joined
-        else None
-    )
+    days = _day_of(joined).to_numpy()
+    bootstrap = monitoring["bootstrap"]
+    out["classification"] = None
+    if "failure.decision" in joined:
+        truth = joined[c.FAILURE_WITHIN_HORIZON].to_numpy().astype(bool)
+        decision = joined["failure.decision"].to_numpy().astype(bool)
+        positives = int(truth.sum())
+        out["classification"] = {"positives": positives, "f1": None, "f1_interval": None}
+        if positives >= int(monitoring["min_positives"]):
+            out["classification"] |= {
+                "f1": _f1(truth, decision),
+                "f1_interval": _bootstrap(days, lambda i: _f1(truth[i], decision[i]), bootstrap),
+            }
+    out["regression"] = None
     if "rul_hours.value" in joined:
         err = joined["rul_hours.value"].to_numpy() - np.minimum(joined[c.RUL].to_numpy(), rul_cap)
         out["regression"] = {
             "rmse": float(np.sqrt(np.mean(err**2))),
             "mae": float(np.mean(np.abs(err))),
+            "rmse_interval": _bootstrap(
+                days, lambda i: float(np.sqrt(np.mean(err[i] ** 2))), bootstrap
+            ),
         }
-    else:
-        out["regression"] = None
     return out
 
 
@@ -197,9 +238,13 @@ def monitor_machine(  # noqa: PLR0913
     v_days = _day_of(validated_incoming)
     f_days = _day_of(features_incoming)
     champion = {
-        "classification": {"f1": _metric(classification_metrics, "f1")},
+        "classification": {
+            "f1": _metric(classification_metrics, "f1"),
+            "f1_interval": _interval(classification_metrics, "f1"),
+        },
         "regression": {
             "rmse": _metric(regression_metrics, "rmse"),
+            "rmse_interval": _interval(regression_metrics, "rmse"),
             "mae": _metric(regression_metrics, "mae"),
         },
     }
@@ -238,9 +283,7 @@ def monitor_machine(  # noqa: PLR0913
             labels = pd.concat(matured, ignore_index=True)
             labels = labels[_day_of(labels).isin(perf_span)]
             window_log = log[_day_of(log).isin(perf_span)]
-            entry["performance"] = _performance(
-                window_log, labels, rul_cap_hours, int(monitoring["min_labelled_rows"])
-            )
+            entry["performance"] = _performance(window_log, labels, rul_cap_hours, monitoring)
         else:
             entry["performance"] = {"labelled_rows": 0, "classification": None, "regression": None}
         entry["data_quality"] = quality.get(day)
@@ -289,19 +332,40 @@ def monitor_machine(  # noqa: PLR0913
     return report
 
 
-def _worse(family: str, realised: dict | None, test: dict, drop: float) -> dict | None:
-    """The realised headline against the champion's test figure (F1 lower / RMSE higher)."""
-    if not realised:
+HEADLINES = {"classification": ("f1", True), "regression": ("rmse", False)}
+
+
+def performance_verdict(family: str, realised: dict | None, test: dict, drop: float) -> dict | None:
+    """Is the realised headline more than ``drop`` worse than the champion's test figure, beyond
+    the uncertainty of both? None when it cannot be judged (too few labelled rows or positives:
+    the figure is null, or the champion has no test figure).
+
+    The optimistic end of the realised window's bootstrap interval is compared with the
+    pessimistic end of the champion's test interval (``value_lo`` / ``value_hi``), moved by
+    ``drop``: F1 is worse when ``realised_hi < test_lo * (1 - drop)``, RMSE when
+    ``realised_lo > test_hi * (1 + drop)``. A missing interval falls back to the point figure.
+    """
+    metric, higher_better = HEADLINES[family]
+    value = (realised or {}).get(metric)
+    ref = (test.get(family) or {}).get(metric)
+    if value is None or ref is None:
         return None
-    if family == "classification":
-        value, ref = realised["f1"], test["classification"]["f1"]
-        if ref is None:
-            return None
-        return {"metric": "f1", "realised": value, "test": ref, "worse": value < ref * (1 - drop)}
-    value, ref = realised["rmse"], test["regression"]["rmse"]
-    if ref is None:
-        return None
-    return {"metric": "rmse", "realised": value, "test": ref, "worse": value > ref * (1 + drop)}
+    r_lo, r_hi = realised.get(f"{metric}_interval") or [value, value]
+    t_lo, t_hi = test[family].get(f"{metric}_interval") or [ref, ref]
+    if higher_better:
+        bound, limit = r_hi, t_lo * (1 - drop)
+        worse = bound < limit
+    else:
+        bound, limit = r_lo, t_hi * (1 + drop)
+        worse = bound > limit
+    return {
+        "metric": metric,
+        "realised": value,
+        "realised_bound": bound,
+        "test": ref,
+        "limit": limit,
+        "worse": bool(worse),
+    }
 
 
 def decide_retraining(
@@ -317,7 +381,7 @@ def decide_retraining(
     last = windows[-1] if windows else {}
     drop = float(retraining["performance_drop"])
     for family in ("classification", "regression"):
-        verdict = _worse(
+        verdict = performance_verdict(
             family, (last.get("performance") or {}).get(family), report["champion"]["test"], drop
         )
         if verdict and verdict["worse"]:
@@ -325,8 +389,9 @@ def decide_retraining(
                 {
                     "trigger": "performance",
                     "family": family,
-                    "detail": f"{family} {verdict['metric']} {verdict['realised']:.3f} vs "
-                    f"champion test {verdict['test']:.3f} (more than {drop:.0%} worse)",
+                    "detail": f"{family} {verdict['metric']} {verdict['realised']:.3f} (interval "
+                    f"bound {verdict['realised_bound']:.3f}) beyond {verdict['limit']:.3f}, the "
+                    f"champion's test interval {drop:.0%} worse (test {verdict['test']:.3f})",
                 }
             )
     n = int(retraining["drift_consecutive_windows"])
@@ -378,25 +443,33 @@ def plot_monitoring(report: dict[str, Any], retraining: dict[str, Any]) -> Figur
     top.legend(loc="upper left")
     drop = float(retraining["performance_drop"])
     test = report["champion"]["test"]
-    f1 = [((w["performance"] or {}).get("classification") or {}).get("f1", np.nan) for w in windows]
-    rmse = [((w["performance"] or {}).get("regression") or {}).get("rmse", np.nan) for w in windows]
-    bottom.plot(days, f1, marker="o", color="C1", label="realised F1")
-    if test["classification"]["f1"] is not None:
+
+    def realised(family: str, metric: str) -> list[float]:
+        values = [((w["performance"] or {}).get(family) or {}).get(metric) for w in windows]
+        return [np.nan if v is None else v for v in values]
+
+    def limit(family: str, metric: str, factor: float) -> float | None:
+        ref = test[family].get(metric)
+        if ref is None:
+            return None
+        lo, hi = test[family].get(f"{metric}_interval") or [ref, ref]
+        return (lo if factor < 1 else hi) * factor
+
+    bottom.plot(days, realised("classification", "f1"), marker="o", color="C1", label="realised F1")
+    f1_limit = limit("classification", "f1", 1 - drop)
+    if f1_limit is not None:
         bottom.axhline(
-            test["classification"]["f1"] * (1 - drop),
-            color="C1",
-            linestyle="--",
-            label=f"F1 trigger (test -{drop:.0%})",
+            f1_limit, color="C1", linestyle="--", label=f"F1 trigger (test lo -{drop:.0%})"
         )
     bottom.set_ylabel("F1")
     twin = bottom.twinx()
-    twin.plot(days, rmse, marker="s", color="C2", label="realised RUL RMSE (h)")
-    if test["regression"]["rmse"] is not None:
+    twin.plot(
+        days, realised("regression", "rmse"), marker="s", color="C2", label="realised RMSE (h)"
+    )
+    rmse_limit = limit("regression", "rmse", 1 + drop)
+    if rmse_limit is not None:
         twin.axhline(
-            test["regression"]["rmse"] * (1 + drop),
-            color="C2",
-            linestyle=":",
-            label=f"RMSE trigger (test +{drop:.0%})",
+            rmse_limit, color="C2", linestyle=":", label=f"RMSE trigger (test hi +{drop:.0%})"
         )
     twin.set_ylabel("RMSE (h)")
     bottom.legend(loc="upper left")
