@@ -71,6 +71,21 @@ def run_session(
 _run = run_session
 
 
+def machines_with_new_files(machines: list[str]) -> list[str]:
+    """The machines with an incoming file that has no scoring account yet (the others have
+    nothing to score: the scoring gate would stop with ``NoNewBatchError``)."""
+    root = data_root()
+    out = []
+    for machine in machines:
+        incoming = {p.stem for p in (root / "01_raw" / machine / "incoming").glob("*.parquet")}
+        done = {
+            p.stem for p in (root / "08_reporting" / machine / "scoring_batches").glob("*.json")
+        }
+        if incoming - done:
+            out.append(machine)
+    return out
+
+
 def run_cycle(
     env: str | None,
     machines: list[str],
@@ -78,10 +93,13 @@ def run_cycle(
     retrain: bool = False,
     manual: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One cycle; returns ``{"decisions", "retrained", "seconds"}``."""
+    """One cycle (incremental: only the incoming files not scored yet are scored, only the new
+    days' windows monitored); returns ``{"decisions", "retrained", "scored", "seconds"}``."""
     start = time.perf_counter()
     bootstrap_project(project_root())
-    _run(env, "scoring", machines)
+    fresh = machines_with_new_files(machines)
+    if fresh:
+        _run(env, "scoring", fresh)
     manual = [m for m in manual or [] if m in machines]
     rest = [m for m in machines if m not in manual]
     if rest:
@@ -105,6 +123,7 @@ def run_cycle(
     return {
         "decisions": decisions,
         "retrained": retrained,
+        "scored": fresh,
         "monitor_seconds": round(monitored_s, 3),
         "seconds": round(time.perf_counter() - start, 3),
     }
