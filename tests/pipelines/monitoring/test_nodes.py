@@ -10,6 +10,7 @@ import pytest
 
 from pdm_kedro import contract as c
 from pdm_kedro.pipelines.monitoring.nodes import (
+    _calibrated,
     _performance,
     data_quality,
     decide_retraining,
@@ -155,3 +156,19 @@ def test_the_performance_trigger_fires_beyond_the_uncertainty():
         ("performance", "classification"),
         ("performance", "regression"),
     ]
+
+
+def test_a_stored_drift_calibration_is_reused_with_the_same_thresholds():
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"s": rng.normal(size=400), "t": rng.gamma(2.0, size=400)})
+    options = {"bins": 10, "step_fraction": 0.25, "max_chunks": 20, "quantile": 0.95,
+               "margin": 1.5}  # fmt: skip
+    made: dict = {}
+    first = _calibrated("sensors", reference, ["s", "t"], 50, options, {}, made)
+    assert list(made) and made[next(iter(made))]["thresholds"].keys() == {"s", "t"}
+    again: dict = {}
+    second = _calibrated("sensors", reference, ["s", "t"], 50, options, made, again)
+    assert again == {} and second.thresholds == first.thresholds
+    other: dict = {}  # another reference (a new champion): calibrated anew
+    _calibrated("sensors", reference * 2.0, ["s", "t"], 50, options, made, other)
+    assert list(other) and set(other).isdisjoint(made)

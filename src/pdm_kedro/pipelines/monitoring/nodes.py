@@ -8,6 +8,8 @@ the training reference (:class:`pdm_kedro.core.drift.DriftReference`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,7 @@ from matplotlib.figure import Figure
 from pdm_kedro import contract as c
 from pdm_kedro.core.drift import DriftReference
 from pdm_kedro.edge.bundle import EdgeBundle
+from pdm_kedro.evaluation.report import frame_fingerprint
 from pdm_kedro.fleet import parse_machine
 
 logger = logging.getLogger(__name__)
@@ -151,6 +154,44 @@ def _performance(
     return out
 
 
+def _calibrated(
+    name: str,
+    reference: pd.DataFrame,
+    columns: list[str],
+    window_rows: int,
+    options: dict[str, Any],
+    stored: dict[str, Any],
+    new: dict[str, dict],
+) -> DriftReference:
+    """The drift reference of ``columns``, its thresholds read from ``stored`` when an earlier
+    run calibrated the same reference with the same options (else calibrated and put in
+    ``new``): calibration is most of a monitoring run's cost and only changes with the champion."""
+    key = json.dumps([columns, window_rows, options], sort_keys=True)
+    fingerprint = frame_fingerprint(reference, columns)
+    digest = hashlib.sha256(f"{key}|{fingerprint}".encode()).hexdigest()[:16]
+    partition = f"{name}-{digest}"
+    cached = stored.get(partition)
+    cached = cached() if callable(cached) else cached
+    thresholds = None
+    if cached:
+        thresholds = {
+            col: {s: (float("inf") if v is None else float(v)) for s, v in t.items()}
+            for col, t in cached["thresholds"].items()
+        }
+    ref = DriftReference(reference, columns, window_rows, thresholds=thresholds, **options)
+    if not cached:
+        new[partition] = {
+            "columns": columns,
+            "window_rows": window_rows,
+            "options": options,
+            "thresholds": {
+                col: {s: (v if np.isfinite(v) else None) for s, v in t.items()}
+                for col, t in ref.thresholds.items()
+            },
+        }
+    return ref
+
+
 def _window_days(days: list[str], i: int, n: int) -> list[str]:
     return days[max(0, i - n + 1) : i + 1]
 
@@ -169,6 +210,7 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
     scoring_batches: dict[str, Any],
     production_labels: dict[str, Any],
     monitoring_windows_seen: dict[str, Any],
+    drift_calibration_seen: dict[str, Any],
     classification_metrics: dict,
     regression_metrics: dict,
     classification_test: pd.DataFrame,
@@ -177,9 +219,10 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
     machine: dict[str, Any],
     monitoring: dict[str, Any],
     rul_cap_hours: float,
-) -> tuple[dict[str, dict], dict[str, Any]]:
+) -> tuple[dict[str, dict], dict[str, dict], dict[str, Any]]:
     """The windows of the scored days not monitored yet (``monitoring_windows``, one partition
-    per day) and ``monitoring.json`` of the machine: every window (stored and new) with drift by
+    per day), the drift calibrations made by this run (``drift_calibration``, reused by later
+    runs on the same reference) and ``monitoring.json`` of the machine: every window (stored and new) with drift by
     sensor and feature, prediction drift, data quality, realised performance beside the
     champion's test figures, and model age.
 
@@ -221,21 +264,37 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
     features = [f for f in manifest["feature_names"] if f in features_train]
     medians = _regime_medians(validated_train, sensors)
     new_windows: dict[str, dict] = {}
+    new_calibration: dict[str, dict] = {}
     n_chunks = None
     if todo:
         adjusted_train = regime_adjusted(validated_train.sort_values(c.TIMESTAMP), medians, sensors)
-        sensor_ref = DriftReference(adjusted_train, sensors, window_rows, **options)
+        stored_cal = drift_calibration_seen or {}
+        sensor_ref = _calibrated(
+            "sensors", adjusted_train, sensors, window_rows, options, stored_cal, new_calibration
+        )
         n_chunks = sensor_ref.n_chunks
-        feature_ref = DriftReference(
-            features_train.sort_values(c.TIMESTAMP), features, window_rows, **options
+        feature_ref = _calibrated(
+            "features",
+            features_train.sort_values(c.TIMESTAMP),
+            features,
+            window_rows,
+            options,
+            stored_cal,
+            new_calibration,
         )
         pred_refs = {}
         for family, (_, test_col) in PREDICTIONS.items():
             test = classification_test if family == "classification" else regression_test
             if test_col in test:
                 frame = test.rename(columns={test_col: family}).sort_values(c.TIMESTAMP)
-                pred_refs[family] = DriftReference(
-                    frame, [family], min(window_rows, len(frame) // 2), **options
+                pred_refs[family] = _calibrated(
+                    family,
+                    frame,
+                    [family],
+                    min(window_rows, len(frame) // 2),
+                    options,
+                    stored_cal,
+                    new_calibration,
                 )
         perf_days = int(monitoring["performance_window_days"])
         logs: dict[str, pd.DataFrame] = {}  # day -> its log partition, loaded once
@@ -354,7 +413,7 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
         flagged,
         labelled_total,
     )
-    return new_windows, report
+    return new_windows, new_calibration, report
 
 
 HEADLINES = {"classification": ("f1", True), "regression": ("rmse", False)}

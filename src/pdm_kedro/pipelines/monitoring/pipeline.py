@@ -31,6 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                     "scoring_batches": "scoring_batches",
                     "production_labels": "production_labels",
                     "monitoring_windows_seen": "monitoring_windows_seen",
+                    "drift_calibration_seen": "drift_calibration_seen",
                     "classification_metrics": "classification.metrics",
                     "regression_metrics": "regression.metrics",
                     "classification_test": "classification.test_predictions",
@@ -40,7 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                     "monitoring": "params:monitoring",
                     "rul_cap_hours": "params:regression.rul_cap_hours",
                 },
-                outputs=["monitoring_windows", "monitoring_report"],
+                outputs=["monitoring_windows", "drift_calibration", "monitoring_report"],
                 name="monitor_production",
             ),
             Node(
