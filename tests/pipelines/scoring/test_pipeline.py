@@ -19,6 +19,7 @@ from pdm_kedro.pipeline_registry import (
     namespace_for_machine,
     scoring_template,
 )
+from pdm_kedro.pipelines.scoring.gate import NoNewBatchError
 from tests.conftest import PROJECT_ROOT
 from tests.edge.readings_helpers import as_readings
 
@@ -179,3 +180,24 @@ def test_scoring_is_its_own_pipeline_and_never_trains():
     assert "answer_incoming_batch" not in {
         n.name.split(".")[-1] for n in registry["__default__"].nodes
     }
+
+
+def test_a_run_whose_only_new_file_is_rejected_still_writes_its_account(
+    scored, machine, tiny_baselines, tiny_params
+):
+    m, bundle, batch, full = scored
+    sensor = machine["sensors"][0]["name"]
+    last = batch[max(batch)]
+    broken = last.assign(**{sensor: last[sensor].astype(str)})
+    catalog = run_scoring(
+        m, bundle, {**batch, "z-dtype": broken}, machine, tiny_baselines, tiny_params["validation"],
+        seen=full[f"{m}.scoring_batches"].load(), log=full[f"{m}.prediction_log"].load(),
+    )  # fmt: skip
+    account = catalog[f"{m}.scoring_batches"].load()
+    assert list(account) == ["z-dtype"]
+    assert account["z-dtype"]["rows_in"] == account["z-dtype"]["rows_quarantined"] == len(broken)
+    assert catalog[f"{m}.prediction_log"].load() == {}  # nothing answered again
+    with pytest.raises(NoNewBatchError, match="every row of the new incoming file"):
+        run_scoring(
+            m, bundle, {"z-dtype": broken}, machine, tiny_baselines, tiny_params["validation"]
+        )

@@ -160,6 +160,24 @@ def admit_incoming_batches(
         if (~bad).any():
             batch[name] = frame.loc[~bad].reset_index(drop=True)
         known = known.append(keys[~bad])
+    if not any(name != CONTEXT for name in batch):
+        # every new row was rejected here: the newest scored day carries the run (it is context,
+        # nothing is answered again) so each file's account is still written
+        if not scored_log:
+            raise NoNewBatchError(
+                f"Machine {spec.machine_id}: every row of the new incoming file(s) "
+                f"{', '.join(new)} was rejected and nothing was scored before: "
+                + "; ".join(
+                    sorted({str(r) for f in rejected.values() for r in f[c.QUARANTINE_REASON]})
+                )
+            )
+        newest = max(scored_log)
+        part = scored_log[newest]() if callable(scored_log[newest]) else scored_log[newest]
+        frames = [f for f in (batch.get(CONTEXT), part[columns]) if f is not None and len(f)]
+        context_rows = pd.concat(frames, ignore_index=True)
+        batch[CONTEXT] = context_rows.drop_duplicates([c.EPISODE, c.TIMESTAMP]).assign(
+            **{BATCH: None}
+        )
     logger.info(
         "%s: %d new incoming file(s) (%s), %d context row(s) from the prediction log",
         spec.machine_id,
