@@ -13,6 +13,8 @@ import shutil
 import pandas as pd
 import pytest
 
+from pdm_kedro.fleet import load_project_parameters
+from pdm_kedro.pipelines.monitoring.nodes import performance_verdict
 from tests.conftest import TEST_MACHINE
 from tests.docs.documented import run_documented
 
@@ -38,6 +40,14 @@ def test_a_recalibrated_sensor_is_detected_and_the_healthy_days_raise_no_alarm(s
     after = [w for w in windows if pd.Timestamp(w["window"][1]) >= change]
     assert before and after
     assert not any(w["drift"]["flagged"] for w in before)  # healthy autocorrelated days: quiet
+    test = report["champion"]["test"]
+    drop = float(load_project_parameters(env="small")["retraining"]["performance_drop"])
+    healthy = [w for w in report["windows"] if pd.Timestamp(w["day"]) < change]
+    assert not any(  # nor does the performance trigger on the healthy days
+        (v := performance_verdict(f, w["performance"].get(f), test, drop)) and v["worse"]
+        for w in healthy
+        for f in ("classification", "regression")
+    )
     first = next(w for w in after if w["drift"]["flagged"])
     assert (pd.Timestamp(first["day"]) - change).days < DETECTION_DAYS
     assert stream["sensor"] in first["drift"]["drifted_sensors"]
