@@ -130,6 +130,11 @@ def main(argv: list[str] | None = None) -> dict:
             "flagged_windows": sum(flagged),
             "drift_alarms": runs,
             "performance_worse_windows": sum(worse),
+            "performance_judged_windows": sum(
+                any((w.get("performance") or {}).get(f) for f in ("classification", "regression"))
+                for w in windows
+            ),  # windows with enough labelled rows (and positives, for F1) to be judged
+            "rows_conserved": bool(report.get("rows_conserved")),
             "change_day": info["change_day"],
         }
         if scenario == "none":
@@ -170,6 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
         "worse_challenger_promoted": None,
         "not_measured": "retraining on train + matured production data and promotion on the "
         "newest production window are not built yet (docs/continuous_training.md)",
+        "rows_conserved": all(m["rows_conserved"] for m in per_machine.values()),
         "daily_cycle_s": round(daily_cycle_s, 2),
         "daily_cycle": "one new day for every machine: score + monitor + decide, no retraining "
         "(incremental: earlier days neither re-scored nor re-monitored)",
