@@ -29,8 +29,13 @@ from .readings_helpers import as_readings, episode_rows, write_readings_csv
 ROWS = 40
 
 
+@pytest.mark.parametrize("table_depth", [edge_explain.TABLE_MAX_DEPTH, 0])
 @pytest.mark.parametrize("family", ["classification", "regression"])
-def test_numpy_treeshap_equals_xgboost(family, tiny_models, tiny_features):
+def test_numpy_treeshap_equals_xgboost(
+    family, table_depth, tiny_models, tiny_features, monkeypatch
+):
+    """With the per-pattern lookup tables, and computed per row (deeper paths than tabled)."""
+    monkeypatch.setattr(edge_explain, "TABLE_MAX_DEPTH", table_depth)
     model = tiny_models[family]
     names = model["feature_names"]
     x = tiny_features["test"][names].to_numpy(dtype=np.float32)[-ROWS:].copy()

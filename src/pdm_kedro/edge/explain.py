@@ -189,15 +189,11 @@ def _buckets(packed: dict[str, list]) -> list[_Bucket]:
     return buckets
 
 
-def _bucket_values(bucket: _Bucket, x: np.ndarray) -> np.ndarray:
-    """(R, P, depth) contribution of each path element for each row of ``x``."""
+def _element_values(bucket: _Bucket, one: np.ndarray) -> np.ndarray:
+    """(R, P, depth) contribution of each path element for the one fractions ``one``
+    (Algorithm 2's EXTEND over the path, then UNWOUND-SUM without each element)."""
     d = bucket.depth
-    xs = x[:, bucket.cond_feature]  # (R, S)
-    taken = np.where(
-        np.isnan(xs), bucket.cond_missing, (xs < bucket.cond_threshold) == bucket.cond_left
-    )
-    fails = np.add.reduceat((~taken).astype(np.int32), bucket.starts, axis=1)
-    one = (fails == 0).reshape(len(x), -1, d).astype(np.float64)  # (R, P, d)
+    one = one.astype(np.float64)
     zero = bucket.zero[None, :, :]
     weights = np.zeros((*one.shape[:2], d + 1))
     weights[..., 0] = 1.0  # the root element (zero = one = 1)
@@ -223,23 +219,78 @@ def _bucket_values(bucket: _Bucket, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _value_table(bucket: _Bucket) -> np.ndarray:
+    """(P, 2**depth, depth): the element contributions of every path for every pattern of one
+    fractions (bit k of the pattern = element k taken), so that a row needs a lookup only."""
+    patterns = np.arange(2**bucket.depth)
+    bits = (patterns[:, None] >> np.arange(bucket.depth)[None, :]) & 1  # (2**d, d)
+    one = np.broadcast_to(bits[:, None, :], (len(patterns), len(bucket.leaf), bucket.depth))
+    return np.ascontiguousarray(_element_values(bucket, one).transpose(1, 0, 2))
+
+
+# Paths of up to this many distinct features get a lookup table (2**d patterns x d values per
+# path: 160 numbers at depth 5, 384 at 6); deeper ones are computed per row.
+TABLE_MAX_DEPTH = 6
+
+
 class TreeShap:
-    """Exact TreeSHAP of one packed tree ensemble (paths built once, then vectorised per call)."""
+    """Exact TreeSHAP of one packed tree ensemble (paths built once, then vectorised per call).
+
+    The split conditions of every path element of every depth are one set of arrays, so a row's
+    one fractions take a handful of numpy calls; each depth then looks its element values up in
+    its pattern table (or computes them, beyond ``TABLE_MAX_DEPTH``), and one ``bincount`` sums
+    them per feature.
+    """
 
     def __init__(self, packed: dict[str, list], n_features: int) -> None:
         self.n_features = int(n_features)
         self.buckets = _buckets(packed)
+        self.tables = {
+            b.depth: _value_table(b).reshape(-1, b.depth)
+            for b in self.buckets
+            if b.depth <= TABLE_MAX_DEPTH
+        }
+        buckets = self.buckets or []
+        self._feature = np.concatenate([b.cond_feature for b in buckets] or [np.zeros(0, int)])
+        self._threshold = np.concatenate([b.cond_threshold for b in buckets] or [np.zeros(0)])
+        self._left = np.concatenate([b.cond_left for b in buckets] or [np.zeros(0, bool)])
+        self._missing = np.concatenate([b.cond_missing for b in buckets] or [np.zeros(0, bool)])
+        offsets = np.cumsum([0] + [len(b.cond_feature) for b in buckets])
+        self._starts = np.concatenate(
+            [b.starts + o for b, o in zip(buckets, offsets, strict=False)] or [np.zeros(0, int)]
+        )
+        sizes = np.cumsum([0] + [b.features.size for b in buckets])
+        self._elements = [(int(a), int(z)) for a, z in zip(sizes[:-1], sizes[1:], strict=True)]
+        self._element_feature = np.concatenate(
+            [b.features.ravel() for b in buckets] or [np.zeros(0, int)]
+        )
+        self._rows_of = {  # (P,) first table row of each path, and the pattern bit weights
+            b.depth: (np.arange(len(b.leaf)) * 2**b.depth, 1 << np.arange(b.depth)) for b in buckets
+        }
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """(R, features) contributions of the rows of ``x`` (read as float32, like XGBoost)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float32)).astype(np.float64)
         rows, n = x.shape[0], self.n_features
-        phi = np.zeros(rows * n)
-        for bucket in self.buckets:
-            values = _bucket_values(bucket, x)  # (R, P, d)
-            index = np.arange(rows)[:, None, None] * n + bucket.features[None, :, :]
-            phi += np.bincount(index.ravel(), weights=values.ravel(), minlength=rows * n)
-        return phi.reshape(rows, n)
+        if not self.buckets:
+            return np.zeros((rows, n))
+        xs = x[:, self._feature]
+        taken = np.where(np.isnan(xs), self._missing, (xs < self._threshold) == self._left)
+        fails = np.add.reduceat((~taken).view(np.int8), self._starts, axis=1)
+        ones = fails == 0  # (R, elements)
+        values = []
+        for bucket, (a, z) in zip(self.buckets, self._elements, strict=True):
+            one = ones[:, a:z].reshape(rows, -1, bucket.depth)
+            table = self.tables.get(bucket.depth)
+            if table is None:
+                values.append(_element_values(bucket, one).reshape(rows, -1))
+                continue
+            first, bits = self._rows_of[bucket.depth]
+            pattern = one.astype(np.int64) @ bits  # (R, P)
+            values.append(table[first[None, :] + pattern].reshape(rows, -1))
+        flat = np.concatenate(values, axis=1)  # (R, elements)
+        index = (np.arange(rows)[:, None] * n + self._element_feature[None, :]).ravel()
+        return np.bincount(index, weights=flat.ravel(), minlength=rows * n).reshape(rows, n)
 
 
 def parse_trees(dump: list[str] | list[dict[str, Any]]) -> dict[str, list]:
@@ -320,6 +371,8 @@ class Explainer:
         self.descriptions = {d["feature"]: d for d in document.get("features", [])}
         self.diagnosis_spec = document.get("diagnosis") or None
         self._shap: dict[str, TreeShap] = {}
+        self._layouts: dict[str, tuple] = {}
+        self._references: dict[str, tuple] = {}
 
     def explains(self, family: str) -> bool:
         """True when ``family`` has an explanation in this bundle."""
@@ -348,19 +401,24 @@ class Explainer:
         """(contributions, base value) of the rows of ``x`` (the family's model inputs)."""
         return self.shap(family).contributions(x), float(self.families[family]["base_value"])
 
+    def _layout(self, family: str) -> tuple[list[dict[str, Any]], list[str], np.ndarray]:
+        """(feature records, sensors, feature-to-sensor 0/1 matrix) of a family, cached."""
+        if family not in self._layouts:
+            records = [self._describe(n) for n in self.families[family]["feature_names"]]
+            sensor_of = [r["sensor"] for r in records]
+            sensors = list(dict.fromkeys(sensor_of))
+            group = np.array([[s == t for t in sensors] for s in sensor_of], dtype=np.float64)
+            self._layouts[family] = (records, sensors, group)
+        return self._layouts[family]
+
     def explain_trees(self, family: str, x: np.ndarray, top_n: int) -> dict[str, Any]:
         """Top ``top_n`` factors and per-sensor sums of one row ``x`` of the family's inputs."""
         spec = self.families[family]
-        names = spec["feature_names"]
         values = np.asarray(x, dtype=np.float32).reshape(-1)
         contribs, base = self.contributions(family, values[None, :])
         contribs = contribs[0]
-        records = [self._describe(n) for n in names]
-        per_sensor: dict[str, float] = {}
-        for record, value in zip(records, contribs, strict=True):
-            per_sensor[record["sensor"]] = per_sensor.get(record["sensor"], 0.0) + float(value)
-        sensors = list(per_sensor)
-        sums = np.array([per_sensor[s] for s in sensors])
+        records, sensors, group = self._layout(family)
+        sums = contribs @ group
         order = np.argsort(-np.abs(contribs), kind="stable")[:top_n]
         return {
             "output_space": spec["output_space"],
@@ -383,12 +441,16 @@ class Explainer:
     def explain_deviation(self, family: str, x: np.ndarray, top_n: int) -> dict[str, Any]:
         """Each input's ``(value - mean) / sd`` from the training reference, largest first."""
         spec = self.families[family]
-        names = spec["feature_names"]
+        if family not in self._references:
+            names = spec["feature_names"]
+            self._references[family] = (
+                np.array([spec["reference"][n]["mean"] for n in names]),
+                np.array([spec["reference"][n]["sd"] for n in names]),
+            )
+        mean, sd = self._references[family]
+        records, _, _ = self._layout(family)
         values = np.asarray(x, dtype=np.float64).reshape(-1)
-        mean = np.array([spec["reference"][n]["mean"] for n in names])
-        sd = np.array([spec["reference"][n]["sd"] for n in names])
         dev = (values - mean) / sd
-        records = [self._describe(n) for n in names]
         order = np.argsort(-np.abs(dev), kind="stable")
         per_sensor: dict[str, float] = {}
         for j in order:
