@@ -189,6 +189,37 @@ def choose_threshold_by_grouped_cv(
     return best["threshold"]
 
 
+def refit_failure_classifier(
+    classifier: dict[str, Any],
+    features_train: pd.DataFrame,
+    features_val: pd.DataFrame,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The final trees: with ``refit_on_train_val`` the classifier is fitted again on train+val
+    with the number of trees early stopping chose on val (``best_iteration + 1``), the same
+    settings and seed; without it, the train-only classifier unchanged.
+
+    For tables of independent rows (snapshots) the val rows are as good training data as the
+    train rows once the tree count and the threshold (out-of-fold over train+val) are chosen.
+    Test is never read.
+    """
+    if not params.get("refit_on_train_val", False):
+        return classifier
+    pooled = pd.concat([features_train, features_val], ignore_index=True)
+    names = classifier["feature_names"]
+    settings = xgboost_settings(params)
+    settings.pop("early_stopping_rounds")
+    settings["n_estimators"] = classifier["best_iteration"] + 1
+    estimator = xgb.XGBClassifier(**settings, scale_pos_weight=classifier["scale_pos_weight"])
+    estimator.fit(feature_matrix(pooled, names), pooled[LABEL].to_numpy(np.int8), verbose=False)
+    logger.info(
+        "classifier refitted on train+val (%d rows, %d trees)",
+        len(pooled),
+        settings["n_estimators"],
+    )
+    return {**classifier, "estimator": estimator, "fitted_on": "train+val"}
+
+
 def package_failure_model(
     classifier: dict[str, Any], threshold: float, labels: dict[str, Any]
 ) -> dict[str, Any]:
@@ -294,6 +325,7 @@ def evaluate_failure_model(
                 (params.get("threshold_selection") or {"method": "val"})["method"]
             ],
             "early_stopping_on": "val",
+            "trees_fitted_on": "train+val" if params.get("refit_on_train_val") else "train",
             **{k: v for k, v in params["xgboost"].items()},
             "seed": int(params["seed"]),
         },
