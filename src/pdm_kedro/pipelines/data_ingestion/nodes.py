@@ -524,6 +524,32 @@ def report_source(
         "operating_conditions": (
             source.operating_conditions.model_dump() if source.operating_conditions else None
         ),
+        **({"snapshot": snapshot_notes(source)} if source.columns.time_kind == "none" else {}),
+    }
+
+
+def snapshot_notes(source: FileSourceSpec) -> dict[str, Any]:
+    """What a snapshot table (``time_kind: none``) gets and what it does not, for the report."""
+    scaled = bool(source.operating_conditions and source.operating_conditions.normalise_sensors)
+    categorical = [*source.columns.categorical, *([c.REGIME] if source.columns.regime else [])]
+    return {
+        "features": "each row's readings"
+        + (", their z-scores per operating condition" if scaled else "")
+        + (f", one 0/1 column per train level of {categorical}" if categorical else "")
+        + "; no window features (rows have no time order); columns constant on train dropped",
+        "split": (
+            f"random, fractions {source.split.fractions or 'of the fleet (splits)'}, "
+            f"stratified on {source.split.stratify}"
+            if source.split.stratify
+            else f"{source.split.method}, not stratified"
+        ),
+        "not_built": {
+            "edge": "no edge bundle or ONNX export: the edge runtime computes window features "
+            "from a history of readings, which snapshot rows do not have",
+            "diagnosis": "failure-mode diagnosis compares window statistics (long-window mean "
+            "and std) with healthy ones: no windows in snapshot rows",
+            "alarm_events": "no time to failure: the classification metrics have no event rows",
+        },
     }
 
 
