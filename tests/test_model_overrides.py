@@ -38,6 +38,9 @@ def test_an_overriding_machine_reads_its_own_family_parameters(snapshot_params):
     params = copy.deepcopy(snapshot_params)
     base = load_project_parameters(env="base", conf_source=PROJECT_ROOT / "conf")
     params[TEST_MACHINE] = base[TEST_MACHINE]  # a machine without overrides
+    other_id = next(m for m in base["fleet"]["priority_machines"] if m != TEST_MACHINE)
+    params[other_id] = copy.deepcopy(base[other_id])  # overrides a nested regression key
+    params[other_id]["machine"]["model_overrides"] = {"regression": {"rul_cap_hours": 99}}
     registry = build_registry(discover_templates(), params)
     ours = registry[SNAPSHOT_MACHINE].inputs()
     assert f"params:{SNAPSHOT_MACHINE}.classification" in ours
@@ -45,6 +48,10 @@ def test_an_overriding_machine_reads_its_own_family_parameters(snapshot_params):
     other = registry[TEST_MACHINE].inputs()
     assert "params:classification" in other
     assert not any(name.startswith(f"params:{TEST_MACHINE}.classification") for name in other)
+    # stages outside the training run read the machine's values too, nested keys included
+    monitoring = registry["monitoring"].inputs()
+    assert f"params:{other_id}.regression.rul_cap_hours" in monitoring
+    assert "params:regression.rul_cap_hours" in monitoring  # the machines without overrides
     # a snapshot table gets no stage that needs a time order
     namespaces = {n.namespace for n in registry[SNAPSHOT_MACHINE].nodes}
     assert not any(ns.split(".")[1:2] in (["diagnosis"], ["edge_export"]) for ns in namespaces)
@@ -60,6 +67,8 @@ def test_the_session_holds_the_merged_parameters(tmp_path, monkeypatch):
         catalog = session.load_context().catalog
         merged = catalog.load(f"params:{SNAPSHOT_MACHINE}.classification")
         fleet = catalog.load("params:classification")
+        depth = catalog.load(f"params:{SNAPSHOT_MACHINE}.classification.xgboost.max_depth")
+    assert depth == 6
     assert merged["xgboost"]["max_depth"] == 6 and fleet["xgboost"]["max_depth"] == 3
     assert merged["refit_on_train_val"] is True and fleet["refit_on_train_val"] is False
     # everything the machine does not override is the fleet's

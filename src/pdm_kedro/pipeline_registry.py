@@ -64,9 +64,11 @@ def namespace_for_machine(
     ``params:<machine_id>.<family>``, the fleet's values with the machine's merged in
     (``pdm_kedro.distributed.context.FleetContext``).
     """
-    own = {f"params:{group}" for group in overridden}
+    own = tuple(f"params:{group}" for group in overridden)
     shared_params = {
-        name: f"params:{machine_id}.{name.removeprefix('params:')}" if name in own else name
+        name: f"params:{machine_id}.{name.removeprefix('params:')}"
+        if name in own or name.startswith(tuple(f"{group}." for group in own))
+        else name
         for name in template.inputs()
         if name.startswith("params:")
         and name != MACHINE_PARAMETER
@@ -172,6 +174,9 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
     scoring = scoring_template(templates) if inference - set(standalone) else None
     templates = {k: v for k, v in templates.items() if k not in inference}
 
+    def overridden_of(machine_id: str) -> tuple[str, ...]:
+        return tuple(machines[machine_id].get("model_overrides") or {})
+
     @functools.cache
     def stages_of(machine_id: str) -> dict[str, Pipeline]:
         block = machines[machine_id]
@@ -180,7 +185,7 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
             machine_id,
             block.get("source", {}).get("type", "synthetic"),
             block.get("source", {}).get("families"),
-            tuple(block.get("model_overrides") or {}),
+            overridden_of(machine_id),
             is_time_ordered(block),
         )
         if REPORTING_STAGE in templates:  # each model card reads the family metrics it makes
@@ -190,7 +195,7 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
             card = namespace_for_machine(
                 reporting.create_pipeline(len(made)),
                 machine_id,
-                tuple(block.get("model_overrides") or {}),
+                overridden_of(machine_id),
             )
             stages[REPORTING_STAGE] = reporting.connect_family_metrics(card, made)
         return stages
@@ -209,9 +214,13 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
 
     def build(name: str) -> Pipeline:
         if name in standalone:
-            return concatenate(namespace_for_machine(standalone[name], m) for m in machines)
+            return concatenate(
+                namespace_for_machine(standalone[name], m, overridden_of(m)) for m in machines
+            )
         if name == "scoring" and scoring is not None:
-            return concatenate(namespace_for_machine(scoring, m) for m in machines)
+            return concatenate(
+                namespace_for_machine(scoring, m, overridden_of(m)) for m in machines
+            )
         if name in machines:
             return concatenate(stages_of(name).values())
         if name == "fleet":

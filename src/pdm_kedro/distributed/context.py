@@ -39,5 +39,15 @@ class FleetContext(KedroContext):
         for machine_id in machines:
             block = self.params[machine_id]["machine"]
             for family in block.get("model_overrides") or {}:
-                out[f"params:{machine_id}.{family}"] = family_parameters(self.params, block, family)
+                merged = family_parameters(self.params, block, family)
+                out |= _flattened(f"params:{machine_id}.{family}", merged)
         return out
+
+
+def _flattened(name: str, value: Any) -> dict[str, Any]:
+    """``{name: value}`` and an entry per nested key (``name.key``), as Kedro adds parameters."""
+    out = {name: value}
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            out |= _flattened(f"{name}.{key}", inner)
+    return out
