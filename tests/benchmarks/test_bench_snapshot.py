@@ -87,4 +87,7 @@ def test_snapshot_benchmark_runs_a_test_environment_by_name(tmp_path, monkeypatc
     assert not (root / "06_models" / MACHINE / "edge").exists()
     report = json.loads((root / "08_reporting" / MACHINE / "source_report.json").read_text())
     assert "edge" in report["snapshot"]["not_built"]
+    card = (root / "08_reporting" / MACHINE / "model_card.md").read_text()
+    assert "Snapshot features (no windows" in card and "Window features over" not in card
+    assert "stratified on failure_within_horizon" in card
     assert "| snapshot_pump |" in (root / "08_reporting" / "snapshot_benchmark.md").read_text()
