@@ -545,7 +545,9 @@ def snapshot_notes(source: FileSourceSpec) -> dict[str, Any]:
         ),
         "not_built": {
             "edge": "no edge bundle or ONNX export: the edge runtime computes window features "
-            "from a history of readings, which snapshot rows do not have",
+            "from a history of readings, which snapshot rows do not have (the classifier on "
+            "snapshot features itself converts to ONNX with parity on every test row: "
+            "tests/pipelines/classification/test_snapshot_onnx.py)",
             "diagnosis": "failure-mode diagnosis compares window statistics (long-window mean "
             "and std) with healthy ones: no windows in snapshot rows",
             "alarm_events": "no time to failure: the classification metrics have no event rows",
