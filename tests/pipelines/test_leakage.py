@@ -48,6 +48,7 @@ FITTED: dict[str, dict[str, set[str]]] = {
         "anomaly.detector_inputs": set(),
         "anomaly.isolation_forest": {TRAIN},  # scaler + detector, healthy train rows only
         "anomaly.one_class_svm": {TRAIN},
+        "anomaly.pca_t2q": {TRAIN},  # PCA T²+Q, healthy train rows only
         "anomaly.detector_selection": {TRAIN, VAL},  # detector and threshold chosen on val
         "anomaly.model": {TRAIN, VAL},
         # per-episode thresholds from each episode's leading (train) rows
