@@ -32,6 +32,7 @@ FITTED: dict[str, dict[str, set[str]]] = {
     "classification": {
         "classification.baseline_rule": {TRAIN},
         "classification.classifier": {TRAIN, VAL},  # trees on train, early stopping on val
+        "classification.final_classifier": {TRAIN, VAL},  # refitted on train+val when asked
         "classification.decision_threshold": {TRAIN, VAL},
         "classification.model": {TRAIN, VAL},
         "classification.feature_importance": {TRAIN, VAL},
@@ -112,6 +113,7 @@ DIRECT_READS: dict[str, dict[str, set[str]]] = {
         "fit_failure_rule": {TRAIN},
         "train_failure_classifier": {TRAIN, VAL},
         "choose_decision_threshold": {TRAIN, VAL},  # grouped CV over train+val episodes
+        "refit_failure_classifier": {TRAIN, VAL},  # refitted on train+val when asked
     },
     "regression": {"fit_rul_baseline": {TRAIN, VAL}, "train_rul_regressor": {TRAIN, VAL}},
     "anomaly": {
