@@ -19,6 +19,7 @@ from pdm_kedro.pipeline_registry import (
     namespace_for_machine,
     scoring_template,
 )
+from pdm_kedro.pipelines.data_validation.nodes import fit_plausibility_reference
 from tests.conftest import PROJECT_ROOT
 from tests.edge.readings_helpers import as_readings
 
@@ -53,6 +54,9 @@ def scored(tiny_bundle, tiny_splits, tiny_baselines, machine, tiny_params):
         f"{m}.sensor_baselines": MemoryDataset(tiny_baselines),
         f"params:{m}.machine": MemoryDataset(machine),
         "params:validation": MemoryDataset(tiny_params["validation"]),
+        f"{m}.plausibility_reference": MemoryDataset(
+            fit_plausibility_reference(tiny_splits[0], machine, tiny_params["validation"])
+        ),
     }
     assert pipe.inputs() == set(inputs)
     catalog = DataCatalog({**{n: Kept(copy_mode="assign") for n in pipe.all_outputs()}, **inputs})
