@@ -4,6 +4,10 @@ aliases only after success, SIGINT / SIGTERM as one clear error, dead runs marke
 from __future__ import annotations
 
 import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -14,6 +18,8 @@ from mlflow.tracking import MlflowClient
 from pdm_kedro.datasets.mlflow_model_registry import _HELD, set_alias
 from pdm_kedro.hooks import RunGuardHook, RunInterrupted, fail_stale_run, run_machines
 from pdm_kedro.locks import RunLockedError, acquire_run_lock
+from tests.conftest import PROJECT_ROOT, TEST_MACHINE
+from tests.docs.kedro_cli import isolated_env, kedro_executable, make_project_shim
 
 
 def _identity(x):
@@ -95,3 +101,68 @@ def test_a_dead_runs_mlflow_run_is_marked_failed(tmp_path):
     assert fail_stale_run({**previous, "mlflow_tracking_uri": uri}) is None  # only once
     assert fail_stale_run({"pid": 1}) is None  # died before its MLflow run started
     assert mlflow.active_run() is None
+
+
+def _wait_for(predicate, timeout: float, what: str, process) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before {what}: {process.communicate()}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _rows(db: Path, query: str) -> list:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return con.execute(query).fetchall()
+    except sqlite3.OperationalError:  # tables not created yet, or busy
+        return []
+
+
+@pytest.mark.slow
+def test_a_real_run_refuses_a_second_run_of_its_machine_and_ends_failed_on_ctrl_c(tmp_path):
+    """Two `kedro run -e small --namespaces <m>` at once: the second refuses in one line naming
+    the first; Ctrl-C on the first once a promotion was decided (a version registered, aliases
+    asked for): one line, exit 130, its MLflow run FAILED, no alias on any version, the lock
+    free again."""
+    machine = TEST_MACHINE
+    shim = make_project_shim(tmp_path)
+    env = {**isolated_env(tmp_path), "PYTHONPATH": str(PROJECT_ROOT / "src")}
+    command = [kedro_executable(), "run", "-e", "small", "--namespaces", machine]
+    db = tmp_path / "mlflow.db"
+    first = subprocess.Popen(command, cwd=shim, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        lock = tmp_path / "data" / ".locks" / f"{machine}.lock"
+        _wait_for(lambda: "mlflow_run_id" in (lock.read_text() if lock.exists() else ""),
+                  180, "the first node", first)  # fmt: skip
+        second = subprocess.run(command, cwd=shim, env=env, capture_output=True, text=True,
+                                timeout=180, check=False)  # fmt: skip
+        assert second.returncode == 2, second.stderr[-2000:]
+        refusal = [line for line in second.stderr.splitlines() if "already being run" in line]
+        assert len(refusal) == 1 and f"pid {first.pid}" in refusal[0], second.stderr[-2000:]
+        assert "Traceback" not in second.stderr
+        log = tmp_path / "data" / "logs" / "kedro_run.log"
+        promoted = f"Completed node: {machine}.forecasting.decide_promotion"
+        _wait_for(lambda: promoted in log.read_text(errors="replace"), 300,
+                  "a promotion decision (aliases asked for)", first)  # fmt: skip
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("Error: Run interrupted by SIGINT (Ctrl-C)")
+    assert [s for (s,) in _rows(db, "select status from runs")] == ["FAILED"]
+    assert _rows(db, "select name from model_versions")  # versions were registered ...
+    assert _rows(db, "select * from registered_model_aliases") == []  # ... none got an alias
+    lock_file, previous = acquire_run_lock(machine, tmp_path / "data", {"pid": 0})
+    assert previous == {}  # the interrupted run released its lock
+    lock_file.release()
