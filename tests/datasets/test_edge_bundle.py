@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from kedro.framework.hooks.manager import _create_hook_manager
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
 
@@ -150,3 +150,25 @@ def test_a_passing_export_swaps_the_new_bundle_in(
     assert {e["registry_version"] for e in bundle.manifest["models"].values()} == {"7"}
     assert not stale.exists()
     assert "left_by_a_killed_export.onnx" not in {p.name for p in live_bundle.iterdir()}
+
+
+def test_an_onnx_file_is_written_whole_or_not_at_all(tiny_bundle, tmp_path, monkeypatch):
+    import onnx  # noqa: PLC0415
+
+    source = next(tiny_bundle[0].glob("*.onnx"))
+    model = onnx.load_model_from_string(source.read_bytes())
+    target = tmp_path / "model.onnx"
+    OnnxModelDataset(str(target)).save(model)
+    good = target.read_bytes()
+    assert good == source.read_bytes() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.onnx"
+    ]
+
+    def failed(src, dst):  # the write fails between the temporary file and the rename
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("pdm_kedro.datasets.atomic.os.replace", failed)
+    with pytest.raises(DatasetError, match="No space left"):
+        OnnxModelDataset(str(target)).save(model)
+    assert target.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
