@@ -11,7 +11,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from kedro.io import DataCatalog
+from kedro.io import DataCatalog, DatasetError
 from kedro.pipeline import Node, Pipeline
 from mlflow.tracking import MlflowClient
 
@@ -71,6 +71,29 @@ def test_sigint_and_sigterm_become_one_clear_error_and_handlers_come_back(guard)
         assert "FAILED" in err.value.message and "no model alias" in err.value.message
         guard.on_pipeline_error(error=err.value)
         assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_an_interruption_kedro_wrapped_still_ends_as_run_interrupted(guard):
+    guard.before_pipeline_run(run_params={}, pipeline=_pipeline("m1"), catalog=DataCatalog())
+    with pytest.raises(RunInterrupted) as interrupted:
+        signal.raise_signal(signal.SIGTERM)
+    wrapped = DatasetError("Failed while saving data to dataset ParquetDataset(...)")
+    wrapped.__cause__ = interrupted.value  # what AbstractDataset.save does to any exception
+    with pytest.raises(RunInterrupted) as err:
+        guard.on_pipeline_error(error=wrapped)
+    assert err.value.exit_code == 143 and err.value.__cause__ is wrapped
+
+
+def test_an_interruption_a_library_swallowed_still_fails_the_run(guard):
+    guard.before_pipeline_run(run_params={}, pipeline=_pipeline("m1"), catalog=DataCatalog())
+    set_alias(None, "m1-regression", "champion", 4)  # held: no client needed
+    try:
+        signal.raise_signal(signal.SIGINT)
+    except RunInterrupted:
+        pass  # e.g. a library's `except Exception: retry`: the run went on to the end
+    with pytest.raises(RunInterrupted):
+        guard.after_pipeline_run()
+    assert _HELD.moves == [] and not _HELD.holding  # the moves were dropped, not applied
 
 
 def test_alias_moves_are_held_during_a_run_and_dropped_on_failure(guard):

@@ -145,6 +145,7 @@ class RunGuardHook:
         self._bundles: dict[str, tuple[Path, str]] = {}
         self._handlers: dict[int, Any] = {}
         self._run_recorded = False
+        self._interrupted: int | None = None
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(
@@ -181,12 +182,14 @@ class RunGuardHook:
                 self._bundles[name] = (dataset.path, machine)
         hold_alias_moves()
         self._run_recorded = False
+        self._interrupted = None
         if threading.current_thread() is threading.main_thread():
             for signum in INTERRUPT_SIGNALS:
                 self._handlers[signum] = signal.signal(signum, self._interrupt)
 
     def _interrupt(self, signum: int, frame: Any) -> None:  # noqa: ARG002 (signal API)
         self._restore_signals()  # a second Ctrl-C stops at once
+        self._interrupted = signum
         raise RunInterrupted(signum)
 
     def _restore_signals(self) -> None:
@@ -218,18 +221,29 @@ class RunGuardHook:
             if staging_dir(bundle_dir).is_dir():
                 promote_staged_bundle(bundle_dir, machine_id=machine)
 
-    @hook_impl
+    @hook_impl(tryfirst=True)
     def after_pipeline_run(self) -> None:
-        """Every node succeeded: apply the held alias moves, release the locks."""
+        """Every node succeeded: apply the held alias moves, release the locks. (If the
+        interruption was swallowed by a library on its way out, the run still ends FAILED.)"""
         try:
             self._restore_signals()
+            if self._interrupted is not None:
+                drop_held_alias_moves()
+                import mlflow  # noqa: PLC0415
+
+                if mlflow.active_run() is not None:
+                    mlflow.end_run("FAILED")
+                raise RunInterrupted(self._interrupted)
             apply_held_alias_moves()
         finally:
             self._release()
 
-    @hook_impl
+    @hook_impl(trylast=True)
     def on_pipeline_error(self, error: Exception) -> None:
-        """The run failed or was interrupted: drop its alias moves, release the locks."""
+        """The run failed or was interrupted: drop its alias moves, release the locks. Last of
+        the error hooks (kedro-mlflow marks the MLflow run FAILED first); an interruption that
+        reached Kedro wrapped (e.g. in a ``DatasetError`` when it hit a save) is raised as
+        :class:`RunInterrupted`, so the CLI prints its one line."""
         try:
             self._restore_signals()
             dropped = drop_held_alias_moves()
@@ -242,6 +256,8 @@ class RunGuardHook:
                 )
         finally:
             self._release()
+        if self._interrupted is not None and not isinstance(error, RunInterrupted):
+            raise RunInterrupted(self._interrupted) from error
 
     def _release(self) -> None:
         for lock in self._locks:
