@@ -78,7 +78,7 @@ def promote_staged_bundle(bundle_dir: str | Path, machine_id: str | None = None)
         bundle_dir.rename(old)
         staged.rename(bundle_dir)
         shutil.rmtree(old)
-    logger.info("edge bundle %s replaced by the newly exported one", bundle_dir)
+    logger.debug("edge bundle %s replaced by the newly exported one", bundle_dir)
     return bundle_dir
 
 

@@ -152,7 +152,7 @@ def apply_held_alias_moves(client: MlflowClient | None = None) -> list[tuple[str
         client = client or MlflowClient()
         for name, alias, version in moves:
             client.set_registered_model_alias(name, alias, version)
-            logger.info("%s v%s is now %s", name, version, alias)
+            logger.debug("%s v%s is now %s", name, version, alias)
     return moves
 
 
