@@ -15,7 +15,7 @@ from kedro.io import DataCatalog, DatasetError
 from kedro.pipeline import Node, Pipeline
 from mlflow.tracking import MlflowClient
 
-from pdm_kedro.datasets.mlflow_model_registry import _HELD, set_alias
+from pdm_kedro.datasets.mlflow_model_registry import _HELD, drop_held_alias_moves, set_alias
 from pdm_kedro.hooks import RunGuardHook, RunInterrupted, fail_stale_run, run_machines
 from pdm_kedro.locks import RunLockedError, acquire_run_lock
 from tests.conftest import PROJECT_ROOT, TEST_MACHINE
@@ -42,6 +42,7 @@ def guard(tmp_path, monkeypatch):
     yield hook
     hook._restore_signals()  # noqa: SLF001 (a failed test must not leave handlers behind)
     hook._release()  # noqa: SLF001
+    drop_held_alias_moves()
 
 
 def test_the_machines_of_a_run_are_its_namespaces_first_parts():
