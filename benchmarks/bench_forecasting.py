@@ -31,10 +31,12 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
+from pdm_kedro.core.arima import edge_spec
 from pdm_kedro.edge.forecast import forecast_from_readings, origin_state
 from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
 from pdm_kedro.pipelines.data_generation.nodes import simulate_machine_history, split_by_episode
 from pdm_kedro.pipelines.data_validation.nodes import validate_readings
+from pdm_kedro.pipelines.edge_export.arima_graph import forecaster_to_onnx
 from pdm_kedro.pipelines.forecasting.nodes import (
     _contiguous,
     backtest_forecasters,
@@ -42,7 +44,6 @@ from pdm_kedro.pipelines.forecasting.nodes import (
     fit_forecasters,
     resample_hourly,
 )
-from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
 
 MAPE_TARGET = 15.0
 PARITY_RTOL = 1e-3

@@ -11,9 +11,10 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
+from pdm_kedro.core.arima import edge_spec
 from pdm_kedro.edge.forecast import forecast_from_readings, hour_index, hourly_means
+from pdm_kedro.pipelines.edge_export.arima_graph import forecaster_to_onnx
 from pdm_kedro.pipelines.forecasting.arima import hourly_frame
-from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
 
 
 def _assert_same_hourly(frame: pd.DataFrame, sensors: list[str]) -> None:

@@ -10,8 +10,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from pdm_kedro.core.arima import edge_spec
 from pdm_kedro.edge.forecast import forecast_from_readings, hour_index
-from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
+from pdm_kedro.pipelines.edge_export.arima_graph import forecaster_to_onnx
 
 PARTS = ("forecast", "lower", "upper")
 

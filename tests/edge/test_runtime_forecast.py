@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pdm_kedro.core.arima import edge_spec
 from pdm_kedro.edge.bundle import EdgeBundle, make_session
 from pdm_kedro.edge.forecast import forecast_from_readings
 from pdm_kedro.edge.readings import Readings
 from pdm_kedro.edge.runtime import SensorForecastView, forecast
 from pdm_kedro.families import get_family
+from pdm_kedro.pipelines.edge_export.arima_graph import forecaster_to_onnx
 from pdm_kedro.pipelines.edge_export.forecasting import export_forecaster
-from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
 from tests.pipelines.edge_export.test_forecasting_export import (  # noqa: F401  (fixture)
     START_HOUR,
     artefact,

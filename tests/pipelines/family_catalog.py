@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, MemoryDataset
+
+from pdm_kedro.datasets.mlflow_model_registry import MlflowPromotionDataset
 
 PROMOTION = {
     "margin": {"classification": 0.01, "regression": 1.0, "anomaly": 0.01, "forecasting": 0.1},
@@ -30,4 +33,17 @@ def promotion_datasets(machine_id: str, family: str) -> dict[str, AbstractDatase
     return {
         f"{machine_id}.{family}.champion_model": NoChampion(),
         "params:promotion": MemoryDataset(PROMOTION),
+    }
+
+
+def production_dataset(
+    machine_id: str, family: str, audit_path: Path
+) -> dict[str, AbstractDataset]:
+    """``<machine>.<family>.production_model`` as the project's own dataset (tracking off: the
+    decision is written to ``audit_path``, loading gives the production package it kept), for a
+    template whose nodes read the production model back."""
+    return {
+        f"{machine_id}.{family}.production_model": MlflowPromotionDataset(
+            registered_model_name=f"{machine_id}-{family}", audit_path=str(audit_path)
+        )
     }

@@ -5,13 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PIPELINES = Path(__file__).resolve().parents[2] / "src" / "pdm_kedro" / "pipelines"
-# known leftover (issue 9): edge export's forecasting reuses the forecasting pipeline's backtest
-# and ONNX graph code until that code moves to core/ or evaluation/ (owned by another branch
-# this session). strict: the test fails as soon as the import is gone, so this entry goes too.
-KNOWN = {("edge_export/forecasting.py", "pdm_kedro.pipelines.forecasting")}
 
 
 def _imports(path: Path):
@@ -63,13 +57,6 @@ def test_no_import_inside_a_function():
     assert not hidden, hidden
 
 
-def test_no_pipeline_imports_another_apart_from_the_known_leftover():
-    cross = [v for v in _violations() if v[3] == "imports another pipeline"]
-    unknown = [v for v in cross if (v[0], ".".join(v[1].split(".")[:3])) not in KNOWN]
-    assert not unknown, unknown
-
-
-@pytest.mark.xfail(strict=True, reason="issue 9 leftover: edge_export/forecasting.py")
 def test_no_pipeline_imports_another():
     cross = [v for v in _violations() if v[3] == "imports another pipeline"]
     assert not cross, cross

@@ -47,6 +47,7 @@ FITTED: dict[str, dict[str, set[str]]] = {
         "anomaly.detector_inputs": set(),
         "anomaly.isolation_forest": {TRAIN},  # scaler + detector, healthy train rows only
         "anomaly.one_class_svm": {TRAIN},
+        "anomaly.pca_t2q": {TRAIN},  # PCA T²+Q, healthy train rows only
         "anomaly.detector_selection": {TRAIN, VAL},  # detector and threshold chosen on val
         "anomaly.model": {TRAIN, VAL},
         # per-episode thresholds from each episode's leading (train) rows
@@ -101,6 +102,7 @@ SCORING: dict[str, set[str]] = {
         "forecasting.mlflow_metrics",
         "forecasting.promotion_scores",
         "forecasting.production_model",
+        "forecasting.production_backtest_test",  # the edge export's parity reference
     },
 }
 # family -> {node: the splits it reads directly}

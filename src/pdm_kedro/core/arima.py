@@ -6,7 +6,7 @@ numpy only (no pandas, pmdarima, statsmodels or kedro), so the edge runtime impo
 (`pdm_kedro.pipelines.forecasting`) and the edge share one definition of the hourly series, the
 Fourier terms and the residual recursion.
 
-Conventions (also written into the edge spec by ``forecasting.onnx_export.edge_spec``):
+Conventions (also written into the edge spec by :func:`edge_spec`):
 
 - time: an hour index is ``floor(timestamp_ns / 3.6e12)``, i.e. whole hours since
   1970-01-01T00:00 of the (timezone-naive) timestamps;
@@ -30,6 +30,7 @@ Conventions (also written into the edge spec by ``forecasting.onnx_export.edge_s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -363,3 +364,60 @@ def origin_state(
     future = np.arange(origin_hour, origin_hour + horizon, dtype=np.int64)
     x_future = fourier_terms(future, fourier["period_hours"], fourier["terms"])
     return build_state_row(coef, y_filled, residuals, x_window, x_future)
+
+
+def edge_spec(model_artifact: dict[str, Any]) -> dict[str, Any]:
+    """Everything the edge needs to forecast from raw readings (JSON-able).
+
+    Sensor names and their coefficients (order, AR, MA, intercept, Fourier betas, sigma2,
+    plausible band), Fourier period and K, horizon, the state window and the conventions of
+    :mod:`pdm_kedro.core.arima` (time origin, hourly means, residual recursion).
+    """
+    sensors = {
+        sensor: {
+            **{k: _plain(v) for k, v in entry["coefficients"].items()},
+            "plausible_band": _plain(entry["plausible_band"]),
+            "state_layout": state_layout(
+                entry["coefficients"],
+                int(model_artifact["horizon_hours"]),
+                2 * int(model_artifact["fourier"]["terms"]),
+            ),
+        }
+        for sensor, entry in model_artifact["sensors"].items()
+    }
+    spec = {
+        "family": "forecasting",
+        "machine_id": model_artifact["machine_id"],
+        "horizon_hours": int(model_artifact["horizon_hours"]),
+        "state_hours": int(model_artifact["state_hours"]),
+        "fourier": {k: int(v) for k, v in model_artifact["fourier"].items()},
+        "interval_alpha": float(model_artifact["interval_alpha"]),
+        "interval_z": float(model_artifact["interval_z"]),
+        "sensors": sensors,
+        "conventions": {
+            "time_origin": "hour index = floor(timestamp_ns / 3.6e12): whole hours since "
+            "1970-01-01T00:00 of timezone-naive timestamps",
+            "resample": "hourly mean of the finite readings in [hour, hour + 1); no reading -> "
+            "missing; hourly values outside plausible_band -> missing",
+            "state": "the state_hours hours before the origin, leading missing hours trimmed; "
+            "residuals by the one-step recursion from zero residuals and pre-sample w at its mean; "
+            "a missing hour takes its one-step prediction and a zero residual",
+            "onnx": "one graph per sensor, input 'state' float64 (1, n) = [y_recent (p+d), "
+            "residuals (q), fourier_recent ((p+d)*2K), fourier_future (H*2K)]; outputs forecast, "
+            "lower, upper (1, H)",
+        },
+    }
+    json.dumps(spec)  # fails loudly if anything is not JSON-able
+    return spec
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value

@@ -28,7 +28,7 @@ def forecast_from_readings(
     Args:
         session_or_sessions: ``{sensor: onnxruntime.InferenceSession}`` (one graph per sensor), or
             one session when the spec has a single sensor.
-        spec: the edge spec (``forecasting.onnx_export.edge_spec``).
+        spec: the edge spec (:func:`pdm_kedro.core.arima.edge_spec`).
         timestamps: reading times (datetime64 or int64 ns), oldest first; at least the
             ``state_hours`` hours before the origin should be covered.
         readings: ``{sensor: values}`` aligned with ``timestamps`` (NaN = missing).

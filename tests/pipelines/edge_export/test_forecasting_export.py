@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pdm_kedro.core.arima import hourly_means, origin_state
+from pdm_kedro.core.arima import edge_spec, hourly_means, origin_state
 from pdm_kedro.edge.bundle import make_session
 from pdm_kedro.edge.runtime import SensorForecastView
+from pdm_kedro.pipelines.edge_export.arima_graph import forecaster_to_onnx
 from pdm_kedro.pipelines.edge_export.forecasting import (
     check_forecast_parity,
     describe_forecaster,
@@ -16,7 +17,6 @@ from pdm_kedro.pipelines.edge_export.forecasting import (
 )
 from pdm_kedro.pipelines.edge_export.nodes import EdgeParityError
 from pdm_kedro.pipelines.edge_export.pipeline import create_pipeline_for_families
-from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
 
 HORIZON, STATE_HOURS = 24, 72
 START_HOUR = 480_000

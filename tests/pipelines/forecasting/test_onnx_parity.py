@@ -8,10 +8,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from pdm_kedro.core.arima import fourier_terms, origin_state
+from pdm_kedro.core.arima import edge_spec, fourier_terms, origin_state
+from pdm_kedro.pipelines.edge_export.arima_graph import forecaster_to_onnx
 from pdm_kedro.pipelines.forecasting.arima import native_forecast, window_for_origin
 from pdm_kedro.pipelines.forecasting.nodes import _contiguous
-from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
 
 RTOL = 1e-3
 

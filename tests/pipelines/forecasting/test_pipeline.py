@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
 from tests.conftest import TEST_MACHINE
-from tests.pipelines.family_catalog import promotion_datasets
+from tests.pipelines.family_catalog import production_dataset, promotion_datasets
 
 M = TEST_MACHINE
 
@@ -19,7 +22,7 @@ class KeptMemoryDataset(MemoryDataset):
         pass
 
 
-def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
+def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params, tmp_path):
     pipe = namespace_for_machine(discover_templates()["forecasting"], M)
     assert {n.namespace for n in pipe.nodes} == {f"{M}.forecasting"}
     assert pipe.inputs() == {
@@ -44,6 +47,7 @@ def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
             **{name: KeptMemoryDataset() for name in pipe.all_outputs()},
             **{name: MemoryDataset(value) for name, value in inputs.items()},
             **promotion_datasets(M, "forecasting"),
+            **production_dataset(M, "forecasting", tmp_path / "promotions.jsonl"),
         }
     )
     SequentialRunner().run(pipe, catalog)
@@ -58,8 +62,18 @@ def test_forecasting_pipeline_on_one_namespace(tiny_splits, machine, fc_params):
     assert metrics["plots"] == ["forecast_vs_actual.png"] and metrics["tracked_by_family"]
     tracked = catalog[f"{M}.forecasting.mlflow_metrics"].load()
     assert any(name.startswith("mape.") for name in tracked)
-    decision = catalog[f"{M}.forecasting.production_model"].load()
+    (line,) = (tmp_path / "promotions.jsonl").read_text().splitlines()
+    decision = json.loads(line)
     assert decision["decision"] == "promote" and decision["challenger_metrics"]["mape"] > 0
+    production = catalog[f"{M}.forecasting.production_model"].load()
+    # no champion yet: the production forecaster is this run's, and its test backtest the run's
+    assert {s: e["coefficients"] for s, e in production["model"]["sensors"].items()} == {
+        s: e["coefficients"] for s, e in model["sensors"].items()
+    }
+    pd.testing.assert_frame_equal(
+        catalog[f"{M}.forecasting.production_backtest_test"].load(),
+        catalog[f"{M}.forecasting.backtest_test"].load(),
+    )
 
 
 def test_catalog_factories_resolve_every_output(isolated_project_env):

@@ -1,16 +1,16 @@
 """Edge export of the forecasting family: one ONNX file holding every key sensor's graph.
 
-The forecasting stage exports one small graph per key sensor
-(``pdm_kedro.pipelines.forecasting.onnx_export.forecaster_to_onnx``). Here they are merged into a
+Each key sensor's fitted ARIMA becomes one small graph
+(:func:`.arima_graph.forecaster_to_onnx`). Here they are merged into a
 single ``forecasting.onnx`` (names prefixed ``<sensor>__``) so the bundle holds one file per family;
 :mod:`pdm_kedro.edge.runtime` runs it through per-sensor views. Parity: the merged graph, fed by the
 edge's own state computation (:func:`pdm_kedro.core.arima.origin_state`), must reproduce the
-native pmdarima forecasts of the test backtest at every origin and step.
+native pmdarima forecasts of the production forecaster's test backtest (written by the forecasting
+stage, ``forecasting.production_backtest_test``) at every origin and step.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import reduce
 from typing import Any
@@ -20,16 +20,12 @@ import onnx
 import pandas as pd
 from onnx import compose
 
-from pdm_kedro.core.arima import origin_state
+from pdm_kedro.core.arima import edge_spec, origin_state
 from pdm_kedro.edge.bundle import make_session
 from pdm_kedro.edge.runtime import FORECAST_PREFIX, SensorForecastView
 from pdm_kedro.fleet import parse_machine
 
-# The forecasting family exports its own graphs (per key sensor) and backtests its forecaster;
-# the exporter depends on that family's stage explicitly, here at the top (see docs/architecture.md).
-from pdm_kedro.pipelines.forecasting.nodes import backtest_forecasters
-from pdm_kedro.pipelines.forecasting.onnx_export import edge_spec, forecaster_to_onnx
-
+from .arima_graph import forecaster_to_onnx
 from .converters import with_metadata
 from .nodes import EdgeParityError, describe_for_edge, handle_parity_failure
 
@@ -147,41 +143,6 @@ def check_forecast_parity(
         worst["rel_diff"],
     )
     return report
-
-
-def production_backtest(
-    production: dict[str, Any],
-    trained: dict[str, Any],
-    backtest_test: pd.DataFrame,
-    hourly_val: pd.DataFrame,
-    hourly_test: pd.DataFrame,
-    forecasting: dict[str, Any],
-) -> pd.DataFrame:
-    """The test backtest of the production forecaster: this run's when the production model is
-    the one trained in this run, else the champion's, computed again over the same test hours."""
-    if production is trained or _same_coefficients(production, trained):
-        return backtest_test
-    logger.info(
-        "%s/forecasting: the champion is not this run's model: backtesting it for parity",
-        production.get("machine_id"),
-    )
-    return backtest_forecasters(production, hourly_val, hourly_test, forecasting, split="test")
-
-
-def _same_coefficients(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    try:
-        return (
-            set(a["sensors"]) == set(b["sensors"])
-            and all(
-                json.dumps(a["sensors"][s]["coefficients"], sort_keys=True, default=str)
-                == json.dumps(b["sensors"][s]["coefficients"], sort_keys=True, default=str)
-                and a["sensors"][s]["plausible_band"] == b["sensors"][s]["plausible_band"]
-                for s in a["sensors"]
-            )
-            and all(a.get(k) == b.get(k) for k in ("horizon_hours", "state_hours", "fourier"))
-        )
-    except (KeyError, TypeError):
-        return False
 
 
 def describe_forecaster(

@@ -22,7 +22,6 @@ from .forecasting import (
     check_forecast_parity,
     describe_forecaster,
     export_forecaster,
-    production_backtest,
 )
 from .nodes import (
     build_edge_manifest,
@@ -70,24 +69,11 @@ def forecast_export_pipeline() -> Pipeline:
                 name="export_to_onnx",
             ),
             Node(
-                production_backtest,
-                inputs=[
-                    "edge_model",
-                    "model",
-                    "backtest_test",
-                    "hourly_val",
-                    "hourly_test",
-                    "params:forecasting",
-                ],
-                outputs="edge_backtest_test",
-                name="production_backtest",
-            ),
-            Node(
                 check_forecast_parity,
                 inputs=[
                     "edge_model",
                     "onnx_model",
-                    "edge_backtest_test",
+                    "production_backtest_test",
                     "hourly_val",
                     "hourly_test",
                     "params:machine",
@@ -105,7 +91,7 @@ def forecast_export_pipeline() -> Pipeline:
         ],
         namespace=family,
         outputs=_outputs(family),
-        parameters={"params:machine", "params:edge_export", "params:forecasting"},
+        parameters={"params:machine", "params:edge_export"},
     )
 
 

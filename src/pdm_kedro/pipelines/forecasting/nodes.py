@@ -6,6 +6,7 @@ from the observations before that origin only (no refit on val or test).
 
 from __future__ import annotations
 
+import json
 import logging
 from statistics import NormalDist
 from typing import Any
@@ -17,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from pdm_kedro import contract as c
 from pdm_kedro.core.arima import (
+    edge_spec,
     forecast_matrix,
     fourier_terms,
     interval_half_widths,
@@ -35,7 +37,6 @@ from .arima import (
     native_forecast,
     window_for_origin,
 )
-from .onnx_export import edge_spec
 
 logger = logging.getLogger(__name__)
 
@@ -475,3 +476,41 @@ def score_for_promotion(
 
     reuse = promotion_metrics(backtest_test, challenger["model"], forecasting)
     return score_both(challenger, champion, hourly_test, score, challenger_scores=reuse)
+
+
+def production_backtest(
+    production_model: dict[str, Any],
+    trained: dict[str, Any],
+    backtest_test: pd.DataFrame,
+    hourly_val: pd.DataFrame,
+    hourly_test: pd.DataFrame,
+    forecasting: dict[str, Any],
+) -> pd.DataFrame:
+    """The test backtest of the production forecaster (``production_model``: the package the
+    promotion decision kept): this run's when the production model is the one trained in this
+    run, else the champion's, computed again over the same test hours. The edge export checks
+    ONNX parity against it."""
+    production = production_model["model"]
+    if production is trained or _same_coefficients(production, trained):
+        return backtest_test
+    logger.info(
+        "%s/forecasting: the champion is not this run's model: backtesting it for parity",
+        production.get("machine_id"),
+    )
+    return backtest_forecasters(production, hourly_val, hourly_test, forecasting, split="test")
+
+
+def _same_coefficients(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    try:
+        return (
+            set(a["sensors"]) == set(b["sensors"])
+            and all(
+                json.dumps(a["sensors"][s]["coefficients"], sort_keys=True, default=str)
+                == json.dumps(b["sensors"][s]["coefficients"], sort_keys=True, default=str)
+                and a["sensors"][s]["plausible_band"] == b["sensors"][s]["plausible_band"]
+                for s in a["sensors"]
+            )
+            and all(a.get(k) == b.get(k) for k in ("horizon_hours", "state_hours", "fourier"))
+        )
+    except (KeyError, TypeError):
+        return False

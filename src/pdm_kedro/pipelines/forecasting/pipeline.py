@@ -13,6 +13,7 @@ from .nodes import (
     evaluate_forecasts,
     fit_forecasters,
     plot_forecasts,
+    production_backtest,
     resample_hourly,
     score_for_promotion,
 )
@@ -42,7 +43,7 @@ def _backtest(split: str, before: str) -> Node:
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     """``validated_<split>`` -> ``forecasting.{hourly_<split>, model, backtest_<split>, metrics,
-    forecast_vs_actual_plot}`` inside the machine namespace."""
+    forecast_vs_actual_plot, production_backtest_test}`` inside the machine namespace."""
     nodes = [
         *(_resample(split) for split in SPLITS),
         Node(
@@ -76,6 +77,19 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             FAMILY,
             score_for_promotion,
             ["backtest_test", "hourly_val", "hourly_test", "params:forecasting"],
+        ),
+        Node(
+            production_backtest,
+            inputs=[
+                "production_model",
+                "model",
+                "backtest_test",
+                "hourly_val",
+                "hourly_test",
+                "params:forecasting",
+            ],
+            outputs="production_backtest_test",
+            name="backtest_production_model",
         ),
     ]
     return Pipeline(

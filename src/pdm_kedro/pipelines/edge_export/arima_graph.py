@@ -1,4 +1,4 @@
-"""ONNX export of the fitted ARIMA forecasters and the spec the edge needs to run them.
+"""ONNX export of the fitted ARIMA forecasters (the spec the edge needs: ``core.arima.edge_spec``).
 
 Once fitted, an ARIMA(p, d, q) with Fourier regressors forecasts by a fixed linear recursion, so
 its H forecasts are an affine map of one ``state`` row (last p+d observations, last q residuals,
@@ -21,63 +21,6 @@ from pdm_kedro.core.arima import forecast_matrix, interval_half_widths, state_la
 ONNX_OPSET = 17
 INPUT_NAME = "state"
 OUTPUT_NAMES = ("forecast", "lower", "upper")
-
-
-def edge_spec(model_artifact: dict[str, Any]) -> dict[str, Any]:
-    """Everything the edge needs to forecast from raw readings (JSON-able).
-
-    Sensor names and their coefficients (order, AR, MA, intercept, Fourier betas, sigma2,
-    plausible band), Fourier period and K, horizon, the state window and the conventions of
-    :mod:`pdm_kedro.core.arima` (time origin, hourly means, residual recursion).
-    """
-    sensors = {
-        sensor: {
-            **{k: _plain(v) for k, v in entry["coefficients"].items()},
-            "plausible_band": _plain(entry["plausible_band"]),
-            "state_layout": state_layout(
-                entry["coefficients"],
-                int(model_artifact["horizon_hours"]),
-                2 * int(model_artifact["fourier"]["terms"]),
-            ),
-        }
-        for sensor, entry in model_artifact["sensors"].items()
-    }
-    spec = {
-        "family": "forecasting",
-        "machine_id": model_artifact["machine_id"],
-        "horizon_hours": int(model_artifact["horizon_hours"]),
-        "state_hours": int(model_artifact["state_hours"]),
-        "fourier": {k: int(v) for k, v in model_artifact["fourier"].items()},
-        "interval_alpha": float(model_artifact["interval_alpha"]),
-        "interval_z": float(model_artifact["interval_z"]),
-        "sensors": sensors,
-        "conventions": {
-            "time_origin": "hour index = floor(timestamp_ns / 3.6e12): whole hours since "
-            "1970-01-01T00:00 of timezone-naive timestamps",
-            "resample": "hourly mean of the finite readings in [hour, hour + 1); no reading -> "
-            "missing; hourly values outside plausible_band -> missing",
-            "state": "the state_hours hours before the origin, leading missing hours trimmed; "
-            "residuals by the one-step recursion from zero residuals and pre-sample w at its mean; "
-            "a missing hour takes its one-step prediction and a zero residual",
-            "onnx": "one graph per sensor, input 'state' float64 (1, n) = [y_recent (p+d), "
-            "residuals (q), fourier_recent ((p+d)*2K), fourier_future (H*2K)]; outputs forecast, "
-            "lower, upper (1, H)",
-        },
-    }
-    json.dumps(spec)  # fails loudly if anything is not JSON-able
-    return spec
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
 
 
 def forecaster_to_onnx(model_artifact: dict[str, Any], sensor: str) -> onnx.ModelProto:
