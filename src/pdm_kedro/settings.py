@@ -4,7 +4,7 @@ from pdm_kedro.console.hooks import ConsoleHook
 from pdm_kedro.distributed.config_loader import FleetConfigLoader
 from pdm_kedro.distributed.context import FleetContext
 from pdm_kedro.distributed.hooks import ScaleOutHooks
-from pdm_kedro.hooks import ConfigCheckHook, ConfigEnvHook
+from pdm_kedro.hooks import ConfigCheckHook, ConfigEnvHook, RunGuardHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
 
 CONTEXT_CLASS = FleetContext  # machine blocks enter the catalog whole (start-up at scale)
@@ -25,5 +25,6 @@ CONFIG_LOADER_ARGS = {
 # Config is checked once per session before anything runs (ConfigCheckHook); the registry builds
 # the machines of the session's `--env` (ConfigEnvHook);
 # ConsoleHook shows progress and ends the run with a summary.
-# ScaleOutHooks: see pdm_kedro.distributed.hooks.
-HOOKS = (ConfigCheckHook(), ConfigEnvHook(), ScaleOutHooks(), ConsoleHook())
+# ScaleOutHooks: see pdm_kedro.distributed.hooks. RunGuardHook: one run per machine and data root,
+# aliases only after success, interrupted runs FAILED, edge bundles swapped in whole.
+HOOKS = (ConfigCheckHook(), ConfigEnvHook(), ScaleOutHooks(), ConsoleHook(), RunGuardHook())

@@ -5,12 +5,16 @@ import json
 import mlflow
 import pytest
 from kedro.io import DatasetError
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pdm_kedro.datasets.mlflow_model_registry import (
     MlflowAliasDataset,
     MlflowModelRegistryDataset,
     MlflowPromotionDataset,
+    apply_held_alias_moves,
+    drop_held_alias_moves,
+    hold_alias_moves,
     is_better,
 )
 from pdm_kedro.promotion import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, decide_promotion
@@ -94,6 +98,43 @@ def test_challenger_then_champion_only_on_a_win_by_the_margin(tracking, tmp_path
     with mlflow.start_run():
         loaded = production.load()
     assert loaded["registry_version"] == "3" and loaded["model"]["family"] == "regression"
+
+
+def _aliases(client: MlflowClient, name: str) -> dict:
+    found = {}
+    for which in (CHALLENGER, CHAMPION, PREVIOUS_CHAMPION):
+        try:
+            found[which] = str(client.get_model_version_by_alias(name, which).version)
+        except MlflowException:
+            pass
+    return found
+
+
+def test_a_failed_run_leaves_no_alias_and_a_finished_one_moves_them_at_its_end(tracking, tmp_path):
+    name, audit = "m1-regression", tmp_path / "promotions.jsonl"
+    hold_alias_moves()  # the run guard hook does this when a Kedro run starts
+    try:
+        with mlflow.start_run():
+            failed = train_and_promote(name, audit, 10.0, None)
+    finally:
+        dropped = drop_held_alias_moves()  # ... and this when the run fails or is interrupted
+    assert failed["registry_version"] == "1"
+    assert [alias for _, alias, _ in dropped] == [CHALLENGER, CHAMPION]
+    assert _aliases(tracking, name) == {}  # v1 exists, but nothing points at it
+    hold_alias_moves()
+    with mlflow.start_run():
+        train_and_promote(name, audit, 9.0, None)
+        assert _aliases(tracking, name) == {}  # held while the run goes
+    applied = apply_held_alias_moves()  # every node succeeded
+    assert [(alias, version) for _, alias, version in applied] == [
+        (CHALLENGER, "2"),
+        (CHAMPION, "2"),
+    ]
+    assert _aliases(tracking, name) == {CHALLENGER: "2", CHAMPION: "2"}
+    registered = MlflowModelRegistryDataset(registered_model_name=name)
+    with mlflow.start_run():
+        registered.save(entry(8.0))  # outside a held run: at once
+    assert _aliases(tracking, name)[CHALLENGER] == "3"
 
 
 def test_without_an_active_run_nothing_is_registered_and_the_run_s_model_flows(tracking, tmp_path):

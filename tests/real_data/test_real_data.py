@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from pdm_kedro import contract as c
+from pdm_kedro.fleet import load_project_parameters
 from pdm_kedro.pipelines.data_ingestion.nodes import (
     derive_labels,
     split_source_readings,
@@ -35,7 +36,7 @@ needs_skab = pytest.mark.requires("skab")
 TELEMETRY_OFF = "export KEDRO_DISABLE_TELEMETRY=1"
 CMAPSS_RUN = "kedro run -e cmapss"
 SKAB_RUN = "kedro run -e skab"
-VALIDATION = {"max_null_run": 6, "example_rows": 5}
+VALIDATION = load_project_parameters()["validation"]
 
 
 def _env_params(env: str, machine_id: str) -> tuple[dict, dict]:
@@ -47,7 +48,7 @@ def _env_params(env: str, machine_id: str) -> tuple[dict, dict]:
 
 
 def _ingest(files, machine, labels, splits=None):
-    readings, final_rul = standardise_source_files(files, machine)
+    readings, final_rul, _ = standardise_source_files(files, machine, VALIDATION)
     labelled = derive_labels(readings, final_rul, machine, labels)
     return split_source_readings(labelled, machine, splits or {})
 

@@ -16,6 +16,11 @@ Datasets (one per machine and family through factories, see ``conf/base/catalog_
   (aliases ``champion`` / ``previous_champion``, version tags, one audit line in
   ``promotions.jsonl``); load returns the production (champion) package.
 
+Alias moves are held back while a Kedro run goes (``hold_alias_moves``, from the run guard hook in
+:mod:`pdm_kedro.hooks`) and applied only once every node succeeded (``apply_held_alias_moves``);
+a failed or interrupted run drops them (``drop_held_alias_moves``), so its versions never get an
+alias, and a run killed outright never applies them. Outside a Kedro run they apply at once.
+
 Without an active MLflow run (tracking disabled) nothing is logged or read from a registry: the
 packages of the run itself flow through (``registry_version`` None), and the audit line is still
 written. The datasets hold only strings and what the run saved, so they can be pickled.
@@ -27,6 +32,7 @@ import contextlib
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +112,55 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
                 "by the machine's edge bundle (python -m pdm_kedro.edge predict)."
             )
         return estimator.predict(matrix)
+
+
+class _HeldAliasMoves:
+    """Alias moves asked for during a Kedro run, applied in order once the run succeeded."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.moves: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+
+
+_HELD = _HeldAliasMoves()
+
+
+def hold_alias_moves() -> None:
+    """From now on, hold alias moves back (the start of a Kedro run)."""
+    with _HELD.lock:
+        _HELD.holding = True
+        _HELD.moves = []
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: Any) -> None:
+    """Point ``alias`` of ``name`` at ``version`` now, or when the run succeeds (held)."""
+    with _HELD.lock:
+        if _HELD.holding:
+            _HELD.moves.append((name, alias, str(version)))
+            logger.debug("%s: alias %s -> v%s held until the run succeeds", name, alias, version)
+            return
+    client.set_registered_model_alias(name, alias, str(version))
+
+
+def apply_held_alias_moves(client: MlflowClient | None = None) -> list[tuple[str, str, str]]:
+    """Apply the held moves in the order they were asked for and stop holding (the run's nodes
+    all succeeded). Returns them."""
+    with _HELD.lock:
+        moves, _HELD.moves, _HELD.holding = _HELD.moves, [], False
+    if moves:
+        client = client or MlflowClient()
+        for name, alias, version in moves:
+            client.set_registered_model_alias(name, alias, version)
+            logger.debug("%s v%s is now %s", name, version, alias)
+    return moves
+
+
+def drop_held_alias_moves() -> list[tuple[str, str, str]]:
+    """Forget the held moves and stop holding (the run failed or was interrupted)."""
+    with _HELD.lock:
+        moves, _HELD.moves, _HELD.holding = _HELD.moves, [], False
+    return moves
 
 
 def is_better(new: float | None, old: float | None, greater_is_better: bool) -> bool:
@@ -228,7 +283,7 @@ class MlflowModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]
             version = mlflow.register_model(info.model_uri, self._name, tags=tags)
         for line in printed.getvalue().splitlines():
             logger.debug("%s: %s", self._name, line)
-        MlflowClient().set_registered_model_alias(self._name, CHALLENGER, version.version)
+        set_alias(MlflowClient(), self._name, CHALLENGER, version.version)
         logger.info("%s v%s registered as %s", self._name, version.version, CHALLENGER)
         self._saved = package | {
             "registry_version": str(version.version),
@@ -279,8 +334,8 @@ def apply_decision(
     if client is not None and name and challenger is not None:
         if decision["promote"]:
             if champion is not None and champion != challenger:
-                client.set_registered_model_alias(name, PREVIOUS_CHAMPION, champion)
-            client.set_registered_model_alias(name, CHAMPION, challenger)
+                set_alias(client, name, PREVIOUS_CHAMPION, champion)
+            set_alias(client, name, CHAMPION, challenger)
         client.set_model_version_tag(name, challenger, "promotion_decision", decision["decision"])
         client.set_model_version_tag(name, challenger, "promotion_reason", decision["reason"])
         client.set_model_version_tag(name, challenger, "promotion_time", decision["time"])

@@ -8,15 +8,18 @@ from typing import Any
 import onnx
 from kedro.io import AbstractDataset, DatasetError
 
+from pdm_kedro.datasets.atomic import write_bytes_atomic
+
 
 class OnnxModelDataset(AbstractDataset[onnx.ModelProto, onnx.ModelProto]):
-    """Saves an ``onnx.ModelProto`` as its serialized bytes and loads it back.
+    """Saves an ``onnx.ModelProto`` as its serialized bytes (atomically: a temporary name, then
+    a rename) and loads it back.
 
     Example catalog entry (``kedro_mlflow.io.artifacts.MlflowArtifactDataset`` can wrap it)::
 
         "{machine}.edge_{family}_onnx":
           type: pdm_kedro.datasets.onnx_dataset.OnnxModelDataset
-          filepath: ${data_root:}/06_models/{machine}/edge/{family}.onnx
+          filepath: ${data_root:}/06_models/{machine}/edge.staging/{family}.onnx
     """
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
@@ -38,9 +41,7 @@ class OnnxModelDataset(AbstractDataset[onnx.ModelProto, onnx.ModelProto]):
             raise DatasetError(
                 f"OnnxModelDataset saves onnx.ModelProto objects, got {type(data).__name__}."
             )
-        path = Path(self._filepath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.SerializeToString())
+        write_bytes_atomic(self._filepath, data.SerializeToString())
 
     def _exists(self) -> bool:
         return Path(self._filepath).is_file()

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from pdm_kedro import contract as c
+from pdm_kedro.fleet import load_project_parameters
 from pdm_kedro.pipelines.data_ingestion.nodes import (
     DataSourceError,
     derive_labels,
@@ -23,11 +24,11 @@ from pdm_kedro.pipelines.data_validation.nodes import validate_readings
 
 LABELS = {"failure_horizon_hours": 3}
 SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
-VALIDATION = {"max_null_run": 6, "example_rows": 5}
+VALIDATION = load_project_parameters()["validation"]
 
 
 def _ingest(files, machine):
-    readings, final_rul = standardise_source_files(files, machine)
+    readings, final_rul, _ = standardise_source_files(files, machine, VALIDATION)
     labelled = derive_labels(readings, final_rul, machine, LABELS)
     return readings, final_rul, labelled
 
@@ -159,25 +160,70 @@ def test_snapshot_table_without_time_order_still_gets_classification(engine):
 
 def test_a_bad_value_names_the_file_column_and_rows(cycle_files, engine):
     bad = cycle_files["train"].astype(object)
-    bad.iloc[[3, 7], 2] = "n/a"  # column 2 is s_temp
+    bad.iloc[[3, 7], 2] = "64,5"  # column 2 is s_temp; a decimal comma is not a number
     cycle_files["train"] = bad
     with pytest.raises(DataSourceError) as err:
-        standardise_source_files(cycle_files, engine)
+        standardise_source_files(cycle_files, engine, VALIDATION)
     message = str(err.value)
     assert "'train'" in message and "'s_temp'" in message
-    assert "[4, 8]" in message and "n/a" in message
+    assert "[4, 8]" in message and "64,5" in message
+
+
+def test_missing_value_tokens_are_missing_and_counted_per_file(cycle_files, engine):
+    bad = cycle_files["train"].astype(object)
+    bad.iloc[[3, 7], 2] = "n/a"
+    bad.iloc[9, 2], bad.iloc[10, 3] = " NULL", "-nan"
+    cycle_files["train"] = bad
+    readings, _, notes = standardise_source_files(cycle_files, engine, VALIDATION)
+    train = readings[readings["source_file"] == "train"].reset_index(drop=True)
+    assert train.loc[[3, 7, 9], "s_temp"].isna().all() and np.isnan(train.loc[10, "s_speed"])
+    assert readings["s_temp"].dtype == np.float64
+    assert notes["files"]["train"]["missing_tokens"] == {
+        "s_temp": {"n/a": 2, "NULL": 1},
+        "s_speed": {"-nan": 1},
+    }
+    labelled = derive_labels(readings, _ingest(cycle_files, engine)[1], engine, LABELS)
+    report = report_source(labelled, _ingest(cycle_files, engine)[1], engine, notes)
+    assert report["read_as_missing_or_converted"]["train"]["missing_tokens"]["s_temp"]["n/a"] == 2
+
+
+def test_time_zone_aware_dates_become_naive_utc_and_are_counted(skab_files, pump):
+    local = pd.to_datetime(skab_files["valve/1"]["datetime"])
+    skab_files["valve/1"]["datetime"] = (local.dt.strftime("%Y-%m-%dT%H:%M:%S") + "+02:00").astype(
+        object
+    )
+    readings, _, notes = standardise_source_files(skab_files, pump, VALIDATION)
+    got = readings.loc[readings["source_file"] == "valve/1", c.TIMESTAMP].reset_index(drop=True)
+    expected = (local - pd.Timedelta(hours=2)).astype("datetime64[ns]").rename(c.TIMESTAMP)
+    pd.testing.assert_series_equal(got, expected)
+    assert readings[c.TIMESTAMP].dt.tz is None
+    assert notes["files"]["valve/1"]["timezone_converted_rows"] == len(local)
+
+
+def test_naive_dates_in_a_file_of_aware_dates_are_named(skab_files, pump):
+    dates = skab_files["valve/1"]["datetime"].astype(object)
+    dates.iloc[:5] = dates.iloc[:5] + "Z"
+    skab_files["valve/1"]["datetime"] = dates
+    with pytest.raises(DataSourceError, match=r"'valve/1', column 'datetime'.*naive.*\[6, 7"):
+        standardise_source_files(skab_files, pump, VALIDATION)
+
+
+def test_a_header_only_file_is_an_error_naming_it(skab_files, pump):
+    skab_files["valve/10"] = skab_files["valve/10"].iloc[:0]
+    with pytest.raises(DataSourceError, match=r"File 'valve/10'.*no data rows"):
+        standardise_source_files(skab_files, pump, VALIDATION)
 
 
 def test_a_missing_column_names_the_file_and_the_column(skab_files, pump):
     skab_files["valve/2"] = skab_files["valve/2"].drop(columns=["Speed"])
     with pytest.raises(DataSourceError, match=r"File 'valve/2'.*'Speed' \(for sensor s_speed\)"):
-        standardise_source_files(skab_files, pump)
+        standardise_source_files(skab_files, pump, VALIDATION)
 
 
 def test_unreadable_dates_are_reported_with_their_rows(skab_files, pump):
     skab_files["valve/10"].loc[2, "datetime"] = "yesterday"
     with pytest.raises(DataSourceError, match=r"'valve/10', column 'datetime'.*\[3\]"):
-        standardise_source_files(skab_files, pump)
+        standardise_source_files(skab_files, pump, VALIDATION)
 
 
 def test_source_config_errors_are_explicit():

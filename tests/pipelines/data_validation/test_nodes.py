@@ -8,6 +8,8 @@ from pdm_kedro import contract as c
 from pdm_kedro.pipelines.data_validation.nodes import (
     DataValidationError,
     combine_validation_reports,
+    fit_plausibility_reference,
+    gather_partitions,
     validate_readings,
 )
 
@@ -48,7 +50,7 @@ def test_wrong_dtype_fails_even_in_quarantine_mode(raw, machine, tiny_params):
 
 
 def test_empty_split_fails_clearly(raw, machine, tiny_params):
-    with pytest.raises(DataValidationError, match="split test .* is empty"):
+    with pytest.raises(DataValidationError, match="split test .* is empty .*header-only"):
         _validate(raw.iloc[:0], machine, tiny_params, "test")
 
 
@@ -83,15 +85,115 @@ def test_nan_burst_is_quarantined_but_isolated_nans_pass(raw, machine, tiny_para
     assert len(valid) == len(raw) - max_run - 1
 
 
-def test_duplicate_and_backward_timestamps_are_caught(raw, strict_machine, machine, tiny_params):
+def test_duplicate_timestamps_are_caught(raw, strict_machine, machine, tiny_params):
     raw.loc[50, c.TIMESTAMP] = raw.loc[49, c.TIMESTAMP]
-    raw.loc[80, c.TIMESTAMP] = raw.loc[70, c.TIMESTAMP] - pd.Timedelta(hours=1)
+    with pytest.raises(DataValidationError, match="timestamp_unique_within_episode.* rows"):
+        _validate(raw, strict_machine, tiny_params)
+    _, quarantined, report = _validate(raw, machine, tiny_params)
+    assert len(quarantined) == 1 and report["rows_in"] == len(raw)
+
+
+def test_unsorted_rows_within_an_episode_are_sorted_and_counted(raw, strict_machine, tiny_params):
+    shuffled = raw.iloc[[*range(0, 40), 45, 44, 43, 42, 41, 40, *range(46, len(raw))]]
+    valid, quarantined, report = _validate(shuffled, strict_machine, tiny_params)
+    pd.testing.assert_frame_equal(valid, raw.reset_index(drop=True))
+    assert quarantined.empty
+    assert report["rows_reordered"] == 5  # 44, 43, 42, 41, 40 come after 45
+    assert report["rows_valid"] == len(raw)
+
+
+def test_sorting_keeps_the_order_of_episodes(raw, strict_machine, tiny_params):
+    episodes = raw[c.EPISODE].unique()
+    assert len(episodes) >= 2
+    second_first = pd.concat(
+        [raw[raw[c.EPISODE] != episodes[0]], raw[raw[c.EPISODE] == episodes[0]]]
+    )
+    valid, _, report = _validate(second_first, strict_machine, tiny_params)
+    assert report["rows_reordered"] == 0
+    pd.testing.assert_frame_equal(valid, second_first.reset_index(drop=True))
+
+
+def test_a_corrupted_tiny_value_is_a_bad_row(raw, strict_machine, machine, tiny_params):
+    raw.loc[[7, 9], "bearing_temperature"] = 1e-100  # a corrupted page: 0 degC instead of 58
+    raw.loc[8, "bearing_temperature"] = 0.0  # a true zero is a reading
     with pytest.raises(DataValidationError) as err:
         _validate(raw, strict_machine, tiny_params)
-    assert "timestamp_unique_within_episode" in str(err.value)
-    assert "timestamp_increasing_within_episode" in str(err.value)
-    _, quarantined, _ = _validate(raw, machine, tiny_params)
-    assert len(quarantined) == 2
+    message = str(err.value)
+    assert "'bearing_temperature'" in message and "plausible_magnitude" in message
+    assert "2 rows" in message and "[7, 9]" in message
+    valid, quarantined, report = _validate(raw, machine, tiny_params)
+    assert list(quarantined["bearing_temperature"]) == [1e-100, 1e-100]
+    assert report["rows_valid"] + report["rows_quarantined"] == report["rows_in"] == len(raw)
+
+
+def test_values_orders_of_magnitude_off_the_train_reference_are_bad_rows(raw, machine, tiny_params):
+    validation = tiny_params["validation"]
+    reference = fit_plausibility_reference(raw, machine, validation)
+    ref = reference["sensors"]["current"]
+    assert abs(ref["median"] - 22.1) < 5 and 0 < ref["scale"] < 5
+    val = raw.copy()
+    val["current"] = val["current"].astype(float)
+    median = ref["median"]
+    limit = float((val["current"] - median).abs().max()) + 1.0  # every clean row within it
+    val.loc[3, "current"] = median + 2 * limit  # beyond the limit, inside [0, 88.4] A
+    val.loc[4, "current"] = median + 0.9 * limit  # within it
+    assert val.loc[3, "current"] < 88.4
+    tight = {"sensors": {"current": {"median": median, "scale": limit / 1000}}}
+    _, quarantined, _ = validate_readings(val, machine, validation, "val", reference=tight)
+    assert list(quarantined["current"]) == [median + 2 * limit]
+    reasons = quarantined[c.QUARANTINE_REASON]
+    assert reasons.str.contains("current:within_1000_train_scales_of_train_median").all()
+    # the fitted reference accepts the same values (within the physical range and its scales)
+    _, quarantined, _ = validate_readings(val, machine, validation, "val", reference=reference)
+    assert quarantined.empty
+
+
+def test_the_train_reference_resists_corrupted_values(raw, machine, tiny_params):
+    corrupted = raw.copy()
+    corrupted.loc[corrupted.index[::20], "bearing_temperature"] = 1e-100
+    corrupted.loc[corrupted.index[1::20], "bearing_temperature"] = 1e9
+    clean = fit_plausibility_reference(raw, machine, tiny_params["validation"])["sensors"]
+    dirty = fit_plausibility_reference(corrupted, machine, tiny_params["validation"])["sensors"]
+    ref, got = clean["bearing_temperature"], dirty["bearing_temperature"]
+    assert abs(got["median"] - ref["median"]) < ref["scale"]
+    assert got["scale"] < 2 * ref["scale"]
+
+
+def test_time_zone_aware_timestamps_become_naive_utc_and_are_counted(
+    raw, strict_machine, tiny_params
+):
+    aware = raw.copy()
+    aware[c.TIMESTAMP] = aware[c.TIMESTAMP].dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin")
+    valid, _, report = _validate(aware, strict_machine, tiny_params)
+    pd.testing.assert_series_equal(valid[c.TIMESTAMP], raw[c.TIMESTAMP].reset_index(drop=True))
+    assert report["timezone_converted_rows"] == len(raw)
+    reports = [{**report, "split": split} for split in ("train", "val", "test")]
+    combined = combine_validation_reports(strict_machine, *reports)
+    assert combined["timezone_converted_rows"] == 3 * len(raw)
+
+
+def test_missing_value_tokens_are_missing_and_counted(raw, strict_machine, tiny_params):
+    text = raw.copy()
+    text["current"] = text["current"].map(repr).astype(object)
+    text.loc[5, "current"], text.loc[9, "current"], text.loc[20, "current"] = "n/a", "NULL", "-nan"
+    valid, _, report = _validate(text, strict_machine, tiny_params)
+    assert valid["current"].dtype == np.float64
+    assert valid.loc[[5, 9, 20], "current"].isna().all()
+    already_missing = int(raw["current"].isna().sum())  # written as 'nan', a token too
+    assert report["missing_tokens"] == {"current": 3 + already_missing}
+    assert report["missing_values"]["current"] == raw["current"].isna().sum() + 3
+
+
+def test_unknown_text_in_a_sensor_column_is_still_a_dtype_error(raw, machine, tiny_params):
+    raw["current"] = raw["current"].map(repr).astype(object)
+    raw.loc[5, "current"], raw.loc[6, "current"] = "n/a", "12,5"
+    with pytest.raises(DataValidationError, match=r"'current'.*dtype_is_numeric"):
+        _validate(raw, machine, tiny_params)
+
+
+def test_an_empty_incoming_partition_is_named(raw):
+    with pytest.raises(DataValidationError, match="2026-01-02"):
+        gather_partitions({"2026-01-01": raw.iloc[:5], "2026-01-02": raw.iloc[:0]})
 
 
 def test_inf_and_bad_label_domain_are_caught(raw, machine, tiny_params):

@@ -51,6 +51,10 @@ def test_exactly_the_bad_rows_are_quarantined(raw, machine, tiny_params):
         "rows_valid": 595,
         "rows_quarantined": 5,
         "failures": report["failures"],
+        "rows_reordered": 0,
+        "timezone_converted_rows": 0,
+        "missing_tokens": {},
+        "missing_values": report["missing_values"],
     }
     by_check = {(f["column"], f["check"]): f for f in report["failures"]}
     assert by_check[("speed", "finite")]["rows"] == 2

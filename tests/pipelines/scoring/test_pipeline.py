@@ -19,6 +19,7 @@ from pdm_kedro.pipeline_registry import (
     namespace_for_machine,
     scoring_template,
 )
+from pdm_kedro.pipelines.data_validation.nodes import fit_plausibility_reference
 from pdm_kedro.pipelines.scoring.gate import NoNewBatchError
 from tests.conftest import PROJECT_ROOT
 from tests.edge.readings_helpers import as_readings
@@ -41,9 +42,13 @@ def incoming_batch(raw_test: pd.DataFrame, sensor: str) -> dict[str, pd.DataFram
     return {day: part.reset_index(drop=True) for day, part in rows.groupby(days)}
 
 
-def run_scoring(m, bundle, batch, machine, baselines, validation, seen=None, log=None):
+def run_scoring(
+    m, bundle, batch, machine, baselines, validation, seen=None, log=None, reference=None
+):
     """One scoring run over ``batch`` (partitions) with the loop's state ``seen`` (accounts)
-    and ``log`` (prediction log partitions) of earlier runs; returns the catalog."""
+    and ``log`` (prediction log partitions) of earlier runs; returns the catalog.
+    ``reference``: the training run's plausibility reference (default: none fitted, only the
+    range and magnitude checks)."""
     pipe = namespace_for_machine(scoring_template(discover_templates()), m)
     inputs = {
         f"{m}.incoming_readings": MemoryDataset({d: (lambda f=f: f) for d, f in batch.items()}),
@@ -53,6 +58,7 @@ def run_scoring(m, bundle, batch, machine, baselines, validation, seen=None, log
         f"{m}.sensor_baselines": MemoryDataset(baselines),
         f"params:{m}.machine": MemoryDataset(machine),
         "params:validation": MemoryDataset(validation),
+        f"{m}.plausibility_reference": MemoryDataset(reference or {"sensors": {}}),
     }
     assert pipe.inputs() == set(inputs)
     catalog = DataCatalog({**{n: Kept(copy_mode="assign") for n in pipe.all_outputs()}, **inputs})
@@ -66,7 +72,10 @@ def scored(tiny_bundle, tiny_splits, tiny_baselines, machine, tiny_params):
     bundle = load_bundle(tiny_bundle[0])
     sensor = machine["sensors"][0]["name"]
     batch = incoming_batch(tiny_splits[2], sensor)
-    catalog = run_scoring(m, bundle, batch, machine, tiny_baselines, tiny_params["validation"])
+    reference = fit_plausibility_reference(tiny_splits[0], machine, tiny_params["validation"])
+    catalog = run_scoring(
+        m, bundle, batch, machine, tiny_baselines, tiny_params["validation"], reference=reference
+    )
     return m, bundle, batch, catalog
 
 

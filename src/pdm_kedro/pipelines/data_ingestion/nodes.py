@@ -82,13 +82,63 @@ def _fail(file: str, column: str, what: str, rows: list[int], values: pd.Series)
     )
 
 
-def _numeric(frame: pd.DataFrame, column: str, file: str, what: str) -> pd.Series:
+def _numeric(
+    frame: pd.DataFrame,
+    column: str,
+    file: str,
+    what: str,
+    tokens: frozenset[str] = frozenset(),
+    notes: dict[str, Any] | None = None,
+) -> pd.Series:
+    """The column as float64; cells that are one of the missing-value ``tokens`` become NaN and
+    are counted in ``notes["missing_tokens"][column][token]``; any other non-number is an error."""
     values = frame[column]
-    parsed = pd.to_numeric(values, errors="coerce")
-    bad = _bad_rows(values, parsed)
+    is_token = pd.Series(False, index=values.index)
+    if tokens and not pd.api.types.is_numeric_dtype(values):
+        stripped = values.astype("string").str.strip()
+        is_token = stripped.str.lower().isin(tokens).fillna(False).astype(bool)
+        if is_token.any() and notes is not None:
+            found = stripped[is_token].value_counts()
+            notes.setdefault("missing_tokens", {})[column] = {
+                str(k): int(v) for k, v in found.items()
+            }
+    parsed = pd.to_numeric(values.where(~is_token), errors="coerce")
+    bad = [r for r in _bad_rows(values, parsed) if not is_token.iloc[r - 1]]
     if bad:
         _fail(file, column, f"{what}: values that are not numbers", bad, values)
     return parsed.astype(np.float64)
+
+
+_ZONE = r"(?:Z|[+-]\d{2}:?\d{2})\s*$"  # an ISO 8601 time-zone designator at the end
+
+
+def _datetimes(values: pd.Series, file: str, column: str, notes: dict[str, Any]) -> pd.Series:
+    """Dates as naive datetime64[ns]. Time-zone-aware dates (``Z``, ``+02:00``, or an aware
+    dtype) are converted to UTC and the zone dropped, counted in ``notes``; a file mixing aware
+    and naive dates is an error (a naive date has no zone to convert from)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        notes["timezone_converted_rows"] = int(values.notna().sum())
+        return values.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+    aware = pd.Series(False, index=values.index)
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        aware = values.astype("string").str.contains(_ZONE, regex=True).fillna(False).astype(bool)
+    if aware.any() and not aware[values.notna()].all():
+        naive = [int(i) + 1 for i in np.flatnonzero((~aware & values.notna()).to_numpy())]
+        _fail(
+            file,
+            column,
+            "time: naive dates in a file of time-zone-aware dates (give every date a zone)",
+            naive,
+            values,
+        )
+    parsed = pd.to_datetime(values, errors="coerce", utc=bool(aware.any()))
+    bad = _bad_rows(values, parsed)
+    if bad:
+        _fail(file, column, "time: values that are not dates", bad, values)
+    if aware.any():
+        notes["timezone_converted_rows"] = int(aware.sum())
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
 
 
 def _require_columns(frame: pd.DataFrame, wanted: dict[str, str], file: str) -> None:
@@ -103,9 +153,24 @@ def _require_columns(frame: pd.DataFrame, wanted: dict[str, str], file: str) -> 
 
 
 def _standardise_file(
-    raw: pd.DataFrame, file: str, role: str, source: FileSourceSpec, sensors: list[str]
+    raw: pd.DataFrame,
+    file: str,
+    role: str,
+    source: FileSourceSpec,
+    sensors: list[str],
+    tokens: frozenset[str] = frozenset(),
+    notes: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """One file's rows with contract names: time, episode, sensors, labels (not yet derived)."""
+    """One file's rows with contract names: time, episode, sensors, labels (not yet derived).
+
+    Missing-value tokens in sensor, setting and label columns become NaN and time-zone-aware
+    dates naive UTC, both counted in ``notes``; a file with a header and no rows is an error."""
+    notes = {} if notes is None else notes
+    if raw.empty:
+        raise DataSourceError(
+            f"File {file!r} (role {role}): no data rows (a header-only or empty file). Remove it "
+            "or fill it; it is not skipped silently."
+        )
     frame = raw.copy()
     if source.column_names is not None:
         if frame.shape[1] < len(source.column_names):
@@ -134,11 +199,7 @@ def _standardise_file(
 
     out = pd.DataFrame(index=frame.index)
     if cols.time_kind == "datetime":
-        parsed = pd.to_datetime(frame[cols.time], errors="coerce")
-        bad = _bad_rows(frame[cols.time], parsed)
-        if bad:
-            _fail(file, cols.time, "time: values that are not dates", bad, frame[cols.time])
-        out["_time"] = parsed.astype("datetime64[ns]")
+        out["_time"] = _datetimes(frame[cols.time], file, cols.time, notes)
     elif cols.time_kind == "cycle":
         out["_time"] = _numeric(frame, cols.time, file, "cycle")
     if cols.episode is not None:
@@ -147,14 +208,17 @@ def _standardise_file(
     # edge feature definition expects
     out[c.REGIME] = frame[cols.regime].astype(str) if cols.regime else cols.default_regime
     for name, col in sensor_cols.items():
-        out[name] = _numeric(frame, col, file, f"sensor {name}")
+        out[name] = _numeric(frame, col, file, f"sensor {name}", tokens, notes)
     for column in settings:
-        out[setting_column(column)] = _numeric(frame, column, file, f"operating setting {column}")
-    for column in cols.categorical:  # text as given; a missing value is a level of its own
+        out[setting_column(column)] = _numeric(
+            frame, column, file, f"operating setting {column}", tokens, notes
+        )
+    for column in cols.categorical:  # text as given; a missing value (or token) is a level
         text = frame[column].astype("string").str.strip()
+        text = text.mask(text.str.lower().isin(tokens).fillna(False).astype(bool))
         out[category_column(column)] = text.fillna(MISSING_CATEGORY).astype(str).to_numpy()
     for label, col in present_labels.items():
-        out[label] = _numeric(frame, col, file, f"label {label}")
+        out[label] = _numeric(frame, col, file, f"label {label}", tokens, notes)
     for label, value in source.fill_labels.get(role, {}).items():
         out[label] = float(value)
     out[SOURCE_FILE] = file
@@ -222,25 +286,33 @@ def _assign_timestamps(
 
 
 def standardise_source_files(
-    source_files: dict[str, Callable[[], pd.DataFrame] | pd.DataFrame], machine: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    source_files: dict[str, Callable[[], pd.DataFrame] | pd.DataFrame],
+    machine: dict[str, Any],
+    validation: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Map the user's files onto the raw data contract (names, dtypes), before labels and splits.
 
     Args:
         source_files: partition name -> loader (``PartitionedDataset``) or frame.
         machine: the machine's config block with a ``source: {type: file, ...}`` section.
+        validation: ``missing_tokens``, the cell texts read as a missing value.
 
     Returns:
         the readings of every role's files (``timestamp``, ``episode_id``, sensors, the labels
-        present, ``source_file``, ``source_episode``, ``source_role``), and the final RUL table of
-        the ``test_final_rul`` file (``episode_id``, ``final_rul``; empty without that file).
+        present, ``source_file``, ``source_episode``, ``source_role``), the final RUL table of
+        the ``test_final_rul`` file (``episode_id``, ``final_rul``; empty without that file), and
+        per file what was made canonical: ``missing_tokens`` (column -> token -> cells) and
+        ``timezone_converted_rows``.
 
     Raises:
-        DataSourceError: naming the file, column and rows of a value that cannot be read.
+        DataSourceError: naming the file, column and rows of a value that cannot be read, or a
+        file without data rows.
     """
     spec = parse_machine(machine)
     source = parse_file_source(spec.source.model_dump())
+    tokens = frozenset(str(t).strip().lower() for t in validation["missing_tokens"])
     available = list(source_files)
+    notes: dict[str, dict[str, Any]] = {}
     frames = []
     for role in READING_ROLES:
         if role not in source.files:
@@ -252,7 +324,15 @@ def standardise_source_files(
                 f"(role {role}); available: {sorted(available, key=_natural_key)[:20]}"
             )
         frames += [
-            _standardise_file(_load(source_files[n]), n, role, source, spec.sensor_names)
+            _standardise_file(
+                _load(source_files[n]),
+                n,
+                role,
+                source,
+                spec.sensor_names,
+                tokens,
+                notes.setdefault(n, {}),
+            )
             for n in names
         ]
     frames = _assign_episodes(frames, source)
@@ -282,7 +362,10 @@ def standardise_source_files(
         readings[c.EPISODE].nunique(),
         len(frames),
     )
-    return readings, final_rul
+    canonical = {name: note for name, note in notes.items() if note}
+    if canonical:
+        logger.warning("%s: cells read as missing or converted: %s", spec.machine_id, canonical)
+    return readings, final_rul, {"files": canonical}
 
 
 def _time_hours(readings: pd.DataFrame) -> pd.Series:
@@ -463,9 +546,14 @@ def supported_families(labelled: pd.DataFrame, machine: dict[str, Any]) -> dict[
 
 
 def report_source(
-    labelled: pd.DataFrame, final_rul: pd.DataFrame, machine: dict[str, Any]
+    labelled: pd.DataFrame,
+    final_rul: pd.DataFrame,
+    machine: dict[str, Any],
+    reading_notes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What was read, which labels were given or derived, and which families train and why.
+    """What was read, which labels were given or derived, and which families train and why;
+    ``reading_notes`` (``standardise_source_files``): missing-value tokens and time-zone
+    conversions per file.
 
     Raises:
         ValueError: if ``source.families`` names a family the data cannot support.
@@ -503,6 +591,7 @@ def report_source(
         "rows": {role: int(len(g)) for role, g in by_role},
         "episodes": {role: int(g[c.EPISODE].nunique()) for role, g in by_role},
         "test_final_rul_rows": int(len(final_rul)),
+        "read_as_missing_or_converted": (reading_notes or {}).get("files", {}),
         "split": source.split.model_dump(),
         "labels": label_origin,
         "rul_cap_hours": source.rul_cap_hours,

@@ -25,8 +25,8 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         [
             Node(
                 standardise_source_files,
-                inputs=["source_files", "params:machine"],
-                outputs=["source_readings", "source_final_rul"],
+                inputs=["source_files", "params:machine", "params:validation"],
+                outputs=["source_readings", "source_final_rul", "source_reading_notes"],
                 name="standardise_source_files",
             ),
             Node(
@@ -64,7 +64,12 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             ),
             Node(
                 report_source,
-                inputs=["labelled_readings", "source_final_rul", "params:machine"],
+                inputs=[
+                    "labelled_readings",
+                    "source_final_rul",
+                    "params:machine",
+                    "source_reading_notes",
+                ],
                 outputs="source_report",
                 name="report_source",
             ),

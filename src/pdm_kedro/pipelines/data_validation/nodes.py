@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 
@@ -77,17 +78,112 @@ def _describe(machine_id: str, split: str, failures: list[dict[str, Any]]) -> st
     return "\n".join(lines)
 
 
+def fit_plausibility_reference(
+    raw_train: pd.DataFrame, machine: dict[str, Any], validation: dict[str, Any]
+) -> dict[str, Any]:
+    """Each sensor's training reference for the plausibility check: the median and a robust scale
+    (1.4826 x MAD, floored by the configured ``noise`` and ``scale_floor_range_fraction`` of the
+    physical range) of the train split's finite, in-range, non-tiny values.
+
+    A value more than ``plausibility.max_scales`` scales from the median is orders of magnitude off
+    (a unit mix-up, a corrupted page); the reference is robust to a few such values in train.
+    """
+    spec = parse_machine(machine)
+    plausibility = validation["plausibility"]
+    min_abs = float(plausibility["min_abs_nonzero"])
+    floor_fraction = float(plausibility["scale_floor_range_fraction"])
+    sensors: dict[str, dict[str, float]] = {}
+    for sensor in spec.sensors:
+        if sensor.name not in raw_train.columns:
+            continue
+        values = pd.to_numeric(raw_train[sensor.name], errors="coerce").to_numpy(np.float64)
+        keep = (
+            np.isfinite(values)
+            & (values >= sensor.min)
+            & (values <= sensor.max)
+            & ((values == 0) | (np.abs(values) >= min_abs))
+        )
+        floor = max(float(sensor.noise or 0.0), floor_fraction * (sensor.max - sensor.min))
+        if not keep.any():
+            continue  # nothing plausible to refer to: the range and null checks report the rows
+        median = float(np.median(values[keep]))
+        mad = float(np.median(np.abs(values[keep] - median)))
+        sensors[sensor.name] = {"median": median, "scale": max(1.4826 * mad, floor)}
+    return {"machine_id": spec.machine_id, "split": "train", "sensors": sensors}
+
+
+def _missing_token_columns(
+    frame: pd.DataFrame, sensors: list[str], tokens: list[str]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Text sensor columns whose only non-numbers are missing-value tokens (at least one), as
+    numbers with NaN for the tokens; other text columns are left for the dtype check."""
+    counts: dict[str, int] = {}
+    token_set = {t.strip().lower() for t in tokens}
+    for name in sensors:
+        if name not in frame.columns or not (
+            pd.api.types.is_string_dtype(frame[name]) or pd.api.types.is_object_dtype(frame[name])
+        ):
+            continue
+        text = frame[name].astype("string").str.strip()
+        is_token = text.str.lower().isin(token_set).fillna(False).astype(bool)
+        if not is_token.any():
+            continue  # numbers stored as text: the dtype check names the column
+        parsed = pd.to_numeric(frame[name].where(~is_token), errors="coerce")
+        if (parsed.isna() & frame[name].notna() & ~is_token).any():
+            continue  # other text too: the dtype check names the column
+        frame[name] = parsed.astype(np.float64)
+        counts[name] = int(is_token.sum())
+    return frame, counts
+
+
+def _normalise(
+    raw: pd.DataFrame, spec: Any, validation: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """What the contract allows, made canonical (counted, never silent): time-zone-aware
+    timestamps to naive UTC, missing-value tokens in text sensor columns to NaN, rows out of
+    time order within an episode sorted (episodes keep their order). Keeps the input row numbers
+    as the index so errors quote them."""
+    frame = raw.reset_index(drop=True)
+    notes: dict[str, Any] = {"timezone_converted_rows": 0, "rows_reordered": 0}
+    if c.TIMESTAMP in frame.columns and isinstance(frame[c.TIMESTAMP].dtype, pd.DatetimeTZDtype):
+        notes["timezone_converted_rows"] = int(frame[c.TIMESTAMP].notna().sum())
+        notes["timezone"] = str(frame[c.TIMESTAMP].dt.tz)
+        frame[c.TIMESTAMP] = frame[c.TIMESTAMP].dt.tz_convert("UTC").dt.tz_localize(None)
+    frame, tokens = _missing_token_columns(
+        frame, spec.sensor_names, list(validation["missing_tokens"])
+    )
+    notes["missing_tokens"] = tokens
+    if {c.TIMESTAMP, c.EPISODE} <= set(frame.columns) and pd.api.types.is_datetime64_any_dtype(
+        frame[c.TIMESTAMP]
+    ):
+        episodes = frame[c.EPISODE]
+        running_max = frame.groupby(episodes, sort=False)[c.TIMESTAMP].cummax()
+        previous_max = running_max.groupby(episodes, sort=False).shift()
+        backwards = previous_max.notna() & (frame[c.TIMESTAMP] < previous_max)
+        if backwards.any():
+            order = pd.DataFrame(
+                {"episode": frame.groupby(episodes, sort=False).ngroup(), "t": frame[c.TIMESTAMP]}
+            ).sort_values(["episode", "t"], kind="stable")
+            frame = frame.loc[order.index]
+            notes["rows_reordered"] = int(backwards.sum())
+    return frame, notes
+
+
 def validate_readings(
     raw: pd.DataFrame,
     machine: dict[str, Any],
     validation: dict[str, Any],
     split: str,
+    reference: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Check one raw split with the machine's Pandera schema (lazily: all failures at once).
 
-    Column-level failures (missing column, wrong dtype) and an empty split always raise. Row-level
-    failures raise when the machine's ``on_invalid`` is ``fail``; with ``quarantine`` the bad rows
-    go to the quarantine output with the checks they broke, and the run continues.
+    First what the contract allows is made canonical and counted (``_normalise``: time zones to
+    UTC, missing-value tokens, rows sorted within an episode). Column-level failures (missing
+    column, wrong dtype) and an empty split always raise. Row-level failures (including values
+    implausible against ``reference``, the train split's medians and scales; the split itself when
+    not given) raise when the machine's ``on_invalid`` is ``fail``; with ``quarantine`` the bad
+    rows go to the quarantine output with the checks they broke, and the run continues.
 
     Returns:
         valid rows, quarantined rows (same columns plus ``quarantine_reason``), and a report
@@ -98,10 +194,14 @@ def validate_readings(
     if raw.empty:
         raise DataValidationError(
             f"Machine {spec.machine_id}, split {split} (dataset {spec.machine_id}.raw_{split}) "
-            "is empty: there are no rows to validate."
+            "is empty (no rows, or a header-only file): there are no rows to validate."
         )
-    frame = raw.reset_index(drop=True)
-    schema = build_raw_schema(spec, int(validation["max_null_run"]))
+    frame, notes = _normalise(raw, spec, validation)
+    if reference is None:
+        reference = fit_plausibility_reference(frame, machine, validation)
+    schema = build_raw_schema(
+        spec, int(validation["max_null_run"]), reference, validation["plausibility"]
+    )
     failures: list[dict[str, Any]] = []
     bad_rows: dict[int, list[str]] = {}
     try:
@@ -116,7 +216,7 @@ def validate_readings(
             if pd.notna(row):
                 bad_rows.setdefault(int(row), []).append(f"{column}:{check}")
 
-    bad_index = pd.Index(sorted(bad_rows), dtype="int64")
+    bad_index = pd.Index([i for i in frame.index if i in bad_rows], dtype="int64")
     valid = frame.drop(index=bad_index).reset_index(drop=True)
     quarantined = frame.loc[bad_index].copy()
     quarantined[c.QUARANTINE_REASON] = ["; ".join(sorted(set(bad_rows[i]))) for i in bad_index]
@@ -137,12 +237,25 @@ def validate_readings(
             len(frame),
             ", ".join(f"{f['column']}:{f['check']}={f['rows']}" for f in failures),
         )
+    if notes["rows_reordered"]:
+        logger.info(
+            "%s/%s: %d rows were out of time order within their episode; sorted",
+            spec.machine_id,
+            split,
+            notes["rows_reordered"],
+        )
     report = {
         "split": split,
         "rows_in": len(frame),
         "rows_valid": len(valid),
         "rows_quarantined": len(quarantined),
         "failures": failures,
+        "rows_reordered": notes["rows_reordered"],
+        "timezone_converted_rows": notes["timezone_converted_rows"],
+        "missing_tokens": notes["missing_tokens"],
+        "missing_values": {
+            s.name: int(frame[s.name].isna().sum()) for s in spec.sensors if s.name in frame
+        },
     }
     return valid, quarantined, report
 
@@ -154,8 +267,14 @@ def combine_validation_reports(
     spec = parse_machine(machine)
     splits = {r["split"]: r for r in (train, val, test)}
     totals = {
-        key: sum(r[key] for r in splits.values())
-        for key in ("rows_in", "rows_valid", "rows_quarantined")
+        key: sum(int(r.get(key, 0)) for r in splits.values())
+        for key in (
+            "rows_in",
+            "rows_valid",
+            "rows_quarantined",
+            "rows_reordered",
+            "timezone_converted_rows",
+        )
     }
     return {
         "machine_id": spec.machine_id,
@@ -173,6 +292,14 @@ def gather_partitions(partitions: dict[str, Any]) -> pd.DataFrame:
         raise DataValidationError(
             "The incoming batch is empty: no partition under 01_raw/<machine>/incoming/."
         )
-    frames = [load() if callable(load) else load for _, load in sorted(partitions.items())]
+    frames = []
+    for name, load in sorted(partitions.items()):
+        part = load() if callable(load) else load
+        if part.empty:
+            raise DataValidationError(
+                f"Incoming partition {name!r} (01_raw/<machine>/incoming/) has no rows (a "
+                "header-only or empty file): remove it or fill it."
+            )
+        frames.append(part)
     frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable").reset_index(drop=True)

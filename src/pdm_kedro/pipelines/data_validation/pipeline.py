@@ -6,7 +6,12 @@ from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.contract import SPLITS
 
-from .nodes import combine_validation_reports, gather_partitions, validate_readings
+from .nodes import (
+    combine_validation_reports,
+    fit_plausibility_reference,
+    gather_partitions,
+    validate_readings,
+)
 
 INCOMING = "incoming"
 
@@ -16,7 +21,12 @@ def _validate_split(split: str, report: str | None = None):
     update_wrapper(func, validate_readings)
     return Node(
         func,
-        inputs=[f"raw_{split}", "params:machine", "params:validation"],
+        inputs={
+            "raw": f"raw_{split}",
+            "machine": "params:machine",
+            "validation": "params:validation",
+            "reference": "plausibility_reference",
+        },
         outputs=[
             f"validated_{split}",
             f"quarantine_{split}",
@@ -27,9 +37,16 @@ def _validate_split(split: str, report: str | None = None):
 
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
-    """``raw_<split>`` -> ``validated_<split>`` + ``quarantine_<split>`` and ``validation_report``."""
+    """``raw_<split>`` -> ``validated_<split>`` + ``quarantine_<split>`` and ``validation_report``;
+    ``plausibility_reference`` (train medians and scales) judges every split's magnitudes."""
     return Pipeline(
         [
+            Node(
+                fit_plausibility_reference,
+                inputs=["raw_train", "params:machine", "params:validation"],
+                outputs="plausibility_reference",
+                name="fit_plausibility_reference",
+            ),
             *(_validate_split(split) for split in SPLITS),
             Node(
                 combine_validation_reports,
@@ -46,8 +63,9 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
 
 def create_scoring_pipeline() -> Pipeline:
     """The scoring stage's part: the incoming batch (one partition per day) -> the same Pandera
-    contract as training -> ``validated_incoming`` + ``quarantine_incoming`` (rows conserved)
-    and ``incoming_validation_report``."""
+    contract as training (and the training run's ``plausibility_reference``) ->
+    ``validated_incoming`` + ``quarantine_incoming`` (rows conserved) and
+    ``incoming_validation_report``."""
     return Pipeline(
         [
             Node(
