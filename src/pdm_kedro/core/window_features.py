@@ -210,7 +210,7 @@ def last_row_history(windows_rows: Sequence[int]) -> int:
     rows, each a mean over ``w`` rows: ``2 w - 1`` rows; ``__repeat_run`` needs ``w_0 + 1``.
     """
     rows = [int(w) for w in windows_rows]
-    return max(2 * rows[-1] - 1, max(rows), rows[0] + 1, 2)
+    return max(2 * rows[-1] - 1, *rows, rows[0] + 1, 2)
 
 
 def _fallback_before(head: np.ndarray, median: np.ndarray) -> np.ndarray:
