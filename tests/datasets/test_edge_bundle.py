@@ -12,6 +12,7 @@ from kedro.framework.hooks.manager import _create_hook_manager
 from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
+from kedro_datasets.text import TextDataset
 
 import pdm_kedro.pipelines.edge_export.nodes as export_nodes
 from pdm_kedro.datasets.edge_bundle import (
@@ -22,7 +23,9 @@ from pdm_kedro.datasets.edge_bundle import (
 from pdm_kedro.datasets.onnx_dataset import OnnxModelDataset
 from pdm_kedro.edge.bundle import MANIFEST_FILE, load_bundle
 from pdm_kedro.edge.errors import BundleError, UnknownMachineError
+from pdm_kedro.edge.explain import EXPLANATION_FILE
 from pdm_kedro.edge.manifest import seal_manifest
+from pdm_kedro.evaluation import explain as ex
 from pdm_kedro.hooks import RunGuardHook
 from pdm_kedro.pipeline_registry import namespace_for_machine
 from pdm_kedro.pipelines.edge_export.nodes import EdgeParityError
@@ -90,6 +93,15 @@ def _export(tiny_models, tiny_features, tiny_baselines, machine, tiny_params, li
         "params:validation": MemoryDataset(tiny_params["validation"]),
         f"{m}.sensor_baselines": MemoryDataset(tiny_baselines),
         f"{m}.features_test": MemoryDataset(tiny_features["test"]),
+        f"{m}.features_train": MemoryDataset(tiny_features["train"]),
+        f"{m}.diagnosis.reference": MemoryDataset(
+            ex.fit_deviation_reference(
+                tiny_features["train"], machine, tiny_baselines, tiny_params["diagnosis"]
+            )
+        ),
+        "params:diagnosis": MemoryDataset(tiny_params["diagnosis"]),
+        # every bundle file goes to the staging folder, explanation.json included
+        f"{m}.edge_explanation": TextDataset(filepath=str(staged / EXPLANATION_FILE)),
         f"{m}.edge_manifest": JSONDataset(filepath=str(staged / MANIFEST_FILE)),
         f"{m}.edge_bundle": EdgeBundleDataset(path=str(live)),
     }

@@ -309,7 +309,7 @@ def test_snapshot_categorical_columns_are_carried_as_text(engine):
     assert "<missing>" in set(readings["category__line"])
     table = _snapshot_table(30, 0.2).drop(columns=["line"])
     with pytest.raises(DataSourceError, match=r"'line' \(for categorical line\)"):
-        standardise_source_files({"snapshots": table}, machine)
+        standardise_source_files({"snapshots": table}, machine, VALIDATION)
 
 
 def test_snapshot_split_settings_are_checked():
