@@ -429,7 +429,8 @@ def origin_state(
     origin_hour: int,
     episode_start: int | None = None,
 ) -> np.ndarray | None:
-    """The ONNX ``state`` row of one sensor at an origin from its hourly series (None: no data).
+    """The ONNX ``state`` row of one sensor at an origin from its hourly series (None: no data,
+    or fewer than p + d hours from the first finite one to the origin).
 
     Uses the ``state_hours`` hours before ``origin_hour`` (``hours`` must be contiguous), from
     ``episode_start`` on when that hour lies inside the window (the state does not carry across a
@@ -451,6 +452,9 @@ def origin_state(
     if not finite.size:
         return None
     first = int(finite[0])
+    p, d, _ = (int(v) for v in coef["order"])
+    if state_hours - first < p + d:  # fewer hours than the recursion's memory (a new episode)
+        return None
     window_hours = np.arange(start + first, origin_hour, dtype=np.int64)
     x_window = fourier_terms(window_hours, fourier["period_hours"], fourier["terms"])
     y_filled, residuals = arima_state(window[first:], x_window, coef)
