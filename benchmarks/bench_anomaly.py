@@ -70,6 +70,7 @@ def main() -> None:
     )
     from pdm_kedro.pipeline_registry import namespace_for_machine  # noqa: PLC0415
     from pdm_kedro.pipelines.anomaly import create_pipeline  # noqa: PLC0415
+    from pdm_kedro.promotion import PROMOTION_TAG  # noqa: PLC0415
 
     class KeptDataset(MemoryDataset):
         """In-memory dataset the runner does not release once its consumers have run."""
@@ -97,11 +98,14 @@ def main() -> None:
             {
                 f"params:{machine_id}.machine": MemoryDataset(defined[machine_id]),
                 "params:anomaly": MemoryDataset(params["anomaly"]),
+                "params:features": MemoryDataset(params["features"]),
                 **{f"{machine_id}.features_{s}": MemoryDataset(f) for s, f in features.items()},
                 f"{ns}.metrics": KeptDataset(),
             }
         )
         pipe = namespace_for_machine(create_pipeline(), machine_id)
+        # the family's training and scoring only: promotion needs the MLflow registry
+        pipe = pipe - pipe.only_nodes_with_tags(PROMOTION_TAG)
         start = time.perf_counter()
         SequentialRunner().run(pipe, catalog)
         seconds = time.perf_counter() - start

@@ -77,3 +77,24 @@ def test_kedro_run_stops_before_any_node_on_a_bad_machine_file(tmp_path):
     assert f"{bad}: {TEST_MACHINE}.machine.sampling_interval_min" in output.replace("\n", "")
     assert "greater than 0" in " ".join(output.split())  # rich wraps long lines
     assert not (tmp_path / "data" / "01_raw").exists()  # no node ran (only the run log is there)
+
+
+def test_a_misspelt_model_override_key_is_refused_naming_file_and_key(params):
+    machine = {**params[TEST_MACHINE]["machine"]}
+    machine["model_overrides"] = {"classification": {"xgboost": {"max_dept": 4}}}
+    bad = {**params, TEST_MACHINE: {"machine": machine}}
+    with pytest.raises(ConfigError) as err:
+        check_parameters(bad, PROJECT_ROOT / "conf", "base")
+    message = str(err.value)
+    assert f"parameters/machines/{TEST_MACHINE}.yml" in message
+    key = f"{TEST_MACHINE}.machine.model_overrides.classification.xgboost.max_dept"
+    assert key in message and "did you mean 'max_depth'" in message
+
+
+def test_model_overrides_name_defined_families_and_known_keys_pass(params):
+    machine = {**params[TEST_MACHINE]["machine"]}
+    machine["model_overrides"] = {"regresion": {"seed": 1}}
+    with pytest.raises(ConfigError, match="model_overrides names unknown families"):
+        check_parameters({**params, TEST_MACHINE: {"machine": machine}})
+    machine["model_overrides"] = {"classification": {"xgboost": {"max_depth": 4}, "seed": 7}}
+    check_parameters({**params, TEST_MACHINE: {"machine": machine}}, PROJECT_ROOT / "conf", "base")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import re
 import struct
 import subprocess
@@ -23,6 +24,7 @@ import pandas as pd
 import pytest
 
 from pdm_kedro.contract import SPLITS
+from pdm_kedro.evaluation.explain import explain_rows
 from pdm_kedro.families import LOWER_IS_BETTER
 from tests.conftest import TEST_MACHINE
 from tests.docs.doc_commands import documented_blocks
@@ -61,6 +63,7 @@ EDGE_PREDICT_EPISODE = (
     f"python -m pdm_kedro.edge predict --bundle data/06_models/{TEST_MACHINE}/edge "
     "--readings episode.csv --all-rows --from-episode-start"
 )
+EDGE_PREDICT_EXPLAIN = f"{EDGE_PREDICT} --explain 3"  # docs/explanations.md, "Edge command line"
 LABELS = ("episode_id", "rul", "failure_within_horizon", "anomaly")
 
 
@@ -391,6 +394,33 @@ def test_edge_answers_the_last_reading_with_all_four_answers(small_run, edge_inp
         assert len(values["forecast"]) == len(expected) == len(forecast["hours"]) == 24
         for key in ("forecast", "lower", "upper"):
             np.testing.assert_allclose(values[key], expected[key], rtol=1e-3, err_msg=sensor)
+
+
+def test_edge_explains_the_last_reading_as_xgboost_does(small_run, edge_inputs, machine):
+    result = run_documented(
+        EDGE_PREDICT_EXPLAIN, cwd=small_run["shim"], env=small_run["env"], timeout=120
+    )
+    answer = json.loads(result.stdout)
+    explanation = answer["explanation"]
+    last = edge_inputs["episode"].iloc[edge_inputs["recent_rows"] - 1]
+    table = pd.read_parquet(
+        small_run["data"] / "04_feature" / TEST_MACHINE / "features_test.parquet"
+    )
+    row = table[
+        (table["episode_id"] == last["episode_id"]) & (table["timestamp"] == last["timestamp"])
+    ]
+    for family, key in (("classification", "failure"), ("regression", "rul_hours")):
+        folder = small_run["data"] / "06_models" / TEST_MACHINE / family / "model.pkl"
+        with sorted(folder.glob("*/model.pkl"))[-1].open("rb") as handle:
+            model = pickle.load(handle)  # noqa: S301 (the run's own artefact)
+        want = explain_rows(model, row, machine, 3)[0]
+        got = explanation[key]
+        assert [f["feature"] for f in got["top_factors"]] == [
+            f["feature"] for f in want["top_factors"]
+        ]
+        assert got["raw_prediction"] == pytest.approx(want["raw_prediction"], abs=1e-3)
+    assert explanation["diagnosis"]["modes"][0]["action"]
+    assert len(explanation["anomaly"]["top_factors"]) == 3
 
 
 def test_edge_runtime_rejects_bad_readings_with_exit_code_2(small_run, tmp_path):

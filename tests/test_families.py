@@ -22,6 +22,7 @@ from pdm_kedro.datasets.mlflow_model_registry import (
 from pdm_kedro.datasets.onnx_dataset import OnnxModelDataset
 from pdm_kedro.edge.bundle import load_bundle
 from pdm_kedro.edge.runtime import predict
+from pdm_kedro.evaluation.explain import fit_deviation_reference
 from pdm_kedro.evaluation.model_inputs import feature_matrix, select_feature_names
 from pdm_kedro.evaluation.regression_metrics import regression_metrics
 from pdm_kedro.evaluation.report import metric_rows
@@ -169,6 +170,13 @@ def test_toy_family_is_trained_exported_answered_and_reported(
         **{f"{m}.features_{s}": MemoryDataset(tiny_features[s]) for s in ("train", "val", "test")},
         **promotion_datasets(m, TOY),
         f"{m}.edge_{TOY}_onnx": OnnxModelDataset(str(folder / f"{TOY}.onnx")),
+        # explanation.json: the diagnosis part (a toy model has no explanation of its own)
+        "params:diagnosis": MemoryDataset(tiny_params["diagnosis"]),
+        f"{m}.diagnosis.reference": MemoryDataset(
+            fit_deviation_reference(
+                tiny_features["train"], machine, tiny_baselines, tiny_params["diagnosis"]
+            )
+        ),
         # the catalog's registry datasets (no MLflow run here: the run's own model flows through)
         f"{m}.{TOY}.registered_model": MlflowModelRegistryDataset(f"{m}-{TOY}"),
         f"{m}.{TOY}.production_model": MlflowPromotionDataset(
@@ -189,6 +197,7 @@ def test_toy_family_is_trained_exported_answered_and_reported(
     assert parity["passed"] and parity["rows"] == len(tiny_features["test"])
     manifest = catalog[f"{m}.edge_manifest"].load()
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "explanation.json").write_text(catalog[f"{m}.edge_explanation"].load())
     entry = manifest["models"][TOY]
     assert entry["answer"] == {
         "key": "toy_hours",

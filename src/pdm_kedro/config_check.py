@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pdm_kedro.config_strict import did_you_mean, strict_problems
+from pdm_kedro.config_strict import did_you_mean, override_problems, strict_problems
 from pdm_kedro.families import FAMILIES
 from pdm_kedro.fleet import machines_in_parameters, parse_machine, priority_machines
 
@@ -75,11 +75,25 @@ def check_parameters(
                     parent = block
                     for part in error["loc"][:-1]:
                         parent = parent.get(part, {}) if isinstance(parent, dict) else {}
-                    known = [k for k in parent if k != error["loc"][-1]] if isinstance(parent, dict) else []
+                    known = (
+                        [k for k in parent if k != error["loc"][-1]]
+                        if isinstance(parent, dict)
+                        else []
+                    )
                     hint = did_you_mean(str(error["loc"][-1]), [str(k) for k in known])
                 problems.append(
                     f"{where}: {machine_id}.machine.{_location(error)}: {error['msg']}{hint}"
                 )
+            continue
+        for family, overrides in (block.get("model_overrides") or {}).items():
+            problems += [
+                f"{defining_file(conf_source, machine_id, env)}: {line}"
+                for line in override_problems(
+                    overrides,
+                    parameters.get(family),
+                    f"{machine_id}.machine.model_overrides.{family}",
+                )
+            ]
     try:
         priority_machines(parameters)
     except KeyError as err:

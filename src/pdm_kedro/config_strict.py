@@ -60,6 +60,26 @@ def _unknown(given: Any, reference: Any, where: str, source: str, out: list[str]
             _unknown(value, reference[key], path, source, out)
 
 
+def override_problems(overrides: Any, fleet: Any, where: str) -> list[str]:
+    """Every key of a machine's ``model_overrides`` block that the fleet-wide parameters
+    ``fleet`` do not define (a typo would otherwise be ignored), one line each with a "did you
+    mean"; ``where`` is the block's dotted key."""
+    if not isinstance(overrides, dict):
+        return [f"{where}: must be a mapping of parameter names, got {overrides!r}"]
+    problems = []
+    allowed = sorted(str(k) for k in fleet) if isinstance(fleet, dict) else []
+    for key, value in overrides.items():
+        path = f"{where}.{key}"
+        if not isinstance(fleet, dict) or key not in fleet:
+            problems.append(
+                f"{path}: unknown key{did_you_mean(str(key), allowed)}; the fleet-wide "
+                f"parameters define {', '.join(allowed) or 'no keys here'}"
+            )
+        elif isinstance(fleet[key], dict):
+            problems += override_problems(value, fleet[key], path)
+    return problems
+
+
 def _get(parameters: dict[str, Any], dotted: str) -> Any:
     value: Any = parameters
     for part in dotted.split("."):

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pdm_kedro.families import FAMILIES
+
 logger = logging.getLogger(__name__)
 
 MACHINE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -106,6 +108,11 @@ class MachineSpec(BaseModel):
     sensors: list[SensorSpec] = Field(min_length=1)
     failure_modes: dict[str, FailureModeSpec] = Field(default_factory=dict)
     forecast_sensors: list[str] = Field(default_factory=list)
+    model_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="family -> fleet-wide parameters of that family set for this machine only "
+        "(e.g. {classification: {xgboost: {max_depth: 4}}}); merged over the fleet's, key by key",
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> MachineSpec:
@@ -137,6 +144,12 @@ class MachineSpec(BaseModel):
         unknown = sorted(set(self.forecast_sensors) - set(names))
         if unknown:
             raise ValueError(f"machine {self.machine_id}: unknown forecast_sensors {unknown}")
+        unknown = sorted(set(self.model_overrides) - set(FAMILIES))
+        if unknown:
+            raise ValueError(
+                f"machine {self.machine_id}: model_overrides names unknown families {unknown}; "
+                f"defined: {', '.join(FAMILIES)}"
+            )
         return self
 
     @property
@@ -188,6 +201,27 @@ def require_machine(machine_id: str, defined: dict[str, Any]) -> None:
             f"Unknown machine id {machine_id!r}. Defined machines: {', '.join(sorted(defined))}. "
             "Add conf/base/parameters/machines/<machine_id>.yml to define a new one."
         )
+
+
+def merge_overrides(fleet: Any, overrides: Any) -> Any:
+    """``fleet`` with ``overrides`` merged in key by key (nested dicts merged, other values
+    replaced); neither input is changed."""
+    if not (isinstance(fleet, dict) and isinstance(overrides, dict)):
+        return overrides
+    out = dict(fleet)
+    for key, value in overrides.items():
+        out[key] = merge_overrides(fleet[key], value) if key in fleet else value
+    return out
+
+
+def family_parameters(
+    parameters: dict[str, Any], machine: dict[str, Any], family: str
+) -> dict[str, Any]:
+    """A family's parameters for one machine: the fleet-wide ``parameters[family]`` with the
+    machine's ``model_overrides[family]`` merged in."""
+    overrides = (machine.get("model_overrides") or {}).get(family)
+    fleet = parameters.get(family) or {}
+    return merge_overrides(fleet, overrides) if overrides else fleet
 
 
 def load_project_parameters(env: str | None = None, conf_source: Path | None = None) -> dict:

@@ -53,14 +53,22 @@ def use_config_env(env: str | None) -> bool:
     return changed
 
 
-def namespace_for_machine(template: Pipeline, machine_id: str) -> Pipeline:
+def namespace_for_machine(
+    template: Pipeline, machine_id: str, overridden: tuple[str, ...] = ()
+) -> Pipeline:
     """The template's instance for one machine.
 
     Datasets, nodes and ``params:machine`` get the ``<machine_id>.`` prefix; every other
-    parameter is fleet-wide and keeps its name.
+    parameter is fleet-wide and keeps its name, except the groups of ``overridden`` (the
+    families the machine's ``model_overrides`` sets): ``params:<family>`` then reads
+    ``params:<machine_id>.<family>``, the fleet's values with the machine's merged in
+    (``pdm_kedro.distributed.context.FleetContext``).
     """
+    own = tuple(f"params:{group}" for group in overridden)
     shared_params = {
-        name
+        name: f"params:{machine_id}.{name.removeprefix('params:')}"
+        if name in own or name.startswith(tuple(f"{group}." for group in own))
+        else name
         for name in template.inputs()
         if name.startswith("params:")
         and name != MACHINE_PARAMETER
@@ -74,10 +82,15 @@ def machine_pipeline(
     machine_id: str,
     source_type: str,
     families: list[str] | None = None,
+    overridden: tuple[str, ...] = (),
+    time_ordered: bool = True,
 ) -> dict[str, Pipeline]:
     """The per-stage instances for one machine, with the ingestion stage its source needs.
 
-    ``families`` (a file source's ``source.families``) keeps only those model-family stages.
+    ``families`` (a file source's ``source.families``) keeps only those model-family stages;
+    ``overridden`` (the families of the machine's ``model_overrides``) read the machine's own
+    parameters of those families; a snapshot table (``time_ordered`` false: a file source with
+    ``time_kind: none``) gets no stage that declares ``NEEDS_TIME_ORDER``.
     """
     source_stages = set(SOURCE_STAGES.values())
     wanted = SOURCE_STAGES[source_type]
@@ -85,6 +98,8 @@ def machine_pipeline(
     stages = {}
     for stage, template in templates.items():
         if stage in skipped or (stage in source_stages and stage != wanted):
+            continue
+        if not time_ordered and needs_time_order(stage):
             continue
         rebuild = getattr(
             sys.modules.get(f"pdm_kedro.pipelines.{stage}"), "create_pipeline_for_families", None
@@ -96,12 +111,24 @@ def machine_pipeline(
             if not kept:
                 continue
             template = Pipeline(kept) if len(kept) < len(template.nodes) else template  # noqa: PLW2901
-        stages[stage] = namespace_for_machine(template, machine_id)
+        stages[stage] = namespace_for_machine(template, machine_id, overridden)
     return stages
 
 
 def _stage_module(stage: str):  # noqa: ANN202
     return sys.modules.get(f"pdm_kedro.pipelines.{stage}")
+
+
+def needs_time_order(stage: str) -> bool:
+    """A stage whose inputs are window statistics (``NEEDS_TIME_ORDER = True`` in its package):
+    left out for snapshot tables."""
+    return bool(getattr(_stage_module(stage), "NEEDS_TIME_ORDER", False))
+
+
+def is_time_ordered(block: dict) -> bool:
+    """Whether a machine's rows have a time order (not a snapshot table, ``time_kind: none``)."""
+    source = block.get("source") or {}
+    return (source.get("columns") or {}).get("time_kind") != "none"
 
 
 def scoring_template(templates: dict[str, Pipeline]) -> Pipeline:
@@ -147,6 +174,9 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
     scoring = scoring_template(templates) if inference - set(standalone) else None
     templates = {k: v for k, v in templates.items() if k not in inference}
 
+    def overridden_of(machine_id: str) -> tuple[str, ...]:
+        return tuple(machines[machine_id].get("model_overrides") or {})
+
     @functools.cache
     def stages_of(machine_id: str) -> dict[str, Pipeline]:
         block = machines[machine_id]
@@ -155,12 +185,18 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
             machine_id,
             block.get("source", {}).get("type", "synthetic"),
             block.get("source", {}).get("families"),
+            overridden_of(machine_id),
+            is_time_ordered(block),
         )
         if REPORTING_STAGE in templates:  # each model card reads the family metrics it makes
             made = reporting.metrics_datasets(
                 pipe for stage, pipe in stages.items() if stage != REPORTING_STAGE
             )
-            card = namespace_for_machine(reporting.create_pipeline(len(made)), machine_id)
+            card = namespace_for_machine(
+                reporting.create_pipeline(len(made)),
+                machine_id,
+                overridden_of(machine_id),
+            )
             stages[REPORTING_STAGE] = reporting.connect_family_metrics(card, made)
         return stages
 
@@ -178,9 +214,13 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
 
     def build(name: str) -> Pipeline:
         if name in standalone:
-            return concatenate(namespace_for_machine(standalone[name], m) for m in machines)
+            return concatenate(
+                namespace_for_machine(standalone[name], m, overridden_of(m)) for m in machines
+            )
         if name == "scoring" and scoring is not None:
-            return concatenate(namespace_for_machine(scoring, m) for m in machines)
+            return concatenate(
+                namespace_for_machine(scoring, m, overridden_of(m)) for m in machines
+            )
         if name in machines:
             return concatenate(stages_of(name).values())
         if name == "fleet":

@@ -1,4 +1,5 @@
-"""The edge runtime runs with numpy and onnxruntime only: heavy packages are blocked and unused."""
+"""The edge runtime runs with numpy and onnxruntime only: heavy packages are blocked and unused,
+explanations (``--explain``) included."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ SCRIPT = textwrap.dedent(
         pass
     from pdm_kedro.edge.__main__ import main
 
-    code = main(["predict", "--bundle", {bundle!r}, "--readings", {readings!r}])
+    code = main(["predict", "--bundle", {bundle!r}, "--readings", {readings!r}, "--explain", "2"])
     heavy = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
     print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
     """
@@ -73,5 +74,6 @@ def test_predict_with_heavy_packages_blocked(tiny_bundle, tiny_splits, tmp_path)
     status = json.loads(done.stderr.strip().splitlines()[-1])
     assert status == {"code": 0, "heavy": []}
     answer = json.loads(done.stdout)
-    assert set(answer) >= {"failure", "rul_hours", "anomaly"}
+    assert set(answer) >= {"failure", "rul_hours", "anomaly", "explanation"}
+    assert set(answer["explanation"]) >= {"failure", "rul_hours", "anomaly", "diagnosis"}
     assert answer["machine_id"] == manifest["machine_id"]

@@ -10,6 +10,7 @@ compared with the run's own files. Notebooks are stored without outputs.
 from __future__ import annotations
 
 import math
+import re
 
 import nbformat
 import pandas as pd
@@ -20,7 +21,12 @@ from pdm_kedro.contract import SPLITS
 from tests.conftest import PROJECT_ROOT, TEST_MACHINE
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-NOTEBOOKS = ["exploratory_analysis", "model_comparison", "feature_importance_analysis"]
+NOTEBOOKS = [
+    "exploratory_analysis",
+    "model_comparison",
+    "feature_importance_analysis",
+    "explain_a_failure",
+]
 CELL_TIMEOUT_S = 180
 
 
@@ -93,3 +99,24 @@ def test_feature_importance_analysis_reads_the_runs_importances(small_run, monke
     rho = merged["importance_x"].corr(merged["importance_y"], method="spearman")
     assert not math.isnan(rho)
     assert f"Spearman rank correlation over {len(merged)} features: {rho:.2f}" in text
+
+
+@pytest.mark.slow
+def test_explain_a_failure_explains_a_test_failure_of_the_run(small_run, monkeypatch, machine):
+    text = run_notebook("explain_a_failure", small_run, monkeypatch)
+    data = small_run["data"]
+    features = pd.read_parquet(data / "04_feature" / TEST_MACHINE / "features_test.parquet")
+    episode = re.search(r"Episode (\S+): explained row", text)
+    assert episode, text[:2000]
+    failing = features.groupby(features["episode_id"].astype(str))["failure_within_horizon"].max()
+    assert failing[episode.group(1)] == 1  # a test episode that ends in a failure
+    for family in ("classification", "regression"):
+        assert f"{family}: edge and XGBoost agree on the top factors: True" in text
+    hidden = pd.read_parquet(data / "01_raw" / TEST_MACHINE / "hidden_state_test.parquet")
+    mine = hidden["episode_id"].astype(str) == episode.group(1)
+    true_mode = hidden.loc[mine, "failure_mode"].iloc[0]
+    diagnosed = re.search(r"diagnosed: (\S+), true mode: (\S+)", text)
+    assert diagnosed and diagnosed.group(2) == true_mode
+    modes = machine["failure_modes"]
+    assert diagnosed.group(1) in modes
+    assert f"recommended action: {modes[diagnosed.group(1)]['action']}" in text

@@ -32,6 +32,7 @@ FITTED: dict[str, dict[str, set[str]]] = {
     "classification": {
         "classification.baseline_rule": {TRAIN},
         "classification.classifier": {TRAIN, VAL},  # trees on train, early stopping on val
+        "classification.final_classifier": {TRAIN, VAL},  # refitted on train+val when asked
         "classification.decision_threshold": {TRAIN, VAL},
         "classification.model": {TRAIN, VAL},
         "classification.feature_importance": {TRAIN, VAL},
@@ -47,6 +48,7 @@ FITTED: dict[str, dict[str, set[str]]] = {
         "anomaly.detector_inputs": set(),
         "anomaly.isolation_forest": {TRAIN},  # scaler + detector, healthy train rows only
         "anomaly.one_class_svm": {TRAIN},
+        "anomaly.pca_t2q": {TRAIN},  # PCA T²+Q, healthy train rows only
         "anomaly.detector_selection": {TRAIN, VAL},  # detector and threshold chosen on val
         "anomaly.model": {TRAIN, VAL},
         # per-episode thresholds from each episode's leading (train) rows
@@ -113,6 +115,7 @@ DIRECT_READS: dict[str, dict[str, set[str]]] = {
         "fit_failure_rule": {TRAIN},
         "train_failure_classifier": {TRAIN, VAL},
         "choose_decision_threshold": {TRAIN, VAL},  # grouped CV over train+val episodes
+        "refit_failure_classifier": {TRAIN, VAL},  # refitted on train+val when asked
     },
     "regression": {"fit_rul_baseline": {TRAIN, VAL}, "train_rul_regressor": {TRAIN, VAL}},
     "anomaly": {

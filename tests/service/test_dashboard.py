@@ -70,7 +70,7 @@ def test_views_need_a_key_and_match_predict(server, service_root, manifest, sens
         assert unknown.status_code == 404 and TEST_MACHINE in unknown.text
         served = client.get("/v1/machines").json()["machines"]
         predicted = client.post(
-            f"/v1/machines/{TEST_MACHINE}/predict",
+            f"/v1/machines/{TEST_MACHINE}/predict?explain=3",
             json={"readings": _sample_readings(service_root, manifest, sensors)},
         ).json()
     rows = fleet_answer["machines"]
@@ -84,6 +84,9 @@ def test_views_need_a_key_and_match_predict(server, service_root, manifest, sens
     assert math.isclose(row["rul_hours"], predicted["rul_hours"]["value"], rel_tol=1e-9)
     assert row["anomaly"] == predicted["anomaly"]["flag"]
     assert row["readings_end"] == predicted["timestamp"]
+    # "Top reasons": the classifier's top factors of the latest row (?explain=3)
+    factors = predicted["explanation"]["failure"]["top_factors"]
+    assert row["reasons"] == [f["text"] for f in factors] and len(factors) == 3
 
 
 def _watch(page) -> dict[str, list[str]]:
@@ -149,6 +152,9 @@ def test_fleet_and_machine_pages_show_the_api_answers(server, fleet_answer, mach
             assert math.isclose(float(rul), m["rul_hours"], rel_tol=1e-12)
             assert ("anomalous" if m["anomaly"] else "normal") in anomaly
         row = page.locator(f"#fleet-table tr[data-machine='{TEST_MACHINE}']")
+        mine = next(m for m in expected if m["machine_id"] == TEST_MACHINE)
+        reasons = row.locator("td.reasons").text_content()
+        assert mine["reasons"] and all(text in reasons for text in mine["reasons"])
         if fleet_answer["machines"][0]["diagnosis"] is None:
             assert "not available" in row.locator("td.diagnosis").text_content()
 

@@ -90,3 +90,15 @@ def test_too_many_rows_and_items_are_413(limited, body):
         response = client.post("/v1/predict/batch", json={"items": [item] * 4})
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "too_many_items"
+
+
+def test_an_explained_request_costs_more_of_the_budget(limited, body):
+    """``rate_limit_cost`` 5 (conf/base/service.yml) against a 4/second budget: an explained
+    request never fits, a plain one does."""
+    time.sleep(2.1)  # a fresh window for this key
+    with limited.client(PREDICT_KEY) as client:
+        url = f"/v1/machines/{TEST_MACHINE}/predict/classification"
+        refused = client.post(f"{url}?explain=1", json=body)
+        assert refused.status_code == 429, refused.text
+        assert "this request counts as 5" in refused.json()["error"]["message"]
+        assert client.post(url, json=body).status_code == 200

@@ -39,6 +39,11 @@ PREDICT = (
     "http://127.0.0.1:8765/v1/machines/motor_siemens_1la7_001/predict"
 )
 PREDICT_ONE = f"{PREDICT}/classification"
+PREDICT_EXPLAIN = (
+    'curl -s -H "X-API-Key: demo-predict-key" -H "Content-Type: application/json" '
+    "--data-binary @recent.json "
+    '"http://127.0.0.1:8765/v1/machines/motor_siemens_1la7_001/predict?explain=3"'
+)
 PERFORMANCE = (
     'curl -s -H "X-API-Key: demo-predict-key" '
     "http://127.0.0.1:8765/v1/machines/motor_siemens_1la7_001/performance"
@@ -51,8 +56,8 @@ JOB = 'curl -s -H "X-API-Key: demo-admin-key" http://127.0.0.1:8765/v1/jobs/$JOB
 METRICS = "curl -s http://127.0.0.1:8765/metrics"
 BENCH = "python benchmarks/bench_service.py --data-root /tmp/pdm_service_bench"  # not run (docs)
 DOCUMENTED = [
-    SERVE_COMMAND, LIVE, READY, MACHINES, BODY, PREDICT, PREDICT_ONE, PERFORMANCE, TRAIN, JOB,
-    METRICS, BENCH,
+    SERVE_COMMAND, LIVE, READY, MACHINES, BODY, PREDICT, PREDICT_ONE, PREDICT_EXPLAIN,
+    PERFORMANCE, TRAIN, JOB, METRICS, BENCH,
 ]  # fmt: skip
 
 
@@ -98,6 +103,10 @@ def test_documented_commands_against_a_started_service(service_root, tmp_path, r
         assert 0.0 <= answer["failure"]["probability"] <= 1.0
         one = json.loads(run_documented(PREDICT_ONE, cwd=shim, env=env, timeout=120).stdout)
         assert one["failure"] == answer["failure"] and one["rul_hours"] is None
+        why = json.loads(run_documented(PREDICT_EXPLAIN, cwd=shim, env=env, timeout=120).stdout)
+        assert why["failure"] == answer["failure"] and answer.get("explanation") is None
+        assert len(why["explanation"]["failure"]["top_factors"]) == 3
+        assert why["explanation"]["diagnosis"]["modes"][0]["action"]
         performance = json.loads(run_documented(PERFORMANCE, cwd=shim, env=env, timeout=120).stdout)
         assert set(performance["families"]) == set(machines[0]["families"])
         accepted = json.loads(run_documented(TRAIN, cwd=shim, env=env, timeout=120).stdout)

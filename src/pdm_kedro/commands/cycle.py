@@ -52,23 +52,43 @@ def append_decisions(decisions: list[dict[str, Any]], path: Path | None = None) 
 
 
 def run_session(
-    env: str | None, pipeline: str, machines: list[str] | None, params: dict | None = None
+    env: str | None,
+    pipeline: str | list[str],
+    machines: list[str] | None,
+    params: dict | None = None,
 ) -> None:
-    """One Kedro session in this process; the MLflow run kedro-mlflow opened is ended after it
-    (else the next session would reuse it and log its differing parameters into the same run)."""
+    """One Kedro session in this process running one pipeline or several together (one session
+    start, one catalog); the MLflow run kedro-mlflow opened is ended after it (else the next
+    session would reuse it and log its differing parameters into the same run)."""
     import mlflow  # noqa: PLC0415
 
+    names = [pipeline] if isinstance(pipeline, str) else list(pipeline)
     try:
         with KedroSession.create(
             project_path=project_root(), env=env, runtime_params=params or None
         ) as session:
-            session.run(pipeline_name=pipeline, namespaces=machines)
+            session.run(pipeline_names=names, namespaces=machines)
     finally:
         while mlflow.active_run() is not None:
             mlflow.end_run()
 
 
 _run = run_session
+
+
+def machines_with_new_files(machines: list[str]) -> list[str]:
+    """The machines with an incoming file that has no scoring account yet (the others have
+    nothing to score: the scoring gate would stop with ``NoNewBatchError``)."""
+    root = data_root()
+    out = []
+    for machine in machines:
+        incoming = {p.stem for p in (root / "01_raw" / machine / "incoming").glob("*.parquet")}
+        done = {
+            p.stem for p in (root / "08_reporting" / machine / "scoring_batches").glob("*.json")
+        }
+        if incoming - done:
+            out.append(machine)
+    return out
 
 
 def run_cycle(
@@ -78,16 +98,21 @@ def run_cycle(
     retrain: bool = False,
     manual: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One cycle; returns ``{"decisions", "retrained", "seconds"}``."""
+    """One cycle (incremental: only the incoming files not scored yet are scored, only the new
+    days' windows monitored); returns ``{"decisions", "retrained", "scored", "seconds"}``."""
     start = time.perf_counter()
     bootstrap_project(project_root())
-    _run(env, "scoring", machines)
+    fresh = machines_with_new_files(machines)
     manual = [m for m in manual or [] if m in machines]
-    rest = [m for m in machines if m not in manual]
-    if rest:
-        _run(env, "monitoring", rest)
-    if manual:
-        _run(env, "monitoring", manual, {"retraining_manual": True})
+    # one session per group: scoring and monitoring together where there is a new file
+    for chosen, pipelines, params in (
+        ([m for m in fresh if m not in manual], ["scoring", "monitoring"], None),
+        ([m for m in machines if m not in fresh and m not in manual], ["monitoring"], None),
+        ([m for m in fresh if m in manual], ["scoring", "monitoring"], {"retraining_manual": True}),
+        ([m for m in manual if m not in fresh], ["monitoring"], {"retraining_manual": True}),
+    ):
+        if chosen:
+            _run(env, pipelines, chosen, params)
     reporting = data_root() / "08_reporting"
     decisions = [
         json.loads((reporting / m / "retraining_decision.json").read_text()) for m in machines
@@ -105,6 +130,7 @@ def run_cycle(
     return {
         "decisions": decisions,
         "retrained": retrained,
+        "scored": fresh,
         "monitor_seconds": round(monitored_s, 3),
         "seconds": round(time.perf_counter() - start, 3),
     }

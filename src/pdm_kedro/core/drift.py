@@ -94,7 +94,10 @@ class DriftReference:
         max_chunks: int = 40,
         quantile: float = 1.0,
         margin: float = 1.25,
+        thresholds: dict[str, dict[str, float]] | None = None,
     ) -> None:
+        """``thresholds`` (with ``n_chunks``): a calibration stored from an earlier
+        construction on the same reference and options, reused instead of recomputed."""
         self.columns = list(columns)
         self.values = {col: reference[col].to_numpy(dtype=np.float64) for col in self.columns}
         self.edges = {col: bin_edges(v, bins) for col, v in self.values.items()}
@@ -109,6 +112,9 @@ class DriftReference:
             )
         self.n_chunks = int(starts.size)
         self.thresholds: dict[str, dict[str, float]] = {}
+        if thresholds is not None and set(self.columns) <= set(thresholds):
+            self.thresholds = {col: dict(thresholds[col]) for col in self.columns}
+            return
         for col in self.columns:
             stats = [self.statistics_of(col, self.values[col][s : s + window_rows]) for s in starts]
             self.thresholds[col] = {

@@ -6,10 +6,14 @@ Examples::
         --readings recent.csv
     python -m pdm_kedro.edge predict --bundle data/06_models --machine pump_grundfos_cr3_004 \
         --readings recent.csv --all-rows --from-episode-start
+    python -m pdm_kedro.edge predict --bundle data/06_models/motor_siemens_1la7_001/edge \
+        --readings recent.csv --explain 3
     python -m pdm_kedro.edge info --bundle data/06_models/motor_siemens_1la7_001/edge
 
 The readings CSV has a header row: ``timestamp`` (ISO 8601), ``regime`` and one column per sensor
 (see ``info``), oldest reading first. Output is JSON on stdout; errors go to stderr with exit code 2.
+``--explain N`` adds why the last reading's answers are what they are (``explanation``: top N
+factors per family, per-sensor sums, anomaly deviations, failure-mode diagnosis and action).
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the first row is the first reading after a repair (no minimum history then)",
     )
+    run.add_argument(
+        "--explain",
+        metavar="N",
+        help="explain the last reading's answers with the top N factors (1 to the model inputs)",
+    )
     info = sub.add_parser("info", help="what a bundle expects and contains")
     info.add_argument("--bundle", required=True)
     info.add_argument("--machine")
@@ -72,8 +81,11 @@ def _info(manifest: dict) -> dict:
 
 
 def _info_of(bundle) -> dict:  # noqa: ANN001
+    explainer = bundle.explainer
     try:
-        return _info(bundle.manifest)
+        return _info(bundle.manifest) | {
+            "explains": [f for f in bundle.families if explainer and explainer.explains(f)],
+        }
     except (KeyError, TypeError) as err:
         raise BundleError(
             f"Bundle {bundle.path}: manifest entry {err} is missing or malformed: re-export it."
@@ -96,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         readings = read_readings_csv(args.readings, keep_last=keep)
         try:
             answer = predict(
-                bundle, readings, all_rows=args.all_rows, from_episode_start=args.from_episode_start
+                bundle,
+                readings,
+                all_rows=args.all_rows,
+                from_episode_start=args.from_episode_start,
+                explain=args.explain,
             )
         except (KeyError, TypeError) as err:  # a manifest entry the checks above do not cover
             raise BundleError(

@@ -17,6 +17,7 @@ from typing import Any
 import onnxruntime as ort
 
 from pdm_kedro.edge.errors import BundleError, UnknownMachineError
+from pdm_kedro.edge.explain import Explainer
 from pdm_kedro.edge.manifest import (
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -51,12 +52,14 @@ class EdgeBundle:
     """A loaded bundle: its folder, its manifest and one onnxruntime session per model file.
 
     ``sessions[family]`` is a session, or a ``{key: session}`` dict for a family exported as
-    several files (the manifest entry then has ``files`` instead of ``file``).
+    several files (the manifest entry then has ``files`` instead of ``file``). ``explainer``
+    reads the bundle's ``explanation.json`` (None for a bundle exported without one).
     """
 
     path: Path
     manifest: dict[str, Any]
     sessions: dict[str, Any] = field(default_factory=dict)
+    explainer: Explainer | None = None
 
     @property
     def machine_id(self) -> str:
@@ -213,6 +216,7 @@ def load_bundle(
         }
         for family in manifest["models"]
     }
+    explainer = _explainer(folder, manifest)
     sessions: dict[str, Any] = {}
     for family in wanted:
         loaded = {
@@ -220,4 +224,24 @@ def load_bundle(
             for part, (spec, data) in verified[family].items()
         }
         sessions[family] = loaded["model"] if "files" not in manifest["models"][family] else loaded
-    return EdgeBundle(path=folder, manifest=manifest, sessions=sessions)
+    return EdgeBundle(path=folder, manifest=manifest, sessions=sessions, explainer=explainer)
+
+
+def _explainer(folder: Path, manifest: dict[str, Any]) -> Explainer | None:
+    """The explanation file's reader, its sha256 checked like a model file's (issue 13)."""
+    spec = manifest.get("explanation")
+    if spec is None:
+        return None
+    data = _read_verified(folder, "explanation", "explanation", spec)
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(
+            f"Bundle {folder}: {spec['file']} is not valid JSON ({err}). Re-export the bundle."
+        ) from None
+    if not isinstance(document, dict) or document.get("machine_id") != manifest["machine_id"]:
+        raise BundleError(
+            f"Bundle {folder}: {spec['file']} does not belong to machine "
+            f"{manifest['machine_id']!r}. Re-export the bundle."
+        )
+    return Explainer(document)

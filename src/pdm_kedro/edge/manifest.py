@@ -10,6 +10,9 @@ validates what it reads, so a reader may subscript a loaded manifest without che
 Per family entry (``models.<family>``), every family has ``registered_model`` and
 ``registry_version``: the MLflow registered model and the version the bundle was built from (the
 champion; ``registry_version`` is null when the bundle was built with tracking off).
+
+The optional top-level ``explanation`` entry names the bundle's ``explanation.json`` with its
+sha256 and size, like a model file (read by :mod:`pdm_kedro.edge.explain`).
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "min_history_hours": NUMBER,
     },
     "models": dict,
+    # explanation.json (tree dumps, feature descriptions, anomaly reference, diagnosis): issue 13
+    "explanation?": {"file": str, "sha256": str, "size_bytes": int},
     "integrity?": {"algorithm": str, "digest": str},
 }
 SENSOR_SCHEMA: dict[str, Any] = {

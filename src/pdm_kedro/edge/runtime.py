@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from pdm_kedro.edge.bundle import INPUT_NAME, EdgeBundle
+from pdm_kedro.edge.explain import ExplainRequestError, check_top_n
 from pdm_kedro.edge.features import compute_features, model_inputs
 from pdm_kedro.edge.forecast import forecast_from_readings
 from pdm_kedro.edge.readings import Readings, check_readings
@@ -130,6 +131,7 @@ def predict(
     *,
     all_rows: bool = False,
     from_episode_start: bool = False,
+    explain: int | None = None,
 ) -> dict[str, Any]:
     """The four answers for the last reading (or every reading with ``all_rows``).
 
@@ -140,11 +142,15 @@ def predict(
         all_rows: answer for every row (rows before ``min_history_rows`` only equal training
             when ``from_episode_start``).
         from_episode_start: the readings start at the episode's first reading.
+        explain: explain the last reading's answers with the top ``explain`` factors (see
+            :func:`explain_answers`); None: no explanation.
 
     Raises:
         EdgeInputError: readings the runtime cannot answer from (see ``check_readings``).
+        ExplainRequestError: ``explain`` out of range, or no answered family has explanations.
     """
     manifest = bundle.manifest
+    top_n = None if explain is None else explain_request(bundle, explain)
     checked = check_readings(
         readings, manifest, int(manifest["inputs"]["min_history_rows"]), from_episode_start
     )
@@ -176,7 +182,59 @@ def predict(
             bundle, family, features, checked, all_rows
         )
     result["warnings"] = warnings
+    if top_n is not None:
+        result["explanation"] = explain_answers(bundle, features[-1:], top_n)
     return result
+
+
+def explained_families(bundle: EdgeBundle) -> list[str]:
+    """The answered families (sessions loaded) whose answers the bundle can explain."""
+    explainer = bundle.explainer
+    if explainer is None:
+        return []
+    return [f for f in bundle.families if f in bundle.sessions and explainer.explains(f)]
+
+
+def explain_request(bundle: EdgeBundle, explain: Any) -> int:
+    """The number of factors asked for, checked against what the bundle can explain.
+
+    Raises:
+        ExplainRequestError: the bundle carries no ``explanation.json``; none of the answered
+            families has an explanation (forecasting); ``explain`` is not in 1..inputs.
+    """
+    if bundle.explainer is None:
+        raise ExplainRequestError(
+            f"Bundle {bundle.path} carries no explanation.json (exported before explanations "
+            "existed): re-export it to get explanations."
+        )
+    families = explained_families(bundle)
+    if not families:
+        answered = ", ".join(f for f in bundle.families if f in bundle.sessions)
+        can = ", ".join(f for f in bundle.families if bundle.explainer.explains(f)) or "none"
+        raise ExplainRequestError(
+            f"explain: the {answered} answer has no explanation; explanations exist for "
+            f"{can} of machine {bundle.machine_id}."
+        )
+    largest = max(len(bundle.explainer.families[f]["feature_names"]) for f in families)
+    return check_top_n(explain, largest)
+
+
+def explain_answers(bundle: EdgeBundle, features: np.ndarray, top_n: int) -> dict[str, Any]:
+    """Why the last row's answers are what they are, under each family's answer key:
+    TreeSHAP top factors and per-sensor sums (classification in log-odds, regression in hours)
+    with the base value, the anomaly inputs' standardised deviations, and ``diagnosis``: the
+    likely developing failure modes with confidence and action."""
+    explainer = bundle.explainer
+    manifest = bundle.manifest
+    row = features[-1:]
+    out: dict[str, Any] = {"top_n": top_n}
+    for family in explained_families(bundle):
+        x = model_inputs(row, manifest, family)
+        key = manifest["models"][family]["answer"]["key"]
+        out[key] = explainer.explain(family, x[0], top_n)
+    values = dict(zip(manifest["feature_names"], row[0].tolist(), strict=True))
+    out["diagnosis"] = explainer.diagnose_row(values)
+    return out
 
 
 def answer(

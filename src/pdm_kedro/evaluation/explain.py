@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from pdm_kedro.edge.explain import STAT_TEXT, diagnose, feature_text  # noqa: F401 (re-exported)
 from pdm_kedro.fleet import parse_machine
 
 OUTPUT_SPACE = {"classification": "log-odds of failure within the horizon", "regression": "hours"}
@@ -31,22 +32,7 @@ AGGREGATES = {"temperature", "vibration", "health_index"}
 # Operating-context columns (not a sensor): their own group.
 CONTEXT = {"regime_code"}
 _WINDOWED = re.compile(r"^(?P<stat>[a-z_]+?)_(?P<window>\d+(?:\.\d+)?h)$")
-_STAT_TEXT = {
-    "value": "current value",
-    "zscore": "z-score vs training median",
-    "abs_diff": "step change",
-    "median_resid": "residual vs rolling median (scales)",
-    "repeat_run": "repeated readings",
-    "mean": "mean",
-    "std": "std",
-    "slope": "slope per reading",
-    "min": "min",
-    "max": "max",
-    "spread": "spread over sensors",
-    "rms": "rms over sensors",
-    "peak": "peak rms",
-    "index": "health index",
-}
+_STAT_TEXT = STAT_TEXT  # one home: pdm_kedro.edge.explain (the edge reads the same texts)
 _UNITLESS = {"zscore", "median_resid", "repeat_run", "index"}
 
 
@@ -113,16 +99,6 @@ def feature_descriptions(feature_names: Sequence[str], machine: dict[str, Any]) 
                 d["unit"] = ""
         rows.append(d)
     return pd.DataFrame(rows, columns=["feature", "sensor", "window", "statistic", "unit"])
-
-
-def feature_text(description: dict[str, Any], value: float, contribution: float | None) -> str:
-    """``"bearing_temperature, 48h mean, 84.9 degC, +0.41"``."""
-    stat = _STAT_TEXT.get(description["statistic"], description["statistic"])
-    window = description["window"]  # None, or NaN once it passed through a DataFrame
-    what = f"{window} {stat}" if isinstance(window, str) else stat
-    unit = f" {description['unit']}" if description["unit"] else ""
-    text = f"{description['sensor']}, {what}, {value:.4g}{unit}"
-    return text if contribution is None else f"{text}, {contribution:+.3g}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,28 +310,3 @@ def row_deviations(
         level.append((frame[f"{s}__mean_{long}"].to_numpy(float) - ref["mean"]) / scale)
         noise.append(frame[f"{s}__std_{long}"].to_numpy(float) / ref["std"] - 1.0)
     return np.column_stack(level + noise)
-
-
-def diagnose(
-    deviations: np.ndarray, signatures: dict[str, np.ndarray], temperature: float
-) -> tuple[list[str], np.ndarray]:
-    """(mode names, (n, modes) confidence) of each row: each mode's signature fitted to the
-    observed deviations by a non-negative least-squares scale; confidence = softmax of the
-    negative relative residual over ``temperature``."""
-    modes = list(signatures)
-    if not modes:
-        return [], np.zeros((len(deviations), 0))
-    obs = np.nan_to_num(np.asarray(deviations, dtype=np.float64))
-    total = np.maximum((obs * obs).sum(axis=1), 1e-12)
-    resid = []
-    for mode in modes:
-        e = signatures[mode]
-        ee = max(float(e @ e), 1e-12)
-        a = np.maximum(obs @ e / ee, 0.0)
-        r = obs - a[:, None] * e[None, :]
-        resid.append((r * r).sum(axis=1) / total)
-    resid = np.column_stack(resid)
-    logits = -resid / float(temperature)
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    return modes, p / p.sum(axis=1, keepdims=True)

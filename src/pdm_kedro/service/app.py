@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI
+from fastapi import Body, Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
 from pdm_kedro.service import dashboard, metrics, monitoring_metrics
@@ -55,6 +55,16 @@ ERRORS = {
     }.items()
 }
 
+
+EXPLAIN_QUERY = Query(
+    description=(
+        "explain the last row's answers with the top N factors (1 to the model's inputs): "
+        "TreeSHAP contributions (classification in log-odds, RUL in hours) with the base value "
+        "and per-sensor sums, the anomaly inputs' standardised deviations, and the failure-mode "
+        "diagnosis with its action. Costs more of the key's rate limit than a plain request."
+    ),
+)
+Explain = Annotated[int | None, EXPLAIN_QUERY]
 
 PREDICT_GUARD = require("predict")
 ADMIN_GUARD = require("admin")
@@ -191,8 +201,16 @@ def create_app(
         return {"machines": [_machine_info(current[m]) for m in sorted(current)]}
 
     def _predict(
-        machine_id: str, request: PredictRequest, families: list[str] | None
+        machine_id: str,
+        request: PredictRequest,
+        families: list[str] | None,
+        explain: int | None = None,
+        key: Principal | None = None,
     ) -> dict[str, Any]:
+        if explain is not None and key is not None:  # the guard counted one hit already
+            cost = config.explanations.rate_limit_cost
+            if cost > 1:
+                state.rate_limiter.check(key, "predict", cost=cost - 1, request_cost=cost)
         machine = _served(state, machine_id)
         check_rows(request.readings, config.limits.max_rows, machine_id)
         result = answer(
@@ -201,6 +219,7 @@ def create_app(
             families=families,
             all_rows=request.all_rows,
             from_episode_start=request.from_episode_start,
+            explain=explain,
         )
         metrics.observe_prediction(machine, result)
         return result
@@ -211,9 +230,12 @@ def create_app(
         responses=ERRORS,
         tags=["predict"],
     )
-    def predict_all(machine_id: str, request: PredictRequest, _key: PredictKey) -> dict[str, Any]:
-        """All four answers: failure probability and decision, RUL, anomaly, 24 h forecast."""
-        return _predict(machine_id, request, None)
+    def predict_all(
+        machine_id: str, request: PredictRequest, key: PredictKey, explain: Explain = None
+    ) -> dict[str, Any]:
+        """All four answers: failure probability and decision, RUL, anomaly, 24 h forecast
+        (``?explain=N``: and why, for the last row)."""
+        return _predict(machine_id, request, None, explain, key)
 
     @app.post(
         "/v1/machines/{machine_id}/predict/{family}",
@@ -225,10 +247,12 @@ def create_app(
         machine_id: str,
         family: Family,
         request: PredictRequest,
-        _key: PredictKey,
+        key: PredictKey,
+        explain: Explain = None,
     ) -> dict[str, Any]:
-        """One family's answer (the same features; only that family's model runs)."""
-        return _predict(machine_id, request, [family.value])
+        """One family's answer (the same features; only that family's model runs);
+        ``?explain=N`` explains it (not forecasting: 422)."""
+        return _predict(machine_id, request, [family.value], explain, key)
 
     @app.post("/v1/predict/batch", response_model=BatchResponse, responses=ERRORS, tags=["predict"])
     def predict_batch(request: BatchRequest, _key: PredictKey) -> dict[str, Any]:

@@ -47,6 +47,15 @@ class RateLimits(BaseModel):
         return value
 
 
+class Explanations(BaseModel):
+    """``?explain=N`` on the predict endpoints (docs/explanations.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rate_limit_cost: int = Field(
+        5, ge=1, description="predict-budget hits one explained request costs (1 = a plain one)"
+    )
+
+
 class Training(BaseModel):
     """The training job queue."""
 
@@ -74,6 +83,7 @@ class ServiceConfig(BaseModel):
     reload_poll_seconds: float = Field(2.0, gt=0)
     limits: Limits = Limits()
     rate_limits: RateLimits = RateLimits()
+    explanations: Explanations = Explanations()
     training: Training = Training()
     metrics: Metrics = Metrics()
     # not in service.yml: where the configuration came from (training jobs reuse it)

@@ -39,6 +39,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from pdm_kedro import paths
+from pdm_kedro.edge.runtime import explained_families
 from pdm_kedro.service.errors import ServiceError
 from pdm_kedro.service.inference import answer
 from pdm_kedro.service.performance import manifest_summary
@@ -52,6 +53,7 @@ TREND_HOURS = 6.0  # the trend compares the latest failure risk with the one thi
 TREND_STEADY = 0.02  # a change of the risk below this is "steady"
 CACHE_SECONDS = 30.0
 MAX_POINTS = 400  # readings sent to the page per sensor (evenly thinned beyond this)
+EXPLAIN_TOP_N = 3  # reasons shown per machine (the latest row's top factors, ``?explain=3``)
 
 router = APIRouter(tags=["dashboard"])
 PredictKey = Depends(require("predict"))
@@ -138,7 +140,8 @@ class DashboardData:
         }
         for sensor in sensors:
             readings[sensor] = [None if pd.isna(v) else float(v) for v in window[sensor]]
-        result = answer(machine, readings, all_rows=True)
+        explain = EXPLAIN_TOP_N if explained_families(machine.bundle) else None
+        result = answer(machine, readings, all_rows=True, explain=explain)
         out = {"readings": readings, "sensors": sensors, "result": result}
         with self._lock:
             self._cache[machine.machine_id] = (time.monotonic(), key, out)
@@ -186,11 +189,15 @@ def _trend(stamps: list[str], risk: list[float]) -> dict[str, Any]:
     return {"direction": direction, "delta": delta, "hours": TREND_HOURS}
 
 
-def _reasons(result: dict[str, Any]) -> Any:
-    """Top reasons when the prediction carries explanations (``?explain=``), else None."""
-    for key in ("explanation", "explanations"):
-        if result.get(key):
-            return result[key]
+def _reasons(result: dict[str, Any]) -> list[str] | None:
+    """The top reasons of the latest answer (the runtime's ``explanation``): the failure
+    classifier's top factors in words, else the RUL model's or the anomaly deviations; None
+    when the answer carries no explanation."""
+    explanation = result.get("explanation") or {}
+    for key in ("failure", "rul_hours", "anomaly"):
+        factors = (explanation.get(key) or {}).get("top_factors")
+        if factors:
+            return [factor["text"] for factor in factors]
     return None
 
 

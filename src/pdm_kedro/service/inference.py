@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pdm_kedro.edge.errors import EdgeInputError
+from pdm_kedro.edge.explain import ExplainRequestError
 from pdm_kedro.edge.runtime import predict
 from pdm_kedro.service.errors import ServiceError
 from pdm_kedro.service.registry import ServedMachine
@@ -97,8 +98,10 @@ def answer(
     families: list[str] | None = None,
     all_rows: bool = False,
     from_episode_start: bool = False,
+    explain: int | None = None,
 ) -> dict[str, Any]:
-    """The edge runtime's answer for ``families`` (default: all) plus the served versions."""
+    """The edge runtime's answer for ``families`` (default: all) plus the served versions;
+    with ``explain``, the runtime's explanation of the last row (422 for a bad ``explain``)."""
     if families is None:
         bundle, served = machine.bundle, list(machine.families)
     else:
@@ -119,11 +122,20 @@ def answer(
                 path=machine.bundle.path,
                 manifest=machine.manifest,
                 sessions={f: machine.bundle.sessions[f] for f in families},
+                explainer=machine.bundle.explainer,
             )
         served = list(families)
     arrays = to_arrays(machine, readings)
     try:
-        result = predict(bundle, arrays, all_rows=all_rows, from_episode_start=from_episode_start)
+        result = predict(
+            bundle,
+            arrays,
+            all_rows=all_rows,
+            from_episode_start=from_episode_start,
+            explain=explain,
+        )
+    except ExplainRequestError as err:
+        raise ServiceError(422, "invalid_explain", str(err)) from None
     except EdgeInputError as err:
         raise ServiceError(422, "invalid_readings", str(err)) from None
     result["models"] = {f: machine.versions[f] for f in served}

@@ -29,7 +29,7 @@ import numpy as np
 
 from pdm_kedro.edge.bundle import MANIFEST_FILE, EdgeBundle, load_bundle
 from pdm_kedro.edge.errors import EdgeError
-from pdm_kedro.edge.runtime import predict
+from pdm_kedro.edge.runtime import explained_families, predict
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +117,17 @@ def load_machine(folder: Path) -> ServedMachine:
     bundle = load_bundle(folder, machine_id=folder.parent.name, threads=1)  # refuses another's
     views = {
         family: EdgeBundle(
-            path=bundle.path, manifest=bundle.manifest, sessions={family: bundle.sessions[family]}
+            path=bundle.path,
+            manifest=bundle.manifest,
+            sessions={family: bundle.sessions[family]},
+            explainer=bundle.explainer,
         )
         for family in bundle.families
     }
     readings = synthetic_readings(bundle.manifest)
+    explain = 1 if explained_families(bundle) else None  # builds the TreeSHAP paths once
     for _ in range(WARMUP_CALLS):  # the first onnxruntime calls are slow: pay them before serving
-        predict(bundle, readings)
+        predict(bundle, readings, explain=explain)
     machine_id = bundle.machine_id
     return ServedMachine(
         machine_id=machine_id,

@@ -139,6 +139,73 @@ class Forecast(BaseModel):
     sensors: dict[str, SensorForecast]
 
 
+class _Factor(BaseModel):
+    feature: str
+    sensor: str = Field(..., description="the sensor (or sensor kind for an aggregate)")
+    window: str | None = Field(..., description="feature window, e.g. 48h (null: none)")
+    statistic: str
+    unit: str
+    value: float | None = Field(..., description="the input's value (null when missing)")
+
+
+class TreeFactor(_Factor):
+    """One model input's TreeSHAP contribution, in words a person reads."""
+
+    contribution: float = Field(..., description="in the family's output space")
+    text: str
+
+
+class DeviationFactor(_Factor):
+    """One anomaly-detector input's standardised deviation from the training reference."""
+
+    deviation: float = Field(..., description="(value - training mean) / training sd")
+    text: str
+
+
+class TreeExplanation(BaseModel):
+    """Why an XGBoost family answered what it did (the last row): exact TreeSHAP."""
+
+    output_space: str = Field(..., description="log-odds (failure) or hours (RUL)")
+    base_value: float = Field(..., description="XGBoost's bias")
+    raw_prediction: float = Field(..., description="base value + contributions")
+    top_factors: list[TreeFactor]
+    per_sensor: dict[str, float] = Field(..., description="contributions summed per sensor")
+
+
+class DeviationExplanation(BaseModel):
+    """Why the anomaly detector answered what it did: deviations, not a SHAP sum."""
+
+    output_space: str
+    top_factors: list[DeviationFactor]
+    per_sensor: dict[str, float] = Field(..., description="largest |deviation| per sensor")
+
+
+class ModeDiagnosis(BaseModel):
+    mode: str
+    confidence: float
+    description: str | None = None
+    action: str | None = None
+    part: str | None = None
+    repair_time_h: float | None = None
+
+
+class Diagnosis(BaseModel):
+    """The likely developing failure modes, most likely first, with the configured action."""
+
+    method: str
+    modes: list[ModeDiagnosis]
+
+
+class Explanation(BaseModel):
+    """``?explain=N``: the last row's explanation per answered family, and the diagnosis."""
+
+    top_n: int
+    failure: TreeExplanation | None = None
+    rul_hours: TreeExplanation | None = None
+    anomaly: DeviationExplanation | None = None
+    diagnosis: Diagnosis | None = None
+
+
 class Prediction(BaseModel):
     """The edge runtime's answer, plus the versions that produced it."""
 
@@ -150,6 +217,7 @@ class Prediction(BaseModel):
     anomaly: Anomaly | None = None
     forecast: Forecast | None = None
     warnings: list[str]
+    explanation: Explanation | None = Field(None, description="with ?explain=N only")
     models: dict[str, FamilyVersion]
     bundle_version: str
 

@@ -55,18 +55,24 @@ class RateLimiter:
         self._texts = dict(budgets)
         self._limiter = SlidingWindowCounterRateLimiter(SweepingMemoryStorage())
 
-    def check(self, principal: Principal, scope: str) -> None:
-        """Count one request; raise 429 with ``Retry-After`` when the key's budget is spent."""
+    def check(
+        self, principal: Principal, scope: str, cost: int = 1, request_cost: int | None = None
+    ) -> None:
+        """Count ``cost`` hits (an explained prediction costs more than a plain one: the guard
+        counts one, the route the rest; ``request_cost`` is the whole request's, for the
+        message); raise 429 with ``Retry-After`` when the key's budget is spent."""
         item = self._items[scope]
-        if self._limiter.hit(item, principal.key_id, scope):
+        if self._limiter.hit(item, principal.key_id, scope, cost=cost):
             return
         stats = self._limiter.get_window_stats(item, principal.key_id, scope)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
+        total = request_cost or cost
+        counted = f" (this request counts as {total})" if total > 1 else ""
         raise ServiceError(
             429,
             "rate_limited",
-            f"Rate limit of key {principal.key_id} for {scope} requests is {self._texts[scope]}; "
-            f"retry in {retry} s.",
+            f"Rate limit of key {principal.key_id} for {scope} requests is {self._texts[scope]}"
+            f"{counted}; retry in {retry} s.",
             headers={"Retry-After": str(retry)},
         )
 

@@ -17,6 +17,7 @@ from pdm_kedro.pipelines.anomaly.nodes import (
     fit_anomaly_rule,
     fit_isolation_forest,
     fit_one_class_svm,
+    fit_pca_t2q,
     package_anomaly_model,
     plot_score_distribution,
     sample_healthy_rows,
@@ -51,6 +52,7 @@ def detectors(healthy, inputs: dict, params: dict) -> dict:
     return {
         "isolation_forest": fit_isolation_forest(healthy, inputs, params),
         "one_class_svm": fit_one_class_svm(healthy, inputs, params),
+        "pca_t2q": fit_pca_t2q(healthy, inputs, params),
     }
 
 
@@ -148,6 +150,7 @@ def test_detectors_are_seeded_and_rank_anomalies_higher(
     for name, fit in (
         ("isolation_forest", fit_isolation_forest),
         ("one_class_svm", fit_one_class_svm),
+        ("pca_t2q", fit_pca_t2q),
     ):
         scores = anomaly_scores(detectors[name], val, inputs["feature_names"])
         refit = anomaly_scores(fit(healthy, inputs, params), val, inputs["feature_names"])
@@ -158,9 +161,7 @@ def test_detectors_are_seeded_and_rank_anomalies_higher(
 
 
 def test_choose_detector_keeps_the_better_val_f1(detectors, tiny_features, inputs):
-    selection = choose_detector(
-        detectors["isolation_forest"], detectors["one_class_svm"], tiny_features["val"], inputs
-    )
+    selection = choose_detector(*detectors.values(), tiny_features["val"], inputs)
     f1 = {k: v["val_f1"] for k, v in selection["candidates"].items()}
     assert selection["detector"] == max(f1, key=f1.get)
     assert selection["threshold"] == selection["candidates"][selection["detector"]]["threshold"]
@@ -169,12 +170,8 @@ def test_choose_detector_keeps_the_better_val_f1(detectors, tiny_features, input
 def test_model_metrics_and_plot_follow_the_contract(
     detectors, tiny_features, inputs, machine, params
 ):
-    selection = choose_detector(
-        detectors["isolation_forest"], detectors["one_class_svm"], tiny_features["val"], inputs
-    )
-    model = package_anomaly_model(
-        detectors["isolation_forest"], detectors["one_class_svm"], selection, inputs
-    )
+    selection = choose_detector(*detectors.values(), tiny_features["val"], inputs)
+    model = package_anomaly_model(*detectors.values(), selection, inputs)
     assert model["family"] == "anomaly"
     assert model["detector"] == selection["detector"]
     assert model["feature_names"] == inputs["feature_names"]
@@ -195,18 +192,22 @@ def test_model_metrics_and_plot_follow_the_contract(
         assert 0.0 <= row["value"] <= 1.0 and 0.0 <= row["baseline"] <= 1.0
         assert row["baseline_name"] == "single_row_threshold_rule"
     assert metrics["threshold"] == model["threshold"]
-    assert set(metrics["val_metrics"]["detector_f1"]) == {"isolation_forest", "one_class_svm"}
+    assert set(metrics["val_metrics"]["detector_f1"]) == set(detectors)
     assert isinstance(plot_score_distribution(scored, metrics), Figure)
 
 
-def test_both_detectors_export_to_onnx_with_equal_scores(detectors, inputs, tiny_features):
+def test_stock_detectors_export_to_onnx_with_equal_scores(detectors, inputs, tiny_features):
     """The whole sklearn Pipeline (residual map included) converts with stock skl2onnx."""
     import onnxruntime as ort
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
     x = tiny_features["val"][inputs["feature_names"]].to_numpy(dtype=np.float32)
-    for estimator in detectors.values():
+    for name, estimator in detectors.items():
+        if (
+            name == "pca_t2q"
+        ):  # a custom estimator: tests/pipelines/edge_export/test_pca_t2q_export.py
+            continue
         graph = convert_sklearn(
             estimator,
             initial_types=[("features", FloatTensorType([None, x.shape[1]]))],

@@ -17,7 +17,7 @@ from tests.pipelines.family_catalog import promotion_datasets
 NS = f"{TEST_MACHINE}.anomaly"
 WINDOWS_HOURS = [3, 12, 48]  # conf/base/parameters.yml features.windows_hours (the tiny tables')
 # Everything the family fits or chooses: none of it may depend on the test split.
-FITTED = ("healthy_train_rows", "isolation_forest", "one_class_svm", "detector_selection",
+FITTED = ("healthy_train_rows", "isolation_forest", "one_class_svm", "pca_t2q", "detector_selection",
           "model", "baseline_rule")  # fmt: skip
 
 
@@ -63,7 +63,7 @@ def test_pipeline_on_one_namespace(tiny_features, machine, params):
     catalog = run_family(tiny_features, machine, params)
     model = catalog[f"{NS}.model"].load()
     assert model["family"] == "anomaly"
-    assert model["detector"] in {"isolation_forest", "one_class_svm"}
+    assert model["detector"] in {"isolation_forest", "one_class_svm", "pca_t2q"}
     metrics = catalog[f"{NS}.metrics"].load()
     assert metrics["machine_id"] == TEST_MACHINE
     assert metrics["n_rows"] == len(tiny_features["test"])

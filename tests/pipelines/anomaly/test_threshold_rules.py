@@ -47,7 +47,9 @@ def test_choose_detector_on_normal_only_val_keeps_the_configured_detector():
     params = {
         "threshold": {"rule": "auto", "target_far": 0.1, "detector_without_labels": n.ONE_CLASS_SVM}
     }
-    chosen = n.choose_detector(_Scores(0.0), _Scores(1.0), val, {"feature_names": ["f"]}, params)
+    chosen = n.choose_detector(
+        _Scores(0.0), _Scores(1.0), _Scores(2.0), val, {"feature_names": ["f"]}, params
+    )
     assert chosen["rule"] == n.NORMAL_FAR and chosen["detector"] == n.ONE_CLASS_SVM
     for candidate in chosen["candidates"].values():
         assert candidate["val_far"] == pytest.approx(0.1, abs=1e-3)

@@ -199,3 +199,88 @@ def test_source_config_errors_are_explicit():
                 "split": {"method": "episode"},
             }
         )
+
+
+def _snapshot_machine(engine, split):
+    machine = copy.deepcopy(engine)
+    machine["source"] = {
+        "type": "file",
+        "files": {"data": "snapshots"},
+        "columns": {
+            "time_kind": "none",
+            "categorical": ["line"],
+            "labels": {"failure_within_horizon": "failed"},
+        },
+        "split": split,
+        "families": ["classification"],
+    }
+    return machine
+
+
+def _snapshot_table(n, rate, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "s_temp": 640 + rng.normal(size=n),
+            "s_speed": 2388 + rng.normal(size=n),
+            "line": rng.choice(["A", "B", None], size=n),
+            "failed": (np.arange(n) < round(n * rate)).astype(int),
+        }
+    )
+
+
+def test_snapshot_split_is_stratified_with_the_sources_own_fractions(engine):
+    n, rate = 1000, 0.05
+    fractions = {"train": 0.5, "val": 0.25, "test": 0.25}  # not the fleet's SPLITS (60/20/20)
+    machine = _snapshot_machine(
+        engine,
+        {"method": "random", "seed": 3, "fractions": fractions,
+         "stratify": "failure_within_horizon"},
+    )  # fmt: skip
+    _, _, labelled = _ingest({"snapshots": _snapshot_table(n, rate)}, machine)
+    parts = dict(zip(c.SPLITS, split_source_readings(labelled, machine, SPLITS), strict=True))
+    for name, part in parts.items():  # the source's fractions, within a row per label class
+        assert abs(len(part) - fractions[name] * n) <= 2
+    for part in parts.values():  # every split keeps the failure rate (within one row)
+        positives = int(part[c.FAILURE_WITHIN_HORIZON].sum())
+        assert abs(positives - rate * len(part)) <= 1
+    rows = pd.concat(parts.values())
+    assert rows[c.EPISODE].is_unique and len(rows) == n  # every row once
+    again = split_source_readings(labelled, machine, SPLITS)
+    pd.testing.assert_frame_equal(again[2], parts["test"])  # seeded
+    # without stratify a rare label can miss a split's rate by far more than one row
+    plain = _snapshot_machine(engine, {"method": "random", "seed": 3, "fractions": fractions})
+    rates = [
+        p[c.FAILURE_WITHIN_HORIZON].mean() for p in split_source_readings(labelled, plain, SPLITS)
+    ]
+    assert max(rates) - min(rates) > 0.002
+
+
+def test_snapshot_categorical_columns_are_carried_as_text(engine):
+    machine = _snapshot_machine(engine, {"method": "random", "seed": 1})
+    readings, _, _ = _ingest({"snapshots": _snapshot_table(30, 0.2)}, machine)
+    assert set(readings["category__line"]) <= {"A", "B", "<missing>"}
+    assert "<missing>" in set(readings["category__line"])
+    table = _snapshot_table(30, 0.2).drop(columns=["line"])
+    with pytest.raises(DataSourceError, match=r"'line' \(for categorical line\)"):
+        standardise_source_files({"snapshots": table}, machine)
+
+
+def test_snapshot_split_settings_are_checked():
+    base = {"type": "file", "files": {"data": "x"}, "columns": {"time_kind": "none"}}
+    with pytest.raises(ValidationError, match="must sum to 1"):
+        parse_file_source(
+            {**base, "split": {"method": "random",
+                               "fractions": {"train": 0.7, "val": 0.2, "test": 0.2}}}
+        )  # fmt: skip
+    with pytest.raises(ValidationError, match="unknown label 'failed'"):
+        parse_file_source({**base, "split": {"method": "random", "stratify": "failed"}})
+    with pytest.raises(ValidationError, match="method 'random' only"):
+        parse_file_source(
+            {**base, "split": {"method": "episode", "stratify": "failure_within_horizon"}}
+        )
+    with pytest.raises(ValidationError, match="snapshot tables"):
+        parse_file_source(
+            {**base, "columns": {"time": "t", "categorical": ["line"]},
+             "split": {"method": "episode"}}
+        )  # fmt: skip

@@ -19,8 +19,14 @@ from sklearn.preprocessing import StandardScaler
 from pdm_kedro import contract as c
 from pdm_kedro.contract import feature_columns
 from pdm_kedro.datasets.onnx_dataset import OnnxModelDataset
+from pdm_kedro.evaluation import explain as ex
+from pdm_kedro.pipelines.edge_export.explanation import (
+    build_edge_explanation,
+    describe_diagnosis_for_edge,
+    describe_model_explanation,
+)
 from pdm_kedro.pipelines.edge_export.nodes import (
-    build_edge_manifest,
+    build_edge_manifest_with_explanation,
     check_onnx_parity,
     describe_for_edge,
     export_to_onnx,
@@ -102,7 +108,7 @@ def export_bundle(
     """Run the export nodes by hand and write the bundle to ``folder``; returns the manifest."""
     import json  # noqa: PLC0415
 
-    entries = []
+    entries, explainers = [], []
     for family in EXPORTED_FAMILIES:
         model = models[family]
         onnx_model = export_to_onnx(model, machine, params["edge_export"])
@@ -112,8 +118,15 @@ def export_bundle(
         metrics = _metrics(machine["machine_id"], family, len(features["test"]))
         entries.append(describe_for_edge(model, onnx_model, metrics, parity))
         OnnxModelDataset(str(folder / f"{family}.onnx")).save(onnx_model)
-    manifest = build_edge_manifest(
-        machine, baselines, features["test"], params["validation"], *entries
+        explainers.append(describe_model_explanation(model, features["train"]))
+    reference = ex.fit_deviation_reference(
+        features["train"], machine, baselines, params["diagnosis"]
+    )
+    diagnosis = describe_diagnosis_for_edge(reference, machine, baselines, params["diagnosis"])
+    explanation = build_edge_explanation(machine, features["test"], diagnosis, *explainers)
+    (folder / "explanation.json").write_text(explanation)
+    manifest = build_edge_manifest_with_explanation(
+        machine, baselines, features["test"], params["validation"], explanation, *entries
     )
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

@@ -154,5 +154,7 @@ def test_pipeline_for_fewer_families_waits_only_for_them():
     assert {n for n in pipe.inputs() if not n.startswith("params:")} == {
         "regression.production_model",
         "features_test",
+        "features_train",  # the anomaly reference of explanation.json (none here)
+        "diagnosis.reference",  # the edge's failure-mode diagnosis
         "sensor_baselines",
     }

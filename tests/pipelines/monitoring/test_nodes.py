@@ -1,12 +1,22 @@
-"""Monitoring nodes on tiny frames: data quality conserves rows (a day sent twice included),
-regime adjustment, the retraining triggers with their reasons."""
+"""Monitoring nodes on tiny frames: data quality from the scoring accounts,
+regime adjustment, the retraining triggers with their reasons, the performance trigger's
+minimum rows and positives and its comparison beyond the uncertainty of both figures."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from pdm_kedro import contract as c
-from pdm_kedro.pipelines.monitoring.nodes import data_quality, decide_retraining, regime_adjusted
+from pdm_kedro.pipelines.monitoring.nodes import (
+    _calibrated,
+    _performance,
+    data_quality,
+    decide_retraining,
+    performance_verdict,
+    regime_adjusted,
+)
 
 RETRAINING = {
     "max_age_days": 7,
@@ -16,30 +26,21 @@ RETRAINING = {
 }
 
 
-def day_rows(day: str, n: int = 4) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            c.TIMESTAMP: pd.date_range(day, periods=n, freq="6h"),
-            c.EPISODE: 1,
-            c.REGIME: "nominal",
-            "s": [1.0, None, 3.0, 4.0][:n],
-        }
-    )
-
-
-def test_a_day_sent_twice_counts_its_duplicates_as_quarantined_not_scored_twice():
-    first, second = day_rows("2025-04-10"), day_rows("2025-04-11")
-    batches = {"2025-04-10": first, "2025-04-11": second, "2025-04-10-resent": first}
-    scored = {"2025-04-10": first, "2025-04-11": second}  # scoring keeps one copy
-    quarantine = first.assign(quarantine_reason="timestamp_unique_within_episode")
-    quality = data_quality(batches, scored, quarantine, ["s"])
-    assert quality["2025-04-10"]["files"] == ["2025-04-10", "2025-04-10-resent"]
-    assert quality["2025-04-10"]["rows_in"] == 8
-    assert quality["2025-04-10"]["rows_scored"] + quality["2025-04-10"]["rows_quarantined"] == 8
-    assert all(q["rows_conserved"] for q in quality.values())
-    assert quality["2025-04-11"]["missing_rate"] == {"s": 0.25}
-    lost = data_quality(batches, {"2025-04-10": first.iloc[:2]}, quarantine, ["s"])
-    assert not lost["2025-04-10"]["rows_conserved"] and not lost["2025-04-11"]["rows_conserved"]
+def test_data_quality_lists_per_day_the_accounts_of_the_files_that_brought_its_rows():
+    accounts = {
+        "2025-04-10": {"file": "2025-04-10.parquet", "rows_in": 4, "rows_scored": 4,
+                       "rows_quarantined": 0, "rows_conserved": True, "days": {"2025-04-10": [1]}},
+        "2025-04-10-resent": {"file": "2025-04-10-resent.parquet", "rows_in": 4,
+                              "rows_scored": 0, "rows_quarantined": 4, "rows_conserved": True,
+                              "days": {}},
+        "2025-04-11": {"file": "2025-04-11.parquet", "rows_in": 6, "rows_scored": 5,
+                       "rows_quarantined": 1, "rows_conserved": True,
+                       "days": {"2025-04-11": [1], "2025-04-12": [2]}},
+    }  # fmt: skip
+    quality = data_quality(accounts)
+    assert [q["file"] for q in quality["2025-04-10"]] == ["2025-04-10.parquet"]
+    assert [q["file"] for q in quality["2025-04-12"]] == ["2025-04-11.parquet"]
+    assert "days" not in quality["2025-04-11"][0]
 
 
 def test_regime_adjustment_removes_the_regime_median_and_falls_back_for_a_new_regime():
@@ -79,3 +80,95 @@ def test_each_trigger_fires_on_its_own_condition_and_not_otherwise():
     assert triggers(decide_retraining(report([False], labelled=1000), RETRAINING)) == {"data"}
     manual = decide_retraining(report([False]), RETRAINING, manual=True)
     assert triggers(manual) == {"manual"} and manual["retrain"]
+
+
+MONITORING = {
+    "min_labelled_rows": 48,
+    "min_positives": 24,
+    "bootstrap": {"resamples": 200, "confidence": 0.9, "seed": 11},
+}
+TEST = {
+    "classification": {"f1": 0.52, "f1_interval": [0.456, 0.609]},
+    "regression": {"rmse": 32.5, "rmse_interval": [23.1, 42.2]},
+}
+
+
+def labelled_window(days: int, positives_per_day: int, hit_rate: float, rul_error: float):
+    """Hourly rows over ``days`` days, ``positives_per_day`` failure-horizon rows a day, the
+    model catching about ``hit_rate`` of them (seeded), its RUL off by about ``rul_error`` h."""
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2025-04-01", periods=days * 24, freq="h")
+    truth = np.tile(np.arange(24) >= 24 - positives_per_day, days)
+    decision = truth & (rng.random(len(stamps)) < hit_rate)
+    rul = np.tile(np.arange(24, 0, -1) * 5.0, days)
+    log = pd.DataFrame(
+        {c.TIMESTAMP: stamps, c.EPISODE: 1, "history_complete": True,
+         "failure.decision": decision, "rul_hours.value": rul + rng.normal(0, rul_error, len(rul))}
+    )  # fmt: skip
+    labels = pd.DataFrame(
+        {c.TIMESTAMP: stamps, c.EPISODE: 1, c.FAILURE_WITHIN_HORIZON: truth.astype(int), c.RUL: rul}
+    )
+    return log, labels
+
+
+def test_realised_performance_needs_enough_rows_and_positives_and_carries_a_seeded_interval():
+    log, labels = labelled_window(days=1, positives_per_day=12, hit_rate=0.9, rul_error=5.0)
+    assert _performance(log, labels, 1000.0, MONITORING)["classification"] is None  # 24 rows
+    log, labels = labelled_window(days=4, positives_per_day=4, hit_rate=0.9, rul_error=5.0)
+    few = _performance(log, labels, 1000.0, MONITORING)  # 96 rows, 16 positives
+    assert few["positives"] == 16 and few["classification"] is None
+    assert few["regression"]["rmse"] > 0
+    log, labels = labelled_window(days=10, positives_per_day=6, hit_rate=0.9, rul_error=5.0)
+    enough = _performance(log, labels, 1000.0, MONITORING)
+    cls, reg = enough["classification"], enough["regression"]
+    assert cls["positives"] == 60
+    assert cls["f1_interval"][0] <= cls["f1"] <= cls["f1_interval"][1] < 1.0 + 1e-12
+    assert reg["rmse_interval"][0] <= reg["rmse"] <= reg["rmse_interval"][1]
+    assert _performance(log, labels, 1000.0, MONITORING) == enough  # seeded
+
+
+def test_the_performance_trigger_stays_quiet_within_the_uncertainty():
+    # healthy: the realised F1 above the test figure, RMSE inside the test interval
+    healthy = {"f1": 0.62, "f1_interval": [0.45, 0.75]}
+    assert not performance_verdict("classification", healthy, TEST, 0.10)["worse"]
+    # point estimate more than 10 % below test, but the realised interval reaches the test's
+    noisy = {"f1": 0.40, "f1_interval": [0.25, 0.50]}
+    assert not performance_verdict("classification", noisy, TEST, 0.10)["worse"]
+    rmse = {"rmse": 40.0, "mae": 30.0, "rmse_interval": [30.0, 50.0]}
+    assert not performance_verdict("regression", rmse, TEST, 0.10)["worse"]
+    # too few labelled positives: no F1, no verdict
+    assert performance_verdict("classification", None, TEST, 0.1) is None
+
+
+def test_the_performance_trigger_fires_beyond_the_uncertainty():
+    bad = {"f1": 0.25, "f1_interval": [0.15, 0.35]}  # 0.35 < 0.456 * 0.9
+    verdict = performance_verdict("classification", bad, TEST, 0.10)
+    assert verdict["worse"] and verdict["limit"] == pytest.approx(0.456 * 0.9)
+    slow = {"rmse": 80.0, "mae": 70.0, "rmse_interval": [60.0, 95.0]}  # 60 > 42.2 * 1.1
+    assert performance_verdict("regression", slow, TEST, 0.10)["worse"]
+    decision = decide_retraining(
+        {"machine_id": "m", "labelled_rows_total": 500,
+         "champion": {"age_days": 1.0, "test": TEST},
+         "windows": [{"day": "2025-04-10", "performance": {"classification": bad, "regression": slow}}]},
+        RETRAINING | {"min_new_labelled_rows": 10_000},
+    )  # fmt: skip
+    assert [(r["trigger"], r["family"]) for r in decision["reasons"]] == [
+        ("performance", "classification"),
+        ("performance", "regression"),
+    ]
+
+
+def test_a_stored_drift_calibration_is_reused_with_the_same_thresholds():
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"s": rng.normal(size=400), "t": rng.gamma(2.0, size=400)})
+    options = {"bins": 10, "step_fraction": 0.25, "max_chunks": 20, "quantile": 0.95,
+               "margin": 1.5}  # fmt: skip
+    made: dict = {}
+    first = _calibrated("sensors", reference, ["s", "t"], 50, options, {}, made)
+    assert list(made) and made[next(iter(made))]["thresholds"].keys() == {"s", "t"}
+    again: dict = {}
+    second = _calibrated("sensors", reference, ["s", "t"], 50, options, made, again)
+    assert again == {} and second.thresholds == first.thresholds
+    other: dict = {}  # another reference (a new champion): calibrated anew
+    _calibrated("sensors", reference * 2.0, ["s", "t"], 50, options, made, other)
+    assert list(other) and set(other).isdisjoint(made)

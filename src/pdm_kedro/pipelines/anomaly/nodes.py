@@ -16,7 +16,10 @@ skl2onnx exports it whole and the edge needs no extra transform:
 - repeat runs -> Binarizer(threshold) -> StandardScaler: 1 while the reading repeats exactly
   (stuck sensors, dropouts held at the floor), 0 otherwise; scaling by the healthy rows' rate of
   repeats makes a rare repeat as loud as a large departure;
-- then the detector (IsolationForest or OneClassSVM); anomaly score = -decision_function(X).
+- then the detector (IsolationForest, OneClassSVM, or PCA T²+Q: Hotelling's T² in the retained
+  principal components plus the squared reconstruction error Q, see ``pca_detector``; its residual
+  block is rotated but never whitened, which would erase the variances T² and Q tell apart);
+  anomaly score = -decision_function(X).
 """
 
 from __future__ import annotations
@@ -44,28 +47,47 @@ from pdm_kedro.evaluation.threshold_rule import (
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.promotion import score_both
 
+from .pca_detector import PcaT2QDetector
+
 logger = logging.getLogger(__name__)
 
 FAMILY = "anomaly"
 LABEL = c.ANOMALY
 ISOLATION_FOREST = "isolation_forest"
 ONE_CLASS_SVM = "one_class_svm"
+PCA_T2Q = "pca_t2q"
+DETECTORS = (ISOLATION_FOREST, ONE_CLASS_SVM, PCA_T2Q)
+MEDIAN_RESIDUAL = "median_residual"  # anomaly.inputs.signal
+ZSCORE = "zscore"
 METRIC_NAMES = ("precision", "recall", "f1", "false_alarm_rate", "missed_alarm_rate")
 
 
 def select_detector_inputs(
     machine: dict[str, Any], params: dict[str, Any], features: dict[str, Any]
 ) -> dict[str, Any]:
-    """The detector's input columns, in order: one residual per sensor, then one repeat run each.
+    """The detector's input columns, in order: one signal per sensor, then one repeat run each.
 
-    The residual column is derived from the feature windows (the middle window's median
-    residual), never configured by hand. Returns ``{"feature_names": [...], "n_sensors": k}``.
+    ``inputs.signal`` picks the signal: ``median_residual`` (default; its column is derived from
+    the feature windows, the middle window's median residual, never configured by hand) or
+    ``zscore`` (the reading's level against the train baseline, ``__zscore``: what the published
+    PCA T²+Q reads on SKAB, where a valve fault holds a level for minutes and a residual from a
+    36 s median forgets it). Returns ``{"feature_names": [...], "n_sensors": k}``.
+
+    Raises:
+        ValueError: an unknown ``inputs.signal``.
     """
     sensors = parse_machine(machine).sensor_names
-    suffixes = [
-        median_residual_suffix(features["windows_hours"]),
-        params["inputs"]["repeat_suffix"],
-    ]
+    signal = params["inputs"].get("signal", MEDIAN_RESIDUAL)
+    signals = {
+        MEDIAN_RESIDUAL: median_residual_suffix(features["windows_hours"]),
+        ZSCORE: "__zscore",
+    }
+    if signal not in signals:
+        raise ValueError(
+            f"{parse_machine(machine).machine_id}: anomaly.inputs.signal must be one of "
+            f"{sorted(signals)}: {signal!r}"
+        )
+    suffixes = [signals[signal], params["inputs"]["repeat_suffix"]]
     return {
         "feature_names": [f"{s}{suffix}" for suffix in suffixes for s in sensors],
         "n_sensors": len(sensors),
@@ -95,9 +117,15 @@ def detector_matrix(frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray
     return frame[list(feature_names)].to_numpy(dtype=np.float32)
 
 
-def build_preprocessor(inputs: dict[str, Any], params: dict[str, Any]) -> ColumnTransformer:
-    """Residuals -> scaler + whitened PCA; repeat runs -> repeating (1) / moving (0), scaled."""
+def build_preprocessor(
+    inputs: dict[str, Any], params: dict[str, Any], whiten: bool | None = None
+) -> ColumnTransformer:
+    """Residuals -> scaler + (whitened) PCA; repeat runs -> repeating (1) / moving (0), scaled.
+
+    ``whiten`` overrides ``preprocessing.whiten`` (PCA T²+Q reads unwhitened residuals).
+    """
     prep = params["preprocessing"]
+    whiten = bool(prep["whiten"]) if whiten is None else whiten
     k = inputs["n_sensors"]
     return ColumnTransformer(
         [
@@ -108,7 +136,7 @@ def build_preprocessor(inputs: dict[str, Any], params: dict[str, Any]) -> Column
                         ("scale", StandardScaler()),
                         (
                             "whiten",
-                            PCA(whiten=bool(prep["whiten"]), random_state=int(params["seed"])),
+                            PCA(whiten=whiten, random_state=int(params["seed"])),
                         ),
                     ]
                 ),
@@ -140,11 +168,16 @@ def floor_repeat_scale(prepare: ColumnTransformer, min_rate: float) -> None:
 
 
 def _fit_detector(
-    healthy: pd.DataFrame, inputs: dict[str, Any], detector: Any, rows: int, params: dict[str, Any]
+    healthy: pd.DataFrame,
+    inputs: dict[str, Any],
+    detector: Any,
+    rows: int,
+    params: dict[str, Any],
+    whiten: bool | None = None,
 ) -> Pipeline:
     """Fit preprocessing + ``detector`` on the first ``rows`` healthy rows of the seeded draw."""
     x = detector_matrix(healthy, inputs["feature_names"])[:rows]
-    prepare = build_preprocessor(inputs, params).fit(x)
+    prepare = build_preprocessor(inputs, params, whiten=whiten).fit(x)
     floor_repeat_scale(prepare, float(params["preprocessing"]["min_repeat_rate"]))
     detector.fit(prepare.transform(x))
     return Pipeline([("prepare", prepare), ("detect", detector)])
@@ -167,6 +200,19 @@ def fit_one_class_svm(
     settings = dict(params["detectors"][ONE_CLASS_SVM])
     rows = int(settings.pop("fit_rows"))
     return _fit_detector(healthy, inputs, OneClassSVM(**settings), rows, params)
+
+
+def fit_pca_t2q(healthy: pd.DataFrame, inputs: dict[str, Any], params: dict[str, Any]) -> Pipeline:
+    """PCA T²+Q (components by explained variance, seeded) on healthy training rows.
+
+    The residual block is standardised and rotated but not whitened: whitening every component
+    would give all directions the same variance, and T² (along the healthy components) and Q (off
+    them) could no longer tell a large healthy movement from an unusual one.
+    """
+    settings = dict(params["detectors"][PCA_T2Q])
+    rows = int(settings.pop("fit_rows"))
+    detector = PcaT2QDetector(**settings, random_state=int(params["seed"]))
+    return _fit_detector(healthy, inputs, detector, rows, params, whiten=False)
 
 
 def anomaly_scores(estimator: Any, frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
@@ -212,7 +258,8 @@ def threshold_rule(y_val: np.ndarray, params: dict[str, Any]) -> str:
         )
     if rule not in (BEST_F1, NORMAL_FAR, LEADING_WINDOW):
         raise ValueError(
-            f"anomaly.threshold.rule must be auto, {BEST_F1} or {NORMAL_FAR}: {rule!r}"
+            f"anomaly.threshold.rule must be auto, {BEST_F1}, {NORMAL_FAR} or {LEADING_WINDOW}: "
+            f"{rule!r}"
         )
     return rule
 
@@ -232,13 +279,15 @@ def normal_far_threshold(scores_normal: np.ndarray, target_far: float) -> float:
 def choose_detector(
     isolation_forest: Pipeline,
     one_class_svm: Pipeline,
+    pca_t2q: Pipeline,
     features_val: pd.DataFrame,
     inputs: dict[str, Any],
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Detector and threshold by the configured rule (``anomaly.threshold``).
 
-    - ``best_f1_on_val``: each detector's val F1 at its own best val threshold; the higher wins.
+    - ``best_f1_on_val``: each detector's val F1 at its own best val threshold; the highest wins
+      (detectors listed in ``threshold.candidates``, default all three).
     - ``normal_far``: no labelled anomaly needed: the threshold is the quantile of the scores of
       val's normal rows that flags ``target_far`` of them; the detector is
       ``detector_without_labels`` (nothing in the data can rank detectors).
@@ -252,7 +301,18 @@ def choose_detector(
     per_episode = rule == LEADING_WINDOW
     if per_episode:  # per-episode thresholds come later; the global one: normal_far
         rule = NORMAL_FAR
-    estimators = ((ISOLATION_FOREST, isolation_forest), (ONE_CLASS_SVM, one_class_svm))
+    fitted = {ISOLATION_FOREST: isolation_forest, ONE_CLASS_SVM: one_class_svm, PCA_T2Q: pca_t2q}
+    names = list(settings.get("candidates") or DETECTORS)
+    unknown = sorted(set(names) - set(DETECTORS))
+    without_labels = settings.get("detector_without_labels", ISOLATION_FOREST)
+    if unknown or without_labels not in DETECTORS:
+        raise ValueError(
+            f"anomaly.threshold: unknown detector(s) {unknown or [without_labels]}; "
+            f"the family's detectors are {list(DETECTORS)}"
+        )
+    if rule != BEST_F1 and without_labels not in names:
+        names.append(without_labels)
+    estimators = [(name, fitted[name]) for name in names]
     candidates = {}
     for name, estimator in estimators:
         scores = anomaly_scores(estimator, features_val, inputs["feature_names"])
@@ -275,7 +335,7 @@ def choose_detector(
         winner = max(candidates, key=lambda name: candidates[name]["val_f1"])
         why = "the higher val F1"
     else:
-        winner = settings.get("detector_without_labels", ISOLATION_FOREST)
+        winner = without_labels
         why = "configured (val has no anomalies to rank detectors by)"
     logger.info("anomaly: %s (%s), threshold rule %s", winner, why, rule)
     return {
@@ -290,11 +350,12 @@ def choose_detector(
 def package_anomaly_model(
     isolation_forest: Pipeline,
     one_class_svm: Pipeline,
+    pca_t2q: Pipeline,
     selection: dict[str, Any],
     inputs: dict[str, Any],
 ) -> dict[str, Any]:
     """The family's model artefact (contract): the chosen detector, its inputs and threshold."""
-    estimator = {ISOLATION_FOREST: isolation_forest, ONE_CLASS_SVM: one_class_svm}
+    estimator = {ISOLATION_FOREST: isolation_forest, ONE_CLASS_SVM: one_class_svm, PCA_T2Q: pca_t2q}
     return {
         "family": FAMILY,
         "estimator": estimator[selection["detector"]],

@@ -13,6 +13,7 @@ from .nodes import (
     fit_anomaly_rule,
     fit_isolation_forest,
     fit_one_class_svm,
+    fit_pca_t2q,
     package_anomaly_model,
     plot_score_distribution,
     sample_healthy_rows,
@@ -50,10 +51,17 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             name="fit_one_class_svm",
         ),
         Node(
+            fit_pca_t2q,
+            inputs=["healthy_train_rows", "detector_inputs", "params:anomaly"],
+            outputs="pca_t2q",
+            name="fit_pca_t2q",
+        ),
+        Node(
             choose_detector,
             inputs=[
                 "isolation_forest",
                 "one_class_svm",
+                "pca_t2q",
                 "features_val",
                 "detector_inputs",
                 "params:anomaly",
@@ -63,7 +71,13 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         ),
         Node(
             package_anomaly_model,
-            inputs=["isolation_forest", "one_class_svm", "detector_selection", "detector_inputs"],
+            inputs=[
+                "isolation_forest",
+                "one_class_svm",
+                "pca_t2q",
+                "detector_selection",
+                "detector_inputs",
+            ],
             outputs="model",
             name="package_anomaly_model",
         ),

@@ -35,7 +35,7 @@ from pdm_kedro.evaluation.model_inputs import (
     select_feature_names,
     xgboost_settings,
 )
-from pdm_kedro.evaluation.report import metric_rows, with_event_rows
+from pdm_kedro.evaluation.report import metric_rows, with_event_rows, with_intervals
 from pdm_kedro.evaluation.threshold_rule import apply_threshold_rule, fit_threshold_rule
 from pdm_kedro.fleet import parse_machine
 from pdm_kedro.promotion import score_both
@@ -45,6 +45,11 @@ logger = logging.getLogger(__name__)
 FAMILY = "classification"
 LABEL = c.FAILURE_WITHIN_HORIZON
 BASELINE_NAME = "single_row_threshold_rule"
+THRESHOLD_CHOICE = {
+    "val": "val (max F1)",
+    "grouped_cv": "out-of-fold F1 over train+val episodes (grouped CV)",
+    "stratified_cv": "out-of-fold F1 over train+val rows (seeded folds stratified on the label)",
+}
 
 
 def fit_failure_rule(
@@ -110,6 +115,30 @@ def choose_decision_threshold(
     return best["threshold"]
 
 
+def threshold_folds(
+    pooled: pd.DataFrame, selection: dict[str, Any], seed: int
+) -> tuple[np.ndarray, int]:
+    """Fold of every train+val row for the threshold's cross-validation, and the fold count.
+
+    Folds hold whole episodes. ``grouped_cv``: round robin over the episodes in time order.
+    ``stratified_cv`` (snapshot tables, one row per episode): episodes shuffled with ``seed``
+    and dealt per class of their label (an episode is positive if any of its rows is), so every
+    fold keeps the label's rate.
+    """
+    episodes = pd.unique(pooled[c.EPISODE])
+    folds = min(int(selection["folds"]), len(episodes))
+    if selection["method"] == "stratified_cv":
+        positive = pooled.groupby(c.EPISODE, sort=False)[LABEL].max().reindex(episodes)
+        order = np.random.default_rng(seed).permutation(len(episodes))
+        fold_of = {}
+        for value in (0, 1):
+            members = [episodes[i] for i in order if positive.iloc[i] == value]
+            fold_of |= {episode: i % folds for i, episode in enumerate(members)}
+    else:
+        fold_of = {episode: i % folds for i, episode in enumerate(episodes)}
+    return pooled[c.EPISODE].map(fold_of).to_numpy(), folds
+
+
 def choose_threshold_by_grouped_cv(
     classifier: dict[str, Any],
     features_train: pd.DataFrame,
@@ -120,22 +149,21 @@ def choose_threshold_by_grouped_cv(
 
     A threshold tuned on the few val episodes does not carry over to unseen ones. Here the
     train+val episodes are split into ``threshold_selection.folds`` groups of whole episodes
-    (in time order, round robin); for each group a classifier with the family's settings and the
-    final model's number of trees (its early-stopped ``best_iteration + 1``) is fitted on the
-    other groups (every ``row_stride``-th row: neighbouring readings add little but time) and
-    scores every row of the held-out one. The threshold maximising F1 over all out-of-fold
-    scores is the decision threshold (never below ``min_decision_threshold``). Test is never read.
-    ``threshold_selection.method: val`` keeps the val-only choice.
+    (:func:`threshold_folds`: round robin in time order for ``grouped_cv``, seeded and
+    stratified on the label for ``stratified_cv``, the snapshot tables' choice); for each group
+    a classifier with the family's settings and the final model's number of trees (its
+    early-stopped ``best_iteration + 1``) is fitted on the other groups (every ``row_stride``-th
+    row: neighbouring readings add little but time) and scores every row of the held-out one.
+    The threshold maximising F1 over all out-of-fold scores is the decision threshold (never
+    below ``min_decision_threshold``). Test is never read. ``threshold_selection.method: val``
+    keeps the val-only choice.
     """
     selection = params.get("threshold_selection") or {"method": "val"}
     if selection["method"] == "val":
         return choose_decision_threshold(classifier, features_val, params)
     pooled = pd.concat([features_train, features_val], ignore_index=True)
     names = classifier["feature_names"]
-    episodes = pd.unique(pooled[c.EPISODE])
-    folds = min(int(selection["folds"]), len(episodes))
-    fold_of = {episode: i % folds for i, episode in enumerate(episodes)}
-    fold = pooled[c.EPISODE].map(fold_of).to_numpy()
+    fold, folds = threshold_folds(pooled, selection, int(params["seed"]))
     y = pooled[LABEL].to_numpy(np.int8)
     x = feature_matrix(pooled, names)
     settings = xgboost_settings(params)
@@ -151,13 +179,45 @@ def choose_threshold_by_grouped_cv(
         oof[held] = estimator.predict_proba(x[held])[:, 1]
     best = best_f1_threshold(y, oof, float(params["min_decision_threshold"]))
     logger.info(
-        "decision threshold %.4f (out-of-fold F1 %.3f over %d train+val episodes, %d folds)",
+        "decision threshold %.4f (out-of-fold F1 %.3f over %d train+val episodes, %d folds, %s)",
         best["threshold"],
         best["f1"],
-        len(episodes),
+        pooled[c.EPISODE].nunique(),
         folds,
+        selection["method"],
     )
     return best["threshold"]
+
+
+def refit_failure_classifier(
+    classifier: dict[str, Any],
+    features_train: pd.DataFrame,
+    features_val: pd.DataFrame,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The final trees: with ``refit_on_train_val`` the classifier is fitted again on train+val
+    with the number of trees early stopping chose on val (``best_iteration + 1``), the same
+    settings and seed; without it, the train-only classifier unchanged.
+
+    For tables of independent rows (snapshots) the val rows are as good training data as the
+    train rows once the tree count and the threshold (out-of-fold over train+val) are chosen.
+    Test is never read.
+    """
+    if not params.get("refit_on_train_val", False):
+        return classifier
+    pooled = pd.concat([features_train, features_val], ignore_index=True)
+    names = classifier["feature_names"]
+    settings = xgboost_settings(params)
+    settings.pop("early_stopping_rounds")
+    settings["n_estimators"] = classifier["best_iteration"] + 1
+    estimator = xgb.XGBClassifier(**settings, scale_pos_weight=classifier["scale_pos_weight"])
+    estimator.fit(feature_matrix(pooled, names), pooled[LABEL].to_numpy(np.int8), verbose=False)
+    logger.info(
+        "classifier refitted on train+val (%d rows, %d trees)",
+        len(pooled),
+        settings["n_estimators"],
+    )
+    return {**classifier, "estimator": estimator, "fitted_on": "train+val"}
 
 
 def package_failure_model(
@@ -235,8 +295,10 @@ def evaluate_failure_model(
     rows = metric_rows(
         model_test, rule_test, BASELINE_NAME, ceiling_values(ceiling) if ceiling else None
     )
-    if events:
+    if events and events.get("applies", True):
         rows = with_event_rows(rows, events, BASELINE_NAME)
+    elif events:  # no alarm events (snapshots): the F1 / PR-AUC intervals only
+        rows = with_intervals(rows, events["intervals"])
     estimator = model["estimator"]
     return {
         "machine_id": parse_machine(machine).machine_id,
@@ -247,7 +309,8 @@ def evaluate_failure_model(
         "positive_rate": float(np.mean(y_test)) if len(y_test) else float("nan"),
         "metrics": rows,
         "ceiling": ceiling,
-        "events": events,
+        "events": events if events and events.get("applies", True) else None,
+        **({"events_note": events["why"]} if events and not events.get("applies", True) else {}),
         "confusion_matrix": confusion_counts(y_test, test_predictions["alarm"].to_numpy()),
         "baseline_confusion_matrix": confusion_counts(y_test, rule_flags),
         "val_metrics": {"model": model_val, "baseline": rule_val},
@@ -258,12 +321,11 @@ def evaluate_failure_model(
             "best_iteration": classifier["best_iteration"],
             "scale_pos_weight": classifier["scale_pos_weight"],
             "horizon_hours": model["horizon_hours"],
-            "threshold_chosen_on": (
-                "val (max F1)"
-                if (params.get("threshold_selection") or {"method": "val"})["method"] == "val"
-                else "out-of-fold F1 over train+val episodes (grouped CV)"
-            ),
+            "threshold_chosen_on": THRESHOLD_CHOICE[
+                (params.get("threshold_selection") or {"method": "val"})["method"]
+            ],
             "early_stopping_on": "val",
+            "trees_fitted_on": "train+val" if params.get("refit_on_train_val") else "train",
             **{k: v for k, v in params["xgboost"].items()},
             "seed": int(params["seed"]),
         },
@@ -282,12 +344,37 @@ def assess_alarm_events(
 ) -> dict[str, Any]:
     """Event-level test figures of the model and the single-row rule (see
     :mod:`pdm_kedro.evaluation.events`), and bootstrap intervals over test episodes for F1,
-    PR-AUC and every event metric."""
+    PR-AUC and every event metric.
+
+    Rows without a time to failure (a snapshot table: a failure label, no RUL) have no alarm
+    events: the document then says so (``applies: false``) and holds only the F1 and PR-AUC
+    intervals, over rows (each row is its own episode).
+    """
     settings = params["events"]
     k = int(settings["sustained_readings"])
     boot = settings["bootstrap"]
     hours_per_row = 1.0 / parse_machine(machine).rows_per_hour
     episode = features_test[c.EPISODE].to_numpy()
+    if c.RUL not in features_test.columns:
+        y = test_predictions[LABEL].to_numpy()
+        alarm = test_predictions["alarm"].to_numpy()
+        proba = test_predictions["probability"].to_numpy()
+        resamples, seed, level = int(boot["resamples"]), int(boot["seed"]), float(boot["level"])
+        return {
+            "applies": False,
+            "why": "no time to failure (no rul column): alarm events need one",
+            "bootstrap": {"resamples": resamples, "seed": seed, "level": level, "over": "rows"},
+            "intervals": {
+                "f1": bootstrap_interval(
+                    episode, lambda r: threshold_metrics(y[r], alarm[r])["f1"], resamples, seed,
+                    level,
+                ),
+                "pr_auc": bootstrap_interval(
+                    episode, lambda r: ranking_metrics(y[r], proba[r])["pr_auc"], resamples,
+                    seed, level,
+                ),
+            },
+        }  # fmt: skip
     rul = features_test[c.RUL].to_numpy(np.float64)
 
     def records(alarm: np.ndarray) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from .nodes import (
     plot_precision_recall,
     predict_failures,
     rank_feature_importance,
+    refit_failure_classifier,
     score_for_promotion,
     train_failure_classifier,
 )
@@ -58,8 +59,14 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             name="choose_decision_threshold",
         ),
         Node(
+            refit_failure_classifier,
+            inputs=["classifier", "features_train", "features_val", "params:classification"],
+            outputs="final_classifier",
+            name="refit_failure_classifier",
+        ),
+        Node(
             package_failure_model,
-            inputs=["classifier", "decision_threshold", "params:labels"],
+            inputs=["final_classifier", "decision_threshold", "params:labels"],
             outputs="model",
             name="package_failure_model",
         ),

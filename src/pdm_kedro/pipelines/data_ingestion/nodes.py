@@ -31,11 +31,18 @@ SOURCE_EPISODE = "source_episode"  # the episode / unit id as written in the use
 ROLE = "source_role"
 READING_ROLES = ("data", "train", "val", "test")
 MAX_ROWS_QUOTED = 5
+CATEGORY_PREFIX = "category__"
+MISSING_CATEGORY = "<missing>"
 
 
 def setting_column(name: str) -> str:
     """The raw column carrying operating setting ``name`` (kept beside the contract's columns)."""
     return f"setting__{name}"
+
+
+def category_column(name: str) -> str:
+    """The raw column carrying categorical column ``name`` as text (``columns.categorical``)."""
+    return f"{CATEGORY_PREFIX}{name}"
 
 
 class DataSourceError(ValueError):
@@ -120,6 +127,8 @@ def _standardise_file(
     settings = source.operating_conditions.settings if source.operating_conditions else []
     for column in settings:
         wanted[f"operating setting {column}"] = column
+    for column in cols.categorical:
+        wanted[f"categorical {column}"] = column
     present_labels = {lab: col for lab, col in cols.labels.items() if col in frame.columns}
     _require_columns(frame, wanted, file)
 
@@ -141,6 +150,9 @@ def _standardise_file(
         out[name] = _numeric(frame, col, file, f"sensor {name}")
     for column in settings:
         out[setting_column(column)] = _numeric(frame, column, file, f"operating setting {column}")
+    for column in cols.categorical:  # text as given; a missing value is a level of its own
+        text = frame[column].astype("string").str.strip()
+        out[category_column(column)] = text.fillna(MISSING_CATEGORY).astype(str).to_numpy()
     for label, col in present_labels.items():
         out[label] = _numeric(frame, col, file, f"label {label}")
     for label, value in source.fill_labels.get(role, {}).items():
@@ -354,16 +366,43 @@ def _split_files(
     return train[~in_val], train[in_val], test
 
 
+def stratified_assignment(strata: np.ndarray, fractions: dict[str, float], seed: int) -> np.ndarray:
+    """Split index (0 train, 1 val, 2 test) of every row: within each stratum the rows are
+    shuffled with ``seed`` and cut at the fractions (largest remainders), so every split keeps
+    each stratum's share up to one row. One stratum for all rows is a plain seeded random split."""
+    rng = np.random.default_rng(seed)
+    shares = np.array([fractions[name] for name in c.SPLITS], dtype=np.float64)
+    shares = shares / shares.sum()
+    out = np.empty(len(strata), dtype=np.int64)
+    for value in pd.unique(strata):
+        rows = np.flatnonzero(strata == value)
+        rows = rows[rng.permutation(len(rows))]
+        exact = shares * len(rows)
+        counts = np.floor(exact).astype(np.int64)
+        for i in np.argsort(-(exact - counts), kind="stable")[: len(rows) - counts.sum()]:
+            counts[i] += 1
+        out[rows] = np.repeat(np.arange(len(c.SPLITS)), counts)
+    return out
+
+
 def _split_random(
     readings: pd.DataFrame, source: FileSourceSpec, splits: dict[str, float]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     data = readings[readings[ROLE] == "data"]
-    total = splits["train"] + splits["val"] + splits["test"]
-    draw = np.random.default_rng(source.split.seed).random(len(data)) * total
-    train = data[draw < splits["train"]]
-    val = data[(draw >= splits["train"]) & (draw < splits["train"] + splits["val"])]
-    test = data[draw >= splits["train"] + splits["val"]]
-    return train, val, test
+    fractions = source.split.fractions or {name: float(splits[name]) for name in c.SPLITS}
+    label = source.split.stratify
+    if label is not None:
+        if label not in data.columns or data[label].isna().any():
+            raise DataSourceError(
+                f"split.stratify: label {label!r} is missing from "
+                f"{'the data' if label not in data.columns else 'some rows of the data'}; "
+                "stratify needs it on every row"
+            )
+        strata = data[label].to_numpy()
+    else:
+        strata = np.zeros(len(data), dtype=np.int8)
+    where = stratified_assignment(strata, fractions, source.split.seed)
+    return data[where == 0], data[where == 1], data[where == 2]
 
 
 def split_source_readings(
@@ -485,6 +524,34 @@ def report_source(
         "operating_conditions": (
             source.operating_conditions.model_dump() if source.operating_conditions else None
         ),
+        **({"snapshot": snapshot_notes(source)} if source.columns.time_kind == "none" else {}),
+    }
+
+
+def snapshot_notes(source: FileSourceSpec) -> dict[str, Any]:
+    """What a snapshot table (``time_kind: none``) gets and what it does not, for the report."""
+    scaled = bool(source.operating_conditions and source.operating_conditions.normalise_sensors)
+    categorical = [*source.columns.categorical, *([c.REGIME] if source.columns.regime else [])]
+    return {
+        "features": "each row's readings"
+        + (", their z-scores per operating condition" if scaled else "")
+        + (f", one 0/1 column per train level of {categorical}" if categorical else "")
+        + "; no window features (rows have no time order); columns constant on train dropped",
+        "split": (
+            f"random, fractions {source.split.fractions or 'of the fleet (splits)'}, "
+            f"stratified on {source.split.stratify}"
+            if source.split.stratify
+            else f"{source.split.method}, not stratified"
+        ),
+        "not_built": {
+            "edge": "no edge bundle or ONNX export: the edge runtime computes window features "
+            "from a history of readings, which snapshot rows do not have (the classifier on "
+            "snapshot features itself converts to ONNX with parity on every test row: "
+            "tests/pipelines/classification/test_snapshot_onnx.py)",
+            "diagnosis": "failure-mode diagnosis compares window statistics (long-window mean "
+            "and std) with healthy ones: no windows in snapshot rows",
+            "alarm_events": "no time to failure: the classification metrics have no event rows",
+        },
     }
 
 

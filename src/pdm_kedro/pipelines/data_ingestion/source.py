@@ -49,6 +49,11 @@ class ColumnMap(BaseModel):
         description="contract label (rul, failure_within_horizon, anomaly) -> source column; "
         "a plain failure / machine-failed column (0/1) maps to failure_within_horizon",
     )
+    categorical: list[str] = Field(
+        default_factory=list,
+        description="text (or code) columns that enter the models as categorical features: "
+        "one 0/1 column per level seen in train (time_kind: none only)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ColumnMap:
@@ -57,6 +62,14 @@ class ColumnMap(BaseModel):
             raise ValueError(f"columns.labels: unknown labels {unknown}; use {c.LABEL_COLUMNS}")
         if self.time_kind != "none" and self.time is None:
             raise ValueError(f"columns.time is required when time_kind is {self.time_kind!r}")
+        if self.categorical and self.time_kind != "none":
+            raise ValueError(
+                "columns.categorical is for snapshot tables (time_kind: none); with a time "
+                "order, give the operating regime as columns.regime"
+            )
+        clash = sorted(set(self.categorical) & ({self.regime} | set(self.sensors.values())))
+        if clash:
+            raise ValueError(f"columns.categorical {clash} are also used as regime or sensor")
         return self
 
 
@@ -68,7 +81,9 @@ class SplitSpec(BaseModel):
       ``val`` files (or the next ``val_rows`` rows of every episode);
     - ``files``: the ``train`` and ``test`` files as given; val is ``val_fraction`` of the
       training episodes (drawn with ``seed``) unless ``val`` files are given;
-    - ``random``: rows (independent snapshots) drawn into the splits with ``seed``.
+    - ``random``: rows (independent snapshots) drawn into the splits with ``seed``, in the
+      source's own ``fractions`` (default: the fleet's ``splits``), stratified on the label
+      ``stratify`` when given (every split keeps the label's rate).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -87,6 +102,35 @@ class SplitSpec(BaseModel):
         default=0.2, gt=0, lt=1, description="files split: share of training episodes for val"
     )
     seed: int = Field(default=42, description="seed of every random draw of the split")
+    fractions: dict[str, float] | None = Field(
+        default=None,
+        description="random split: this source's train / val / test fractions (sum 1); "
+        "default: the fleet's splits",
+    )
+    stratify: str | None = Field(
+        default=None,
+        description="random split: the label each split keeps the rate of "
+        "(e.g. failure_within_horizon)",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitSpec:
+        if self.fractions is not None:
+            if set(self.fractions) != set(c.SPLITS):
+                raise ValueError(
+                    f"split.fractions needs exactly {list(c.SPLITS)}, got {sorted(self.fractions)}"
+                )
+            if any(v <= 0 for v in self.fractions.values()):
+                raise ValueError(f"split.fractions must be positive, got {self.fractions}")
+            if abs(sum(self.fractions.values()) - 1.0) > 1e-6:
+                raise ValueError(f"split.fractions must sum to 1, got {self.fractions}")
+        if self.stratify is not None and self.stratify not in c.LABEL_COLUMNS:
+            raise ValueError(
+                f"split.stratify: unknown label {self.stratify!r}; use {list(c.LABEL_COLUMNS)}"
+            )
+        if self.method != "random" and (self.fractions is not None or self.stratify):
+            raise ValueError("split.fractions and split.stratify apply to method 'random' only")
+        return self
 
 
 class ProtocolSpec(BaseModel):

@@ -52,7 +52,7 @@ def create_scoring_pipeline() -> Pipeline:
         [
             Node(
                 gather_partitions,
-                inputs="incoming_readings",
+                inputs="incoming_batch",  # the new files and their context (scoring's gate)
                 outputs=f"raw_{INCOMING}",
                 name="gather_incoming_readings",
             ),

@@ -22,6 +22,7 @@ from pdm_kedro.core.degradation_features import (
 from pdm_kedro.core.window_features import feature_names as window_feature_names
 from pdm_kedro.core.window_features import window_labels
 from pdm_kedro.edge.bundle import FORMAT_VERSION, INPUT_NAME, sha256_hex
+from pdm_kedro.edge.explain import EXPLANATION_FILE
 from pdm_kedro.edge.features import REGIME_CODE
 from pdm_kedro.edge.manifest import seal_manifest, validate_manifest
 from pdm_kedro.evaluation.parity import decision_agreement
@@ -301,6 +302,36 @@ def build_edge_manifest(
     validation: dict[str, Any],
     *family_entries: dict[str, Any],
 ) -> dict[str, Any]:
+    """The bundle's ``manifest.json`` without an explanation file (see
+    :func:`build_edge_manifest_with_explanation`, what the pipeline runs)."""
+    return _edge_manifest(
+        machine, sensor_baselines, features_test, validation, None, family_entries
+    )
+
+
+def build_edge_manifest_with_explanation(
+    machine: dict[str, Any],
+    sensor_baselines: dict[str, Any],
+    features_test: pd.DataFrame,
+    validation: dict[str, Any],
+    explanation: str,
+    *family_entries: dict[str, Any],
+) -> dict[str, Any]:
+    """The bundle's ``manifest.json``, listing ``explanation.json`` (the text the
+    ``edge_explanation`` dataset writes) with its sha256 and size, like a model file."""
+    return _edge_manifest(
+        machine, sensor_baselines, features_test, validation, explanation, family_entries
+    )
+
+
+def _edge_manifest(
+    machine: dict[str, Any],
+    sensor_baselines: dict[str, Any],
+    features_test: pd.DataFrame,
+    validation: dict[str, Any],
+    explanation: str | None,
+    family_entries: tuple[dict[str, Any], ...],
+) -> dict[str, Any]:
     """The bundle's ``manifest.json``: everything the edge runtime needs besides the ONNX files.
 
     Sensors (order, units, kinds, fitted median/scale), regime codes, windows, feature order,
@@ -400,4 +431,11 @@ def build_edge_manifest(
         },
         "models": {entry["family"]: entry for entry in family_entries},
     }
+    if explanation is not None:
+        data = explanation.encode("ascii")
+        manifest["explanation"] = {
+            "file": EXPLANATION_FILE,
+            "sha256": sha256_hex(data),
+            "size_bytes": len(data),
+        }
     return seal_manifest(validate_manifest(manifest))

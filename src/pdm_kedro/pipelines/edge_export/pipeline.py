@@ -3,8 +3,10 @@
 For each family F of :data:`pdm_kedro.families.FAMILIES` whose training pipeline exists, nodes in
 namespace ``F`` read ``F.production_model`` (the champion package: model, metrics, registry
 version) and write ``edge_F_onnx`` (the ONNX file), ``edge_F_parity`` (ONNX vs native on every
-test row) and ``edge_F_entry`` (its manifest entry); one machine-level node writes
-``edge_manifest``. The registry adds the machine namespace around all of it.
+test row), ``edge_F_entry`` (its manifest entry) and ``edge_F_explainer`` (its trees or anomaly
+reference); ``diagnosis.describe_diagnosis_for_edge`` reads ``diagnosis.reference``; machine-level
+nodes write ``edge_explanation`` (``explanation.json``) and ``edge_manifest`` (which lists the
+explanation file with its sha256). The registry adds the machine namespace around all of it.
 
 The bundle is therefore always built from the champion versions in the MLflow registry (or, with
 tracking off, from the models of the run).
@@ -18,13 +20,18 @@ from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.families import FAMILIES, get_family
 
+from .explanation import (
+    build_edge_explanation,
+    describe_diagnosis_for_edge,
+    describe_model_explanation,
+)
 from .forecasting import (
     check_forecast_parity,
     describe_forecaster,
     export_forecaster,
 )
 from .nodes import (
-    build_edge_manifest,
+    build_edge_manifest_with_explanation,
     check_onnx_parity,
     describe_for_edge,
     export_to_onnx,
@@ -135,11 +142,36 @@ def family_export_pipeline(family: str) -> Pipeline:
                 outputs="edge_entry",
                 name="describe_for_edge",
             ),
+            Node(
+                describe_model_explanation,
+                inputs=["edge_model", "features_train"],
+                outputs="edge_explainer",
+                name="describe_model_explanation",
+            ),
         ],
         namespace=family,
-        inputs={"features_test"},
-        outputs=_outputs(family),
+        inputs={"features_test", "features_train"},
+        outputs=_outputs(family) | {"edge_explainer": f"edge_{family}_explainer"},
         parameters={"params:machine", "params:edge_export"},
+    )
+
+
+def diagnosis_export_pipeline() -> Pipeline:
+    """The diagnosis the edge runs (signatures, healthy reference, actions), read from the
+    diagnosis stage's ``diagnosis.reference``, inside namespace ``diagnosis``."""
+    return Pipeline(
+        [
+            Node(
+                describe_diagnosis_for_edge,
+                inputs=["reference", "params:machine", "sensor_baselines", "params:diagnosis"],
+                outputs="edge_diagnosis",
+                name="describe_diagnosis_for_edge",
+            )
+        ],
+        namespace="diagnosis",
+        inputs={"sensor_baselines"},
+        outputs={"edge_diagnosis": "edge_diagnosis"},
+        parameters={"params:machine", "params:diagnosis"},
     )
 
 
@@ -149,23 +181,36 @@ def build_edge_export_pipeline(families: list[str] | tuple[str, ...]) -> Pipelin
     if not families:
         return Pipeline([])
     exports = sum((family_export_pipeline(f) for f in families), Pipeline([]))
+    explained = [f for f in families if get_family(f).export == "feature_matrix"]
     manifest = Pipeline(
         [
             Node(
-                build_edge_manifest,
+                build_edge_explanation,
+                inputs=[
+                    "params:machine",
+                    "features_test",
+                    "edge_diagnosis",
+                    *(f"edge_{f}_explainer" for f in explained),
+                ],
+                outputs="edge_explanation",
+                name="build_edge_explanation",
+            ),
+            Node(
+                build_edge_manifest_with_explanation,
                 inputs=[
                     "params:machine",
                     "sensor_baselines",
                     "features_test",
                     "params:validation",
+                    "edge_explanation",
                     *(f"edge_{f}_entry" for f in families),
                 ],
                 outputs="edge_manifest",
                 name="build_edge_manifest",
-            )
+            ),
         ]
     )
-    return exports + manifest
+    return exports + diagnosis_export_pipeline() + manifest
 
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001

@@ -29,6 +29,7 @@ from pdm_kedro.evaluation.threshold_rule import (
 from pdm_kedro.fleet import parse_machine
 
 from .conditions import apply_condition_scaling_of, fit_condition_scaling_of
+from .snapshot import build_snapshot_features, fit_snapshot_block, is_snapshot_source
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +48,20 @@ def fit_sensor_baselines(
 ) -> dict[str, Any]:
     """Per-sensor median and robust scale (MAD) of the training split, and its regimes.
 
-    Fitted on train only; the same constants are applied to val, test and on the edge.
+    Fitted on train only; the same constants are applied to val, test and on the edge. A
+    snapshot source (``time_kind: none``) also gets ``snapshot``: its categorical levels and the
+    snapshot features that are not constant on train (:mod:`.snapshot`).
     """
     spec = parse_machine(machine)
     floor = float(features["robust_scale_floor"])
     condition_scaling = fit_condition_scaling_of(train, machine)
+    given = train
     train = apply_condition_scaling_of(train, condition_scaling, spec.sensor_names)
+    snapshot = (
+        fit_snapshot_block(given, train if condition_scaling else None, machine, spec.sensor_names)
+        if is_snapshot_source(machine)
+        else None
+    )
     sensors = {}
     for sensor in spec.sensors:
         values = train[sensor.name].to_numpy(dtype=np.float64)
@@ -81,6 +90,7 @@ def fit_sensor_baselines(
         "degradation": degradation_settings(features.get("degradation"), spec.rows_per_hour),
         "fitted_on": {"split": "train", "rows": len(train)},
         **({"condition_scaling": condition_scaling} if condition_scaling else {}),
+        **({"snapshot": snapshot} if snapshot else {}),
     }
 
 
@@ -91,10 +101,18 @@ def build_window_features(
 
     Returns the id columns (timestamp, episode_id, regime), the label columns present in the
     input, ``regime_code`` and the feature columns named by
-    :func:`pdm_kedro.core.window_features.feature_names`.
+    :func:`pdm_kedro.core.window_features.feature_names`. Snapshot rows (no time order: the
+    baselines carry ``snapshot``) get the snapshot features instead, and no ``regime_code``.
     """
     spec = parse_machine(machine)
     sensors = spec.sensor_names
+    if baselines.get("snapshot"):
+        zscored = (
+            apply_condition_scaling_of(validated, baselines["condition_scaling"], sensors)
+            if baselines.get("condition_scaling")
+            else None
+        )
+        return build_snapshot_features(validated, zscored, baselines, machine, sensors)
     kinds = [baselines["sensors"][s]["kind"] for s in sensors]
     median = np.array([baselines["sensors"][s]["median"] for s in sensors])
     scale = np.array([baselines["sensors"][s]["scale"] for s in sensors])

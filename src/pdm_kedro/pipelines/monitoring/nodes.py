@@ -8,6 +8,8 @@ the training reference (:class:`pdm_kedro.core.drift.DriftReference`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,7 @@ from matplotlib.figure import Figure
 from pdm_kedro import contract as c
 from pdm_kedro.core.drift import DriftReference
 from pdm_kedro.edge.bundle import EdgeBundle
+from pdm_kedro.evaluation.report import frame_fingerprint
 from pdm_kedro.fleet import parse_machine
 
 logger = logging.getLogger(__name__)
@@ -50,14 +53,19 @@ def _regime_medians(train: pd.DataFrame, sensors: list[str]) -> pd.DataFrame:
     return medians
 
 
-def _load_partitions(partitions: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    return {k: (v() if callable(v) else v) for k, v in sorted((partitions or {}).items())}
-
-
 def _metric(metrics: dict, name: str) -> float | None:
     for entry in metrics.get("metrics", []):
         if entry["metric"] == name:
             return float(entry["value"])
+    return None
+
+
+def _interval(metrics: dict, name: str) -> list[float] | None:
+    """The champion's bootstrap interval on test (``value_lo`` / ``value_hi``), if it has one."""
+    for entry in metrics.get("metrics", []):
+        if entry["metric"] == name:
+            lo, hi = entry.get("value_lo"), entry.get("value_hi")
+            return None if lo is None or hi is None else [float(lo), float(hi)]
     return None
 
 
@@ -71,80 +79,138 @@ def _day_of(frame: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(frame[c.TIMESTAMP]).dt.strftime(DAY)
 
 
-def data_quality(
-    batches: dict[str, pd.DataFrame],
-    scored: dict[str, pd.DataFrame],
-    quarantine: pd.DataFrame,
-    sensors: list[str],
-) -> dict[str, dict]:
-    """Per day of readings: the files that brought them, rows in, scored, quarantined, missing
-    rate per sensor, and whether the rows are conserved (``rows_in == rows_scored +
-    rows_quarantined``). Counted by the readings' own day, so a day sent twice (under another
-    file name) shows twice its rows in, its duplicates quarantined, none scored twice."""
-    q_days = _day_of(quarantine) if len(quarantine) else pd.Series([], dtype=str)
-    frames = [b.assign(_file=name) for name, b in batches.items() if len(b)]
-    if not frames:
-        return {}
-    rows = pd.concat(frames, ignore_index=True)
-    out = {}
-    for day, part in rows.groupby(_day_of(rows), sort=True):
-        rows_in = len(part)
-        rows_scored = len(scored.get(day, ()))
-        rows_q = int((q_days == day).sum())
-        present = [s for s in sensors if s in part]
-        out[day] = {
-            "files": sorted(part["_file"].unique().tolist()),
-            "rows_in": rows_in,
-            "rows_scored": rows_scored,
-            "rows_quarantined": rows_q,
-            "rows_conserved": rows_in == rows_scored + rows_q,
-            "missing_rate": {
-                s: round(float(pd.to_numeric(part[s], errors="coerce").isna().mean()), 6)
-                for s in present
-            },
-        }
+def data_quality(accounts: dict[str, dict]) -> dict[str, list[dict]]:
+    """Per scored day, the accounts of the incoming files that brought its rows (file, rows in,
+    scored, quarantined, ``rows_conserved``, missing rates), from ``scoring_batches``. A day sent
+    twice (under another file name) shows both files, the second one's rows quarantined."""
+    out: dict[str, list[dict]] = {}
+    for account in accounts.values():
+        summary = {k: v for k, v in account.items() if k not in ("days", "machine_id")}
+        for day in account.get("days") or {}:
+            out.setdefault(day, []).append(summary)
     return out
 
 
+def _day_blocks(days: np.ndarray, n_days: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of one day-block bootstrap resample (days drawn with replacement: rows of a
+    day are autocorrelated, so days, not rows, are the units)."""
+    codes, uniques = pd.factorize(days)
+    members = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+    picked = rng.integers(0, len(uniques), n_days)
+    return np.concatenate([members[k] for k in picked])
+
+
+def _bootstrap(days: np.ndarray, statistic: Any, bootstrap: dict[str, Any]) -> list[float] | None:
+    """The ``confidence`` interval of ``statistic(index)`` over day-block resamples (seeded);
+    None with fewer than two days."""
+    n_days = len(pd.unique(days))
+    if n_days < 2:
+        return None
+    rng = np.random.default_rng(int(bootstrap["seed"]))
+    values = [statistic(_day_blocks(days, n_days, rng)) for _ in range(int(bootstrap["resamples"]))]
+    alpha = (1.0 - float(bootstrap["confidence"])) / 2
+    lo, hi = np.quantile(np.asarray(values, dtype=np.float64), [alpha, 1 - alpha])
+    return [float(lo), float(hi)]
+
+
 def _performance(
-    log: pd.DataFrame, labels: pd.DataFrame, rul_cap: float, min_rows: int
+    log: pd.DataFrame,
+    labels: pd.DataFrame,
+    rul_cap: float,
+    monitoring: dict[str, Any],
 ) -> dict[str, Any]:
+    """Realised performance on the matured labelled rows of a window: failure F1 (with its
+    positives) and RUL RMSE/MAE, each with a day-block bootstrap interval (``*_interval``).
+    None below ``min_labelled_rows``; classification also None below ``min_positives`` (the
+    count is kept in ``positives``)."""
     joined = log.merge(labels, on=[c.TIMESTAMP, c.EPISODE], how="inner")
-    joined = joined[joined["history_complete"]]
+    joined = joined[joined["history_complete"]].reset_index(drop=True)
     out: dict[str, Any] = {"labelled_rows": len(joined)}
-    if len(joined) < min_rows:
+    if len(joined) < int(monitoring["min_labelled_rows"]):
         return out | {"classification": None, "regression": None}
-    out["classification"] = (
-        {
-            "f1": _f1(
-                joined[c.FAILURE_WITHIN_HORIZON].to_numpy().astype(bool),
-                joined["failure.decision"].to_numpy().astype(bool),
-            ),
-            "positives": int(joined[c.FAILURE_WITHIN_HORIZON].sum()),
-        }
-        if "failure.decision" in joined
-        else None
-    )
+    days = _day_of(joined).to_numpy()
+    bootstrap = monitoring["bootstrap"]
+    out["classification"] = None
+    if "failure.decision" in joined:
+        truth = joined[c.FAILURE_WITHIN_HORIZON].to_numpy().astype(bool)
+        decision = joined["failure.decision"].to_numpy().astype(bool)
+        out["positives"] = positives = int(truth.sum())
+        if positives >= int(monitoring["min_positives"]):
+            out["classification"] = {
+                "f1": _f1(truth, decision),
+                "f1_interval": _bootstrap(days, lambda i: _f1(truth[i], decision[i]), bootstrap),
+                "positives": positives,
+            }
+    out["regression"] = None
     if "rul_hours.value" in joined:
         err = joined["rul_hours.value"].to_numpy() - np.minimum(joined[c.RUL].to_numpy(), rul_cap)
         out["regression"] = {
             "rmse": float(np.sqrt(np.mean(err**2))),
             "mae": float(np.mean(np.abs(err))),
+            "rmse_interval": _bootstrap(
+                days, lambda i: float(np.sqrt(np.mean(err[i] ** 2))), bootstrap
+            ),
         }
-    else:
-        out["regression"] = None
     return out
 
 
-def monitor_machine(  # noqa: PLR0913
+def _calibrated(
+    name: str,
+    reference: pd.DataFrame,
+    columns: list[str],
+    window_rows: int,
+    options: dict[str, Any],
+    stored: dict[str, Any],
+    new: dict[str, dict],
+) -> DriftReference:
+    """The drift reference of ``columns``, its thresholds read from ``stored`` when an earlier
+    run calibrated the same reference with the same options (else calibrated and put in
+    ``new``): calibration is most of a monitoring run's cost and only changes with the champion."""
+    key = json.dumps([columns, window_rows, options], sort_keys=True)
+    fingerprint = frame_fingerprint(reference, columns)
+    digest = hashlib.sha256(f"{key}|{fingerprint}".encode()).hexdigest()[:16]
+    partition = f"{name}-{digest}"
+    cached = stored.get(partition)
+    cached = cached() if callable(cached) else cached
+    thresholds = None
+    if cached:
+        thresholds = {
+            col: {s: (float("inf") if v is None else float(v)) for s, v in t.items()}
+            for col, t in cached["thresholds"].items()
+        }
+    ref = DriftReference(reference, columns, window_rows, thresholds=thresholds, **options)
+    if not cached:
+        new[partition] = {
+            "columns": columns,
+            "window_rows": window_rows,
+            "options": options,
+            "thresholds": {
+                col: {s: (v if np.isfinite(v) else None) for s, v in t.items()}
+                for col, t in ref.thresholds.items()
+            },
+        }
+    return ref
+
+
+def _window_days(days: list[str], i: int, n: int) -> list[str]:
+    return days[max(0, i - n + 1) : i + 1]
+
+
+def _concat(partitions: dict[str, Any], names: list[str]) -> pd.DataFrame:
+    frames = [partitions[n]() if callable(partitions[n]) else partitions[n] for n in names]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def monitor_machine(  # noqa: PLR0913, PLR0915
     validated_train: pd.DataFrame,
     features_train: pd.DataFrame,
-    incoming_readings: dict[str, Any],
-    validated_incoming: pd.DataFrame,
-    quarantine_incoming: pd.DataFrame,
-    features_incoming: pd.DataFrame,
     prediction_log: dict[str, Any],
+    scored_features: dict[str, Any],
+    scoring_batches: dict[str, Any],
     production_labels: dict[str, Any],
+    monitoring_windows_seen: dict[str, Any],
+    drift_calibration_seen: dict[str, Any],
     classification_metrics: dict,
     regression_metrics: dict,
     classification_test: pd.DataFrame,
@@ -153,10 +219,17 @@ def monitor_machine(  # noqa: PLR0913
     machine: dict[str, Any],
     monitoring: dict[str, Any],
     rul_cap_hours: float,
-) -> dict[str, Any]:
-    """``monitoring.json`` of one machine: per daily window, drift by sensor and feature,
-    prediction drift, data quality, realised performance beside the champion's test figures and
-    model age."""
+) -> tuple[dict[str, dict], dict[str, dict], dict[str, Any]]:
+    """The windows of the scored days not monitored yet (``monitoring_windows``, one partition
+    per day), the drift calibrations made by this run (``drift_calibration``, reused by later
+    runs on the same reference) and ``monitoring.json`` of the machine: every window (stored and new) with drift by
+    sensor and feature, prediction drift, data quality, realised performance beside the
+    champion's test figures, and model age.
+
+    Incremental: a window uses only the days up to its own and the labels known by then, so a
+    stored window never changes; only the new days' windows are computed, reading only the
+    partitions they span (``prediction_log`` and ``scored_features`` load lazily).
+    """
     spec = parse_machine(machine)
     rows_per_day = int(round(24 * spec.rows_per_hour))
     window_days = int(monitoring["window_days"])
@@ -170,94 +243,141 @@ def monitor_machine(  # noqa: PLR0913
     }
     min_stats = int(monitoring["min_statistics"])
     manifest = bundle.manifest
-    features = [f for f in manifest["feature_names"] if f in features_train]
     sensors = spec.sensor_names
-    medians = _regime_medians(validated_train, sensors)
-    adjusted_train = regime_adjusted(validated_train.sort_values(c.TIMESTAMP), medians, sensors)
-    adjusted_incoming = regime_adjusted(validated_incoming, medians, sensors)
-    sensor_ref = DriftReference(adjusted_train, sensors, window_rows, **options)
-    feature_ref = DriftReference(
-        features_train.sort_values(c.TIMESTAMP), features, window_rows, **options
-    )
-    pred_refs = {}
-    for family, (_, test_col) in PREDICTIONS.items():
-        test = classification_test if family == "classification" else regression_test
-        if test_col in test:
-            frame = test.rename(columns={test_col: family}).sort_values(c.TIMESTAMP)
-            pred_refs[family] = DriftReference(
-                frame, [family], min(window_rows, len(frame) // 2), **options
-            )
-
-    batches = _load_partitions(incoming_readings)
-    scored = _load_partitions(prediction_log)
-    labels_by_day = _load_partitions(production_labels)
-    quality = data_quality(batches, scored, quarantine_incoming, sensors)
-    log = pd.concat(scored.values(), ignore_index=True) if scored else pd.DataFrame()
-    days = sorted(scored)
-    v_days = _day_of(validated_incoming)
-    f_days = _day_of(features_incoming)
+    days = sorted(prediction_log or {})
+    stored = {d: (v() if callable(v) else v) for d, v in (monitoring_windows_seen or {}).items()}
+    todo = [i for i, d in enumerate(days) if d not in stored]
+    accounts = {k: (v() if callable(v) else v) for k, v in (scoring_batches or {}).items()}
+    quality = data_quality(accounts)
+    labels_by_day = production_labels or {}
     champion = {
-        "classification": {"f1": _metric(classification_metrics, "f1")},
+        "classification": {
+            "f1": _metric(classification_metrics, "f1"),
+            "f1_interval": _interval(classification_metrics, "f1"),
+        },
         "regression": {
             "rmse": _metric(regression_metrics, "rmse"),
+            "rmse_interval": _interval(regression_metrics, "rmse"),
             "mae": _metric(regression_metrics, "mae"),
         },
     }
-    perf_days = int(monitoring["performance_window_days"])
-    windows = []
-    for i, day in enumerate(days):
-        span = days[max(0, i - window_days + 1) : i + 1]
-        entry: dict[str, Any] = {"day": day, "window": [span[0], span[-1]]}
-        full = len(span) == window_days
-        entry["complete"] = full
-        if full:
-            sensor_drift = sensor_ref.check(adjusted_incoming[v_days.isin(span)], min_stats)
-            feature_drift = feature_ref.check(features_incoming[f_days.isin(span)], min_stats)
-            window_log = log[_day_of(log).isin(span)]
-            pred_drift = {
-                family: ref.check(
-                    window_log.rename(columns={PREDICTIONS[family][0]: family}), min_stats
-                )[family]
-                for family, ref in pred_refs.items()
-                if PREDICTIONS[family][0] in window_log
-            }
-            drifted_sensors = [s for s, v in sensor_drift.items() if v["drifted"]]
-            drifted_features = [f for f, v in feature_drift.items() if v["drifted"]]
-            entry["drift"] = {
-                "flagged": bool(drifted_sensors),
-                "drifted_sensors": drifted_sensors,
-                "drifted_features": len(drifted_features),
-                "features_checked": len(features),
-                "sensors": sensor_drift,
-                "features": {f: feature_drift[f] for f in drifted_features},
-                "predictions": pred_drift,
-            }
-        perf_span = days[max(0, i - perf_days + 1) : i + 1]
-        matured = [labels_by_day[d] for d in labels_by_day if d <= day and len(labels_by_day[d])]
-        if matured and len(log):
-            labels = pd.concat(matured, ignore_index=True)
-            labels = labels[_day_of(labels).isin(perf_span)]
-            window_log = log[_day_of(log).isin(perf_span)]
-            entry["performance"] = _performance(
-                window_log, labels, rul_cap_hours, int(monitoring["min_labelled_rows"])
-            )
-        else:
-            entry["performance"] = {"labelled_rows": 0, "classification": None, "regression": None}
-        entry["data_quality"] = quality.get(day)
-        windows.append(entry)
+    features = [f for f in manifest["feature_names"] if f in features_train]
+    medians = _regime_medians(validated_train, sensors)
+    new_windows: dict[str, dict] = {}
+    new_calibration: dict[str, dict] = {}
+    n_chunks = None
+    if todo:
+        adjusted_train = regime_adjusted(validated_train.sort_values(c.TIMESTAMP), medians, sensors)
+        stored_cal = drift_calibration_seen or {}
+        sensor_ref = _calibrated(
+            "sensors", adjusted_train, sensors, window_rows, options, stored_cal, new_calibration
+        )
+        n_chunks = sensor_ref.n_chunks
+        feature_ref = _calibrated(
+            "features",
+            features_train.sort_values(c.TIMESTAMP),
+            features,
+            window_rows,
+            options,
+            stored_cal,
+            new_calibration,
+        )
+        pred_refs = {}
+        for family, (_, test_col) in PREDICTIONS.items():
+            test = classification_test if family == "classification" else regression_test
+            if test_col in test:
+                frame = test.rename(columns={test_col: family}).sort_values(c.TIMESTAMP)
+                pred_refs[family] = _calibrated(
+                    family,
+                    frame,
+                    [family],
+                    min(window_rows, len(frame) // 2),
+                    options,
+                    stored_cal,
+                    new_calibration,
+                )
+        perf_days = int(monitoring["performance_window_days"])
+        logs: dict[str, pd.DataFrame] = {}  # day -> its log partition, loaded once
+
+        def log_of(span: list[str]) -> pd.DataFrame:
+            for d in span:
+                if d not in logs:
+                    logs[d] = _concat(prediction_log, [d])
+            return pd.concat([logs[d] for d in span if len(logs[d])], ignore_index=True)
+
+        labels_cache: dict[str, pd.DataFrame] = {}
+
+        def labels_known(day: str, span: list[str]) -> pd.DataFrame:
+            names = [d for d in labels_by_day if d <= day]
+            for d in names:
+                if d not in labels_cache:
+                    labels_cache[d] = _concat(labels_by_day, [d])
+            frames = [labels_cache[d] for d in names if len(labels_cache[d])]
+            if not frames:
+                return pd.DataFrame()
+            known = pd.concat(frames, ignore_index=True)
+            return known[_day_of(known).isin(span)]
+
+        for i in todo:
+            day = days[i]
+            span = _window_days(days, i, window_days)
+            entry: dict[str, Any] = {"day": day, "window": [span[0], span[-1]]}
+            entry["complete"] = full = len(span) == window_days
+            if full:
+                window_log = log_of(span)
+                adjusted = regime_adjusted(window_log, medians, sensors)
+                feature_rows = _concat(
+                    scored_features,
+                    [n for n in sorted(scored_features or {}) if n[:10] in span],
+                )
+                sensor_drift = sensor_ref.check(adjusted, min_stats)
+                feature_drift = feature_ref.check(feature_rows, min_stats)
+                pred_drift = {
+                    family: ref.check(
+                        window_log.rename(columns={PREDICTIONS[family][0]: family}), min_stats
+                    )[family]
+                    for family, ref in pred_refs.items()
+                    if PREDICTIONS[family][0] in window_log
+                }
+                drifted_sensors = [s for s, v in sensor_drift.items() if v["drifted"]]
+                drifted_features = [f for f, v in feature_drift.items() if v["drifted"]]
+                entry["drift"] = {
+                    "flagged": bool(drifted_sensors),
+                    "drifted_sensors": drifted_sensors,
+                    "drifted_features": len(drifted_features),
+                    "features_checked": len(features),
+                    "sensors": sensor_drift,
+                    "features": {f: feature_drift[f] for f in drifted_features},
+                    "predictions": pred_drift,
+                }
+            perf_span = _window_days(days, i, perf_days)
+            labels = labels_known(day, perf_span)
+            if len(labels):
+                entry["performance"] = _performance(
+                    log_of(perf_span), labels, rul_cap_hours, monitoring
+                )
+            else:
+                entry["performance"] = {
+                    "labelled_rows": 0,
+                    "classification": None,
+                    "regression": None,
+                }
+            entry["data_quality"] = quality.get(day)
+            new_windows[day] = entry
+    windows = [new_windows.get(d) or stored[d] for d in days]
     created = manifest.get("created_at")
     age_days = None
     if created:
         age_days = (datetime.now(UTC) - datetime.fromisoformat(created)).total_seconds() / 86400
-    labelled_total = sum(len(v) for v in labels_by_day.values())
+    labelled_total = sum(len(_concat(labels_by_day, [d])) for d in labels_by_day)
     report = {
         "machine_id": spec.machine_id,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "window_days": window_days,
-        "performance_window_days": perf_days,
+        "performance_window_days": int(monitoring["performance_window_days"]),
         "reference": {
             "rows": len(validated_train),
-            "chunks": sensor_ref.n_chunks,
+            "chunks": n_chunks,
             "threshold_quantile": options["quantile"],
             "threshold_margin": options["margin"],
             "sensors": "regime-adjusted readings (minus the training median in the row's regime)",
@@ -275,33 +395,61 @@ def monitor_machine(  # noqa: PLR0913
             "test": champion,
         },
         "labelled_rows_total": labelled_total,
-        "rows_conserved": all(q["rows_conserved"] for q in quality.values()),
+        "batches": sorted(
+            ({k: v for k, v in a.items() if k != "days"} for a in accounts.values()),
+            key=lambda a: a["file"],
+        ),
+        "rows_conserved": all(a["rows_conserved"] for a in accounts.values()),
+        "windows_computed": len(new_windows),
         "windows": windows,
     }
     flagged = sum(1 for w in windows if w.get("drift", {}).get("flagged"))
     logger.info(
-        "%s: monitored %d day(s), %d drift-flagged window(s), %d matured labelled rows",
+        "%s: %d day(s) monitored (%d new window(s)), %d drift-flagged window(s), %d matured "
+        "labelled rows",
         spec.machine_id,
         len(days),
+        len(new_windows),
         flagged,
         labelled_total,
     )
-    return report
+    return new_windows, new_calibration, report
 
 
-def _worse(family: str, realised: dict | None, test: dict, drop: float) -> dict | None:
-    """The realised headline against the champion's test figure (F1 lower / RMSE higher)."""
-    if not realised:
+HEADLINES = {"classification": ("f1", True), "regression": ("rmse", False)}
+
+
+def performance_verdict(family: str, realised: dict | None, test: dict, drop: float) -> dict | None:
+    """Is the realised headline more than ``drop`` worse than the champion's test figure, beyond
+    the uncertainty of both? None when it cannot be judged (too few labelled rows or positives:
+    the figure is null, or the champion has no test figure).
+
+    The optimistic end of the realised window's bootstrap interval is compared with the
+    pessimistic end of the champion's test interval (``value_lo`` / ``value_hi``), moved by
+    ``drop``: F1 is worse when ``realised_hi < test_lo * (1 - drop)``, RMSE when
+    ``realised_lo > test_hi * (1 + drop)``. A missing interval falls back to the point figure.
+    """
+    metric, higher_better = HEADLINES[family]
+    value = (realised or {}).get(metric)
+    ref = (test.get(family) or {}).get(metric)
+    if value is None or ref is None:
         return None
-    if family == "classification":
-        value, ref = realised["f1"], test["classification"]["f1"]
-        if ref is None:
-            return None
-        return {"metric": "f1", "realised": value, "test": ref, "worse": value < ref * (1 - drop)}
-    value, ref = realised["rmse"], test["regression"]["rmse"]
-    if ref is None:
-        return None
-    return {"metric": "rmse", "realised": value, "test": ref, "worse": value > ref * (1 + drop)}
+    r_lo, r_hi = realised.get(f"{metric}_interval") or [value, value]
+    t_lo, t_hi = test[family].get(f"{metric}_interval") or [ref, ref]
+    if higher_better:
+        bound, limit = r_hi, t_lo * (1 - drop)
+        worse = bound < limit
+    else:
+        bound, limit = r_lo, t_hi * (1 + drop)
+        worse = bound > limit
+    return {
+        "metric": metric,
+        "realised": value,
+        "realised_bound": bound,
+        "test": ref,
+        "limit": limit,
+        "worse": bool(worse),
+    }
 
 
 def decide_retraining(
@@ -317,7 +465,7 @@ def decide_retraining(
     last = windows[-1] if windows else {}
     drop = float(retraining["performance_drop"])
     for family in ("classification", "regression"):
-        verdict = _worse(
+        verdict = performance_verdict(
             family, (last.get("performance") or {}).get(family), report["champion"]["test"], drop
         )
         if verdict and verdict["worse"]:
@@ -325,8 +473,9 @@ def decide_retraining(
                 {
                     "trigger": "performance",
                     "family": family,
-                    "detail": f"{family} {verdict['metric']} {verdict['realised']:.3f} vs "
-                    f"champion test {verdict['test']:.3f} (more than {drop:.0%} worse)",
+                    "detail": f"{family} {verdict['metric']} {verdict['realised']:.3f} (interval "
+                    f"bound {verdict['realised_bound']:.3f}) beyond {verdict['limit']:.3f}, the "
+                    f"champion's test interval {drop:.0%} worse (test {verdict['test']:.3f})",
                 }
             )
     n = int(retraining["drift_consecutive_windows"])
@@ -378,25 +527,33 @@ def plot_monitoring(report: dict[str, Any], retraining: dict[str, Any]) -> Figur
     top.legend(loc="upper left")
     drop = float(retraining["performance_drop"])
     test = report["champion"]["test"]
-    f1 = [((w["performance"] or {}).get("classification") or {}).get("f1", np.nan) for w in windows]
-    rmse = [((w["performance"] or {}).get("regression") or {}).get("rmse", np.nan) for w in windows]
-    bottom.plot(days, f1, marker="o", color="C1", label="realised F1")
-    if test["classification"]["f1"] is not None:
+
+    def realised(family: str, metric: str) -> list[float]:
+        values = [((w["performance"] or {}).get(family) or {}).get(metric) for w in windows]
+        return [np.nan if v is None else v for v in values]
+
+    def limit(family: str, metric: str, factor: float) -> float | None:
+        ref = test[family].get(metric)
+        if ref is None:
+            return None
+        lo, hi = test[family].get(f"{metric}_interval") or [ref, ref]
+        return (lo if factor < 1 else hi) * factor
+
+    bottom.plot(days, realised("classification", "f1"), marker="o", color="C1", label="realised F1")
+    f1_limit = limit("classification", "f1", 1 - drop)
+    if f1_limit is not None:
         bottom.axhline(
-            test["classification"]["f1"] * (1 - drop),
-            color="C1",
-            linestyle="--",
-            label=f"F1 trigger (test -{drop:.0%})",
+            f1_limit, color="C1", linestyle="--", label=f"F1 trigger (test lo -{drop:.0%})"
         )
     bottom.set_ylabel("F1")
     twin = bottom.twinx()
-    twin.plot(days, rmse, marker="s", color="C2", label="realised RUL RMSE (h)")
-    if test["regression"]["rmse"] is not None:
+    twin.plot(
+        days, realised("regression", "rmse"), marker="s", color="C2", label="realised RMSE (h)"
+    )
+    rmse_limit = limit("regression", "rmse", 1 + drop)
+    if rmse_limit is not None:
         twin.axhline(
-            test["regression"]["rmse"] * (1 + drop),
-            color="C2",
-            linestyle=":",
-            label=f"RMSE trigger (test +{drop:.0%})",
+            rmse_limit, color="C2", linestyle=":", label=f"RMSE trigger (test hi +{drop:.0%})"
         )
     twin.set_ylabel("RMSE (h)")
     bottom.legend(loc="upper left")

@@ -1,7 +1,8 @@
 """Template pipeline: monitor one machine's production (``{machine}.monitoring``).
 
-Reads what scoring wrote (the prediction log, the validated and quarantined incoming rows, their
-features) and the labels matured so far, against the training reference (``validated_train``,
+Reads what scoring wrote (the prediction log with the readings, the scored rows' features, each
+incoming file's account) and the labels matured so far; computes only the windows of days not in
+``monitoring_windows`` yet (incremental), against the training reference (``validated_train``,
 ``features_train``: saved at training time) and the champion's test figures (the family
 metrics). Registered as its own pipeline over every machine (not in training):
 ``kedro run --pipelines monitoring --namespaces <machine>`` after ``scoring``.
@@ -16,8 +17,8 @@ STANDALONE = True  # its own registered pipeline, not a part of `scoring`
 
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
-    """Reference + production -> ``monitoring_report`` (monitoring.json), ``monitoring_plot``
-    and ``retraining_decision``."""
+    """Reference + production -> ``monitoring_windows`` (new days), ``monitoring_report``
+    (monitoring.json), ``monitoring_plot`` and ``retraining_decision``."""
     return Pipeline(
         [
             Node(
@@ -25,12 +26,12 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                 inputs={
                     "validated_train": "validated_train",
                     "features_train": "features_train",
-                    "incoming_readings": "incoming_readings",
-                    "validated_incoming": "validated_incoming",
-                    "quarantine_incoming": "quarantine_incoming",
-                    "features_incoming": "features_incoming",
                     "prediction_log": "prediction_log",
+                    "scored_features": "scored_features",
+                    "scoring_batches": "scoring_batches",
                     "production_labels": "production_labels",
+                    "monitoring_windows_seen": "monitoring_windows_seen",
+                    "drift_calibration_seen": "drift_calibration_seen",
                     "classification_metrics": "classification.metrics",
                     "regression_metrics": "regression.metrics",
                     "classification_test": "classification.test_predictions",
@@ -40,7 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                     "monitoring": "params:monitoring",
                     "rul_cap_hours": "params:regression.rul_cap_hours",
                 },
-                outputs="monitoring_report",
+                outputs=["monitoring_windows", "drift_calibration", "monitoring_report"],
                 name="monitor_production",
             ),
             Node(

@@ -239,8 +239,35 @@ SPLIT_TEXT = {
     "{val}.",
     "files": "the source's train files for train and val (val: {val_fraction:.0%} of the training "
     "units drawn with seed {seed}), its test files for test.",
-    "random": "independent rows drawn into train, val and test with seed {seed}.",
+    "random": "independent rows drawn into train, val and test with seed {seed}{stratified}.",
 }
+
+
+def _features_text(sensor_baselines: dict[str, Any]) -> str:
+    """What the models read: window features, or a snapshot table's row features."""
+    rows = sensor_baselines["fitted_on"]["rows"]
+    snapshot = sensor_baselines.get("snapshot")
+    if not snapshot:
+        return (
+            f"Window features over {sensor_baselines['windows_hours']} hours, scaled with "
+            f"per-sensor baselines fitted on the training split ({rows} rows)."
+        )
+    dropped = snapshot.get("dropped_constant") or []
+    return (
+        "Snapshot features (no windows: rows have no time order): each row's readings"
+        + (", their z-scores per operating condition" if snapshot.get("zscores") else "")
+        + (
+            f", one 0/1 column per train level of {sorted(snapshot['levels'])}"
+            if snapshot.get("levels")
+            else ""
+        )
+        + f"; {len(snapshot['features'])} features, fitted on the training split ({rows} rows)"
+        + (
+            f", {len(dropped)} constant on train left out ({', '.join(dropped)})."
+            if dropped
+            else "."
+        )
+    )
 
 
 def _split_text(spec: Any) -> str:
@@ -255,7 +282,11 @@ def _split_text(spec: Any) -> str:
         if "val" in files
         else f"the next {split.get('val_rows')} rows"
     )
-    return SPLIT_TEXT[split["method"]].format(**{**split, "val": val})
+    fractions = split.get("fractions")
+    stratified = (f" in fractions {fractions}" if fractions else " in the fleet's fractions") + (
+        f", stratified on {split['stratify']}" if split.get("stratify") else ""
+    )
+    return SPLIT_TEXT[split["method"]].format(**{**split, "val": val, "stratified": stratified})
 
 
 def write_model_card(
@@ -268,6 +299,7 @@ def write_model_card(
     plots and how to retrain. Plot links are relative to the card's folder."""
     spec = parse_machine(machine)
     docs = sorted(family_metrics, key=lambda d: d["family"])
+    refit = [d["family"] for d in docs if d.get("model", {}).get("trees_fitted_on") == "train+val"]
     sensors = ", ".join(
         f"{name} ({info.get('unit', '')})" for name, info in sensor_baselines["sensors"].items()
     )
@@ -284,11 +316,15 @@ def write_model_card(
         + ".",
         f"- Data source: {spec.source.type}; {_sampling_text(spec)}.",
         f"- Sensors: {sensors}.",
-        f"- Window features over {sensor_baselines['windows_hours']} hours, scaled with per-sensor "
-        f"baselines fitted on the training split ({sensor_baselines['fitted_on']['rows']} rows).",
-        f"- Splits: {_split_text(spec)} Trees are fitted on train; "
-        "early stopping uses val, thresholds val or cross-validation over train+val episodes; "
-        "test is only scored.",
+        f"- {_features_text(sensor_baselines)}",
+        f"- Splits: {_split_text(spec)} Trees are fitted on train"
+        + (
+            f" ({', '.join(refit)}: refitted on train+val with the tree count chosen on val)"
+            if refit
+            else ""
+        )
+        + "; early stopping uses val, thresholds val or cross-validation over train+val "
+        "episodes; test is only scored.",
         "",
         "## Models",
         "",

@@ -23,6 +23,8 @@ from pdm_kedro.edge.readings import check_readings
 from pdm_kedro.edge.runtime import family_output, forecast
 from pdm_kedro.fleet import parse_machine
 
+from .gate import BATCH
+
 logger = logging.getLogger(__name__)
 
 DAY = "%Y-%m-%d"
@@ -38,13 +40,14 @@ def _readings(rows: pd.DataFrame, sensors: list[str]) -> dict[str, np.ndarray]:
 
 
 def _forecasts(
-    bundle: EdgeBundle, validated: pd.DataFrame, days: pd.Series
+    bundle: EdgeBundle, validated: pd.DataFrame, days: pd.Series, new: pd.Series
 ) -> tuple[pd.Series, list[str]]:
-    """The forecast (JSON) from the last reading of each day and episode; null elsewhere."""
+    """The forecast (JSON) from the last new reading of each day and episode; null elsewhere."""
     sensors = [s["name"] for s in bundle.manifest["sensors"]]
     out = pd.Series([None] * len(validated), index=validated.index, dtype=object)
     warnings = []
-    last = validated.groupby([validated[c.EPISODE], days], sort=False).tail(1).index
+    fresh = validated[new.to_numpy()]
+    last = fresh.groupby([fresh[c.EPISODE], days[new]], sort=False).tail(1).index
     for row in last:
         episode = validated.at[row, c.EPISODE]
         rows = validated[(validated[c.EPISODE] == episode) & (validated.index <= row)]
@@ -61,14 +64,19 @@ def answer_batch(
     validated_incoming: pd.DataFrame,
     bundle: EdgeBundle,
     machine: dict[str, Any],
-) -> dict[str, pd.DataFrame]:
-    """The prediction log of the batch, one partition per day (``YYYY-MM-DD``).
+    scored_log: dict[str, Any] | None = None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The prediction log of the new rows, one partition per day (``YYYY-MM-DD``), and their
+    model features (``scored_features``, same partitions).
 
-    Per row: timestamp, episode, regime, ``history_complete`` (the batch holds enough earlier
-    readings of the episode for the features to equal training's), every family's answer
-    (``failure.probability``, ``failure.decision``, ``rul_hours.value``, ``anomaly.score``,
-    ``anomaly.flag``; ``forecast`` as JSON on each day's last reading) and, per family, the
-    ``registered_model`` and ``registry_version`` that answered.
+    Per row: timestamp, episode, regime, the sensor readings, ``batch_file`` (the incoming file),
+    ``history_complete`` (enough earlier readings of the episode for the features to equal
+    training's), every family's answer (``failure.probability``, ``failure.decision``,
+    ``rul_hours.value``, ``anomaly.score``, ``anomaly.flag``; ``forecast`` as JSON on each day's
+    last new reading) and, per family, the ``registered_model`` and ``registry_version`` that
+    answered. Context rows (``batch_file`` null: scored by an earlier cycle, there for the
+    features' history) are not answered again; a day already in ``scored_log`` keeps its rows
+    and gains the new ones.
     """
     spec = parse_machine(machine)
     if bundle.machine_id != spec.machine_id:
@@ -78,7 +86,7 @@ def answer_batch(
         raise ValueError(f"{spec.machine_id}: features and validated readings differ in rows")
     features = features_incoming.reset_index(drop=True)
     validated = validated_incoming.reset_index(drop=True)
-    matrix = features[manifest["feature_names"]].to_numpy(dtype=np.float64)
+    new = validated[BATCH].notna() if BATCH in validated else pd.Series(True, index=validated.index)
     log = features[[c.TIMESTAMP, c.EPISODE, c.REGIME]].copy()
     position = log.groupby(c.EPISODE, sort=False).cumcount()
     log["history_complete"] = position >= int(manifest["inputs"]["min_history_rows"]) - 1
@@ -88,8 +96,14 @@ def answer_batch(
         entry = manifest["models"][family]
         key, kind = entry["answer"]["key"], entry["answer"]["kind"]
         if kind == "forecast":
-            log[FORECAST_COLUMN], warnings = _forecasts(bundle, validated, days)
-        else:
+            log[FORECAST_COLUMN], warnings = _forecasts(bundle, validated, days, new)
+    keep = new.to_numpy()
+    log, days, features, validated = log[keep], days[keep], features[keep], validated[keep]
+    matrix = features[manifest["feature_names"]].to_numpy(dtype=np.float64)
+    for family in bundle.families:
+        entry = manifest["models"][family]
+        key, kind = entry["answer"]["key"], entry["answer"]["kind"]
+        if kind != "forecast":
             values = family_output(bundle, family, matrix)
             name = {"probability": "probability", "value": "value", "score": "score"}[kind]
             log[f"{key}.{name}"] = values
@@ -98,12 +112,30 @@ def answer_batch(
                 log[f"{key}.{flag}"] = values >= float(entry["threshold"])
         log[f"{family}.registered_model"] = entry["registered_model"]
         log[f"{family}.registry_version"] = entry["registry_version"]
+    for sensor in spec.sensor_names:
+        log[sensor] = validated[sensor].to_numpy()
+    log[BATCH] = validated[BATCH].to_numpy() if BATCH in validated else None
     for warning in warnings:
         logger.warning("%s: %s", spec.machine_id, warning)
     logger.info(
-        "%s: scored %d incoming rows over %d day(s) with the production models",
+        "%s: scored %d new incoming rows over %d day(s) with the production models",
         spec.machine_id,
         len(log),
         days.nunique(),
     )
-    return {day: part.reset_index(drop=True) for day, part in log.groupby(days, sort=True)}
+    feature_cols = [c.TIMESTAMP, c.EPISODE, *manifest["feature_names"]]
+    batch_of = log[BATCH].fillna("batch").astype(str)
+    feature_parts = {
+        f"{day}_{batch}": part[feature_cols].reset_index(drop=True)
+        for (day, batch), part in features.groupby([days, batch_of], sort=True)
+    }  # one partition per day and file: a later file for the same day adds, never overwrites
+    partitions = {}
+    for day, part in log.groupby(days, sort=True):
+        prior = (scored_log or {}).get(day)
+        if prior is not None:
+            prior = prior() if callable(prior) else prior
+            part = pd.concat([prior, part], ignore_index=True).sort_values(  # noqa: PLW2901
+                [c.EPISODE, c.TIMESTAMP], kind="stable"
+            )
+        partitions[day] = part.reset_index(drop=True)
+    return partitions, feature_parts
