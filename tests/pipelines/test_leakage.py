@@ -56,7 +56,9 @@ FITTED: dict[str, dict[str, set[str]]] = {
     },
     "forecasting": {
         "forecasting.hourly_train": {TRAIN},
-        "forecasting.model": {TRAIN},  # the ARIMA forecasters
+        "forecasting.arima_forecasters": {TRAIN},  # the ARIMA forecasters
+        "forecasting.arima_backtest_val": {TRAIN, VAL},
+        "forecasting.model": {TRAIN, VAL},  # mean reversion decay chosen on val
         "forecasting.backtest_val": {TRAIN, VAL},
     },
 }
@@ -121,7 +123,7 @@ DIRECT_READS: dict[str, dict[str, set[str]]] = {
         "sample_healthy_rows": {TRAIN},
         "choose_detector": {VAL},
     },
-    "forecasting": {"fit_forecasters": {TRAIN}},
+    "forecasting": {"fit_forecasters": {TRAIN}, "backtest_val_arima_forecasts": {TRAIN, VAL}},
 }
 
 

@@ -22,10 +22,19 @@ Conventions (also written into the edge spec by :func:`edge_spec`):
   terms: the residual recursion starts with zero residuals and pre-sample ``w`` at its mean
   ``c / (1 - sum ar)``, a missing hour takes its one-step prediction with a zero residual
   (approximate near gaps and window starts: the Kalman gain is not yet in steady state);
+- mean reversion: the point forecast at step h is ``w_h * arima_h + (1 - w_h) * level_h`` with
+  ``w_h = decay ** h`` and ``level_h = level.intercept + x_h . level.beta`` (the sensor's long-run
+  daily-cycle level, a regression of the training hours on the Fourier terms); ``decay`` = 1 is
+  the plain ARIMA forecast. Still an affine map of the state (the future Fourier terms are in it);
+- intervals: half-width ``w_h * arima_half_h + (1 - w_h) * z * level.sigma``;
+- physical range: forecast, lower and upper are clipped to the sensor's ``physical_range``
+  ``[min, max]`` of the machine config (no negative current);
+- episodes: the state window starts at the episode start (the first hour of the running episode,
+  after a repair) when one lies inside it: the state does not carry across a repair;
 - the ONNX graph of one sensor takes one float64 row ``state`` = ``[y_recent (p+d),
   residuals (q), fourier_recent ((p+d)*2K, row-major), fourier_future (H*2K, row-major)]`` and
   returns ``forecast``, ``lower`` and ``upper`` (H each; the interval half-widths are the
-  steady-state ones, fixed by the coefficients and sigma2).
+  steady-state ones, fixed by the coefficients, sigma2 and the level's sigma).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from typing import Any
 import numpy as np
 
 HOUR_NS = 3_600_000_000_000
+EPISODE_START_COLUMN = "episode_start_hour"  # hourly frames: the hour an episode (a repair) starts
 
 
 def hour_index(timestamps: np.ndarray) -> np.ndarray:
@@ -296,15 +306,17 @@ def _split_state(
 def forecast_matrix(
     coef: Mapping[str, Any], horizon: int, n_fourier: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The recursion as an affine map: ``forecast = state @ weights + bias``.
+    """The point forecast (recursion blended with the level) as an affine map:
+    ``forecast = state @ weights + bias`` (before clipping to the physical range).
 
-    Exact because the recursion is linear in the observations, residuals and Fourier terms.
+    Exact because the recursion and the level are linear in the observations, residuals and
+    Fourier terms.
     """
     sizes = state_layout(coef, horizon, n_fourier)
     n = sum(sizes.values())
 
     def run(state: np.ndarray) -> np.ndarray:
-        return linear_forecast(coef, *_split_state(coef, state, n_fourier))
+        return point_forecast(coef, *_split_state(coef, state, n_fourier))
 
     bias = run(np.zeros(n))
     weights = np.empty((n, horizon))
@@ -315,8 +327,9 @@ def forecast_matrix(
     return weights, bias
 
 
-def interval_half_widths(coef: Mapping[str, Any], horizon: int, z_value: float) -> np.ndarray:
-    """Steady-state half-widths ``z * sigma * sqrt(sum_{j<h} psi_j^2)`` of the h-step intervals."""
+def arima_half_widths(coef: Mapping[str, Any], horizon: int, z_value: float) -> np.ndarray:
+    """Steady-state half-widths ``z * sigma * sqrt(sum_{j<h} psi_j^2)`` of the ARIMA's h-step
+    intervals."""
     p, d, q = (int(v) for v in coef["order"])
     ar_poly = np.concatenate([[1.0], -np.asarray(coef["ar"], dtype=np.float64)])
     for _ in range(d):
@@ -331,17 +344,97 @@ def interval_half_widths(coef: Mapping[str, Any], horizon: int, z_value: float) 
     return z_value * np.sqrt(float(coef["sigma2"]) * np.cumsum(psi**2))
 
 
+def blend_weights(coef: Mapping[str, Any], horizon: int) -> np.ndarray:
+    """Weights ``w_h = decay ** h`` (h = 1..H) of the ARIMA forecast against the level."""
+    decay = float(coef.get("decay", 1.0))
+    return decay ** np.arange(1, int(horizon) + 1, dtype=np.float64)
+
+
+def level_forecast(coef: Mapping[str, Any], x_future: np.ndarray) -> np.ndarray:
+    """The sensor's long-run daily-cycle level at the future hours (zeros without a level)."""
+    xf = np.asarray(x_future, dtype=np.float64)
+    level = coef.get("level")
+    if not level:
+        return np.zeros(len(xf))
+    return float(level["intercept"]) + xf @ np.asarray(level["beta"], dtype=np.float64)
+
+
+def blend(
+    coef: Mapping[str, Any],
+    arima: np.ndarray,
+    x_future: np.ndarray,
+    steps: np.ndarray | None = None,
+) -> np.ndarray:
+    """``w_h * arima_h + (1 - w_h) * level_h`` for the steps (1-based; default 1..len(arima))."""
+    a = np.asarray(arima, dtype=np.float64)
+    steps = np.arange(1, len(a) + 1) if steps is None else np.asarray(steps, dtype=np.int64)
+    w = float(coef.get("decay", 1.0)) ** steps.astype(np.float64)
+    if np.all(w == 1.0):
+        return a
+    return w * a + (1.0 - w) * level_forecast(coef, x_future)
+
+
+def point_forecast(
+    coef: Mapping[str, Any],
+    y_recent: np.ndarray,
+    e_recent: np.ndarray,
+    x_recent: np.ndarray,
+    x_future: np.ndarray,
+) -> np.ndarray:
+    """The H-step point forecast: the ARIMA recursion blended with the level (unclipped)."""
+    return blend(coef, linear_forecast(coef, y_recent, e_recent, x_recent, x_future), x_future)
+
+
+def interval_half_widths(coef: Mapping[str, Any], horizon: int, z_value: float) -> np.ndarray:
+    """Half-widths of the blended forecast's intervals:
+    ``w_h * arima_half_h + (1 - w_h) * z * level.sigma`` (the ARIMA's alone when decay = 1)."""
+    arima = arima_half_widths(coef, horizon, z_value)
+    level = coef.get("level")
+    if not level:
+        return arima
+    w = blend_weights(coef, horizon)
+    return w * arima + (1.0 - w) * z_value * float(level["sigma"])
+
+
+def clip_bounds(coef: Mapping[str, Any]) -> tuple[float, float]:
+    """The sensor's physical range ``(min, max)`` (infinite where none is known)."""
+    bounds = coef.get("physical_range")
+    if not bounds:
+        return -np.inf, np.inf
+    lo, hi = bounds
+    return (-np.inf if lo is None else float(lo)), (np.inf if hi is None else float(hi))
+
+
+def clip_to_range(coef: Mapping[str, Any], values: np.ndarray) -> np.ndarray:
+    """Values clipped to the sensor's physical range."""
+    lo, hi = clip_bounds(coef)
+    return np.clip(np.asarray(values, dtype=np.float64), lo, hi)
+
+
+def episode_start_for(episode_starts: np.ndarray | None, origin_hour: int) -> int | None:
+    """The start hour of the episode running at ``origin_hour``: the latest start <= the origin
+    (None when no start is known)."""
+    if episode_starts is None:
+        return None
+    starts = np.asarray(episode_starts, dtype=np.int64)
+    starts = starts[starts <= int(origin_hour)]
+    return int(starts.max()) if starts.size else None
+
+
 def origin_state(
     spec: Mapping[str, Any],
     sensor: str,
     hours: np.ndarray,
     hourly: np.ndarray,
     origin_hour: int,
+    episode_start: int | None = None,
 ) -> np.ndarray | None:
-    """The ONNX ``state`` row of one sensor at an origin from its hourly series (None: no data).
+    """The ONNX ``state`` row of one sensor at an origin from its hourly series (None: no data,
+    or fewer than p + d hours from the first finite one to the origin).
 
-    Uses the ``state_hours`` hours before ``origin_hour`` (``hours`` must be contiguous); hourly
-    values outside the sensor's ``plausible_band`` are missing.
+    Uses the ``state_hours`` hours before ``origin_hour`` (``hours`` must be contiguous), from
+    ``episode_start`` on when that hour lies inside the window (the state does not carry across a
+    repair); hourly values outside the sensor's ``plausible_band`` are missing.
     """
     coef = spec["sensors"][sensor]
     hourly = screen_hourly(hourly, coef.get("plausible_band"))
@@ -351,13 +444,17 @@ def origin_state(
     hours = np.asarray(hours, dtype=np.int64)
     start = origin_hour - state_hours
     window = np.full(state_hours, np.nan)
-    lo, hi = max(start, int(hours[0])), min(origin_hour - 1, int(hours[-1]))
+    first_hour = start if episode_start is None else max(start, int(episode_start))
+    lo, hi = max(first_hour, int(hours[0])), min(origin_hour - 1, int(hours[-1]))
     if hi >= lo:
         window[lo - start : hi - start + 1] = hourly[lo - int(hours[0]) : hi - int(hours[0]) + 1]
     finite = np.flatnonzero(np.isfinite(window))
     if not finite.size:
         return None
     first = int(finite[0])
+    p, d, _ = (int(v) for v in coef["order"])
+    if state_hours - first < p + d:  # fewer hours than the recursion's memory (a new episode)
+        return None
     window_hours = np.arange(start + first, origin_hour, dtype=np.int64)
     x_window = fourier_terms(window_hours, fourier["period_hours"], fourier["terms"])
     y_filled, residuals = arima_state(window[first:], x_window, coef)
@@ -369,8 +466,9 @@ def origin_state(
 def edge_spec(model_artifact: dict[str, Any]) -> dict[str, Any]:
     """Everything the edge needs to forecast from raw readings (JSON-able).
 
-    Sensor names and their coefficients (order, AR, MA, intercept, Fourier betas, sigma2,
-    plausible band), Fourier period and K, horizon, the state window and the conventions of
+    Sensor names and their coefficients (order, AR, MA, intercept, Fourier betas, sigma2, the
+    level and decay of the mean reversion, the physical range, plausible band), Fourier period
+    and K, horizon, the state window and the conventions of
     :mod:`pdm_kedro.core.arima` (time origin, hourly means, residual recursion).
     """
     sensors = {
@@ -399,12 +497,17 @@ def edge_spec(model_artifact: dict[str, Any]) -> dict[str, Any]:
             "1970-01-01T00:00 of timezone-naive timestamps",
             "resample": "hourly mean of the finite readings in [hour, hour + 1); no reading -> "
             "missing; hourly values outside plausible_band -> missing",
-            "state": "the state_hours hours before the origin, leading missing hours trimmed; "
+            "state": "the state_hours hours before the origin (from the episode start when one "
+            "lies inside that window: no state across a repair), leading missing hours trimmed; "
             "residuals by the one-step recursion from zero residuals and pre-sample w at its mean; "
             "a missing hour takes its one-step prediction and a zero residual",
             "onnx": "one graph per sensor, input 'state' float64 (1, n) = [y_recent (p+d), "
             "residuals (q), fourier_recent ((p+d)*2K), fourier_future (H*2K)]; outputs forecast, "
             "lower, upper (1, H)",
+            "mean_reversion": "forecast_h = w_h * arima_h + (1 - w_h) * level_h, w_h = decay**h, "
+            "level_h = level.intercept + fourier_h . level.beta; half-width_h = w_h * "
+            "arima_half_h + (1 - w_h) * z * level.sigma",
+            "physical_range": "forecast, lower and upper clipped to physical_range [min, max]",
         },
     }
     json.dumps(spec)  # fails loudly if anything is not JSON-able

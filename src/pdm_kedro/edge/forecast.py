@@ -22,6 +22,7 @@ def forecast_from_readings(
     timestamps: np.ndarray,
     readings: Mapping[str, np.ndarray],
     origin_hour: int | None = None,
+    episode_start_hour: int | None = None,
 ) -> dict[str, Any]:
     """A 24-hour forecast of every key sensor from raw recent readings.
 
@@ -33,10 +34,15 @@ def forecast_from_readings(
             ``state_hours`` hours before the origin should be covered.
         readings: ``{sensor: values}`` aligned with ``timestamps`` (NaN = missing).
         origin_hour: first forecast hour (hour index); default: the hour after the last reading.
+        episode_start_hour: the hour the running episode started (after a repair), when known:
+            the state window starts there when it lies inside it, so no state carries across
+            a repair. Readings that start at the episode start (``from_episode_start``) give the
+            same result without it: the window holds only their hours.
 
     Returns:
         ``{"origin_hour", "hours" (H target hour indices), "sensors": {sensor: {"forecast",
-        "lower", "upper"}}}``; a sensor without any reading in the state window gets NaNs.
+        "lower", "upper"}}}`` (blended with the level and clipped to the physical range by the
+        graph); a sensor without any reading in the state window gets NaNs.
     """
     sensors = list(spec["sensors"])
     if isinstance(session_or_sessions, Mapping):
@@ -49,6 +55,8 @@ def forecast_from_readings(
     hours_raw = hour_index(timestamps)
     origin = int(hours_raw.max()) + 1 if origin_hour is None else int(origin_hour)
     first = origin - int(spec["state_hours"])
+    if episode_start_hour is not None:
+        first = max(first, int(episode_start_hour))
     keep = (hours_raw >= first) & (hours_raw < origin)
     out: dict[str, Any] = {
         "origin_hour": origin,
@@ -61,7 +69,7 @@ def forecast_from_readings(
             state = None
         else:
             grid, hourly = hourly_means(hours_raw[keep] * HOUR_NS, values, first, origin - 1)
-            state = origin_state(spec, sensor, grid, hourly, origin)
+            state = origin_state(spec, sensor, grid, hourly, origin, episode_start_hour)
         if state is None:
             nan = np.full(horizon, np.nan)
             out["sensors"][sensor] = {"forecast": nan, "lower": nan, "upper": nan}

@@ -78,7 +78,8 @@ def _mean_key_sensor_figures(run):
         abs(figures["interval_coverage"] - nominal)
         for figures in run["metrics"]["diagnostics"]["test"].values()
     ]
-    assert len(set(mape)) == len(mape) >= 2 and len(set(coverage)) >= 2  # one sensor != the mean
+    # one sensor's MAPE != the mean (the tiny run's two sensors can share a coverage count)
+    assert len(set(mape)) == len(mape) >= 2 and len(coverage) == len(mape)
     return float(np.mean(mape)), float(np.mean(coverage))
 
 

@@ -28,7 +28,12 @@ M = "motor_siemens_1la7_001"
 
 def test_hourly_grid_is_contiguous_and_gaps_stay_missing(tiny_splits, tiny_hourly, machine):
     train = tiny_hourly["train"]
-    assert list(train.columns) == ["hour", "timestamp", *machine["forecast_sensors"]]
+    assert list(train.columns) == [
+        "hour",
+        "timestamp",
+        "episode_start_hour",
+        *machine["forecast_sensors"],
+    ]
     assert np.all(np.diff(train["hour"].to_numpy()) == 1)
     # repair gaps between episodes are hours without readings: NaN, never filled
     raw_hours = set(
@@ -159,14 +164,26 @@ def test_metrics_follow_the_family_contract(tiny_backtest, tiny_forecaster, fc_p
     for m in metrics["metrics"]:
         assert {"metric", "value", "baseline", "baseline_name"} <= set(m)
         assert np.isfinite(m["value"]) and np.isfinite(m["baseline"])
-        assert m["baseline_name"] == "naive_last_value"
+        # the baseline is the better of naive and seasonal naive, both reported beside
+        assert m["baseline"] == min(m["baseline_naive"], m["baseline_seasonal_naive"])
+        expected = (
+            "seasonal_naive"
+            if m["baseline_seasonal_naive"] < m["baseline_naive"]
+            else "naive_last_value"
+        )
+        assert m["baseline_name"] == expected
     parity = metrics["diagnostics"]["onnx_parity_test"]
     assert all(p["max_rel"] < 1e-6 for p in parity.values())
 
 
-def test_plot_has_one_panel_per_key_sensor(tiny_backtest, tiny_forecaster, fc_params):
+def test_plot_has_a_forecast_and_an_error_curve_panel_per_key_sensor(
+    tiny_backtest, tiny_forecaster, fc_params
+):
     fig = plot_forecasts(tiny_backtest, tiny_forecaster, fc_params)
-    assert len(fig.axes) == len(tiny_forecaster["sensors"])
+    assert len(fig.axes) == 2 * len(tiny_forecaster["sensors"])
+    curves = [ax for ax in fig.axes if ax.get_ylabel() == "test MAPE (%)"]
+    assert len(curves) == len(tiny_forecaster["sensors"])
+    assert all(len(ax.get_lines()) == 4 for ax in curves)  # forecast, naive, seasonal, level
 
 
 def test_machine_without_key_sensors_fails_clearly(tiny_splits, machine):

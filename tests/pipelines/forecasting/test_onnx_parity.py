@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from pdm_kedro.core.arima import edge_spec, fourier_terms, origin_state
+from pdm_kedro.core.arima import edge_spec, fourier_terms, origin_state, state_layout
 from pdm_kedro.pipelines.edge_export.arima_graph import forecaster_to_onnx
 from pdm_kedro.pipelines.forecasting.arima import native_forecast, window_for_origin
 from pdm_kedro.pipelines.forecasting.nodes import _contiguous
@@ -59,7 +59,11 @@ def test_onnx_intervals_are_the_steady_state_ones(tiny_forecaster, tiny_backtest
     sensor = next(iter(tiny_forecaster["sensors"]))
     session = _session(forecaster_to_onnx(tiny_forecaster, sensor))
     n = session.get_inputs()[0].shape[1]
-    forecast, lower, upper = session.run(None, {"state": np.zeros((2, n))})
+    entry = tiny_forecaster["sensors"][sensor]
+    recent = state_layout(entry["coefficients"], 24, 2)["y_recent"]
+    state = np.zeros((2, n))
+    state[:, :recent] = entry["level"]  # recent hours at the sensor's level: inside its range
+    forecast, lower, upper = session.run(None, {"state": state})
     assert forecast.shape == (2, 24)
     np.testing.assert_allclose(upper - forecast, forecast - lower)
     assert np.all(np.diff(upper[0] - forecast[0]) >= 0)  # widening with the horizon

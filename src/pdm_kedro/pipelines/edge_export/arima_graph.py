@@ -3,7 +3,10 @@
 Once fitted, an ARIMA(p, d, q) with Fourier regressors forecasts by a fixed linear recursion, so
 its H forecasts are an affine map of one ``state`` row (last p+d observations, last q residuals,
 their Fourier terms and the future Fourier terms; layout in :mod:`pdm_kedro.core.arima`).
-The graph is ``forecast = state @ W + b``, ``lower/upper = forecast -/+ half_width`` in float64.
+The point forecast (the recursion blended with the sensor's long-run level, see the module
+:mod:`pdm_kedro.core.arima`) is still affine in the state: the graph is ``mean = state @ W + b``,
+``forecast = clip(mean)``, ``lower/upper = clip(mean -/+ half_width)`` in float64, clipped to
+the sensor's physical range.
 One graph per key sensor: ``forecaster_to_onnx(model_artifact, sensor)``.
 """
 
@@ -16,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from pdm_kedro.core.arima import forecast_matrix, interval_half_widths, state_layout
+from pdm_kedro.core.arima import clip_bounds, forecast_matrix, interval_half_widths, state_layout
 
 ONNX_OPSET = 17
 INPUT_NAME = "state"
@@ -40,17 +43,24 @@ def forecaster_to_onnx(model_artifact: dict[str, Any], sensor: str) -> onnx.Mode
     weights, bias = forecast_matrix(coef, horizon, n_fourier)
     half = interval_half_widths(coef, horizon, float(model_artifact["interval_z"]))
     n_state = weights.shape[0]
+    low, high = clip_bounds(coef)
 
     inits = [
         numpy_helper.from_array(weights.astype(np.float64), "weights"),
         numpy_helper.from_array(bias.reshape(1, -1).astype(np.float64), "bias"),
         numpy_helper.from_array(half.reshape(1, -1).astype(np.float64), "half_width"),
+        numpy_helper.from_array(np.array(low, dtype=np.float64), "range_min"),
+        numpy_helper.from_array(np.array(high, dtype=np.float64), "range_max"),
     ]
+    clip = ["range_min", "range_max"]
     nodes = [
         helper.make_node("MatMul", [INPUT_NAME, "weights"], ["linear"], name="recursion"),
-        helper.make_node("Add", ["linear", "bias"], ["forecast"], name="add_constant"),
-        helper.make_node("Sub", ["forecast", "half_width"], ["lower"], name="lower_bound"),
-        helper.make_node("Add", ["forecast", "half_width"], ["upper"], name="upper_bound"),
+        helper.make_node("Add", ["linear", "bias"], ["mean"], name="add_constant"),
+        helper.make_node("Sub", ["mean", "half_width"], ["mean_lower"], name="lower_bound"),
+        helper.make_node("Add", ["mean", "half_width"], ["mean_upper"], name="upper_bound"),
+        helper.make_node("Clip", ["mean", *clip], ["forecast"], name="clip_forecast"),
+        helper.make_node("Clip", ["mean_lower", *clip], ["lower"], name="clip_lower"),
+        helper.make_node("Clip", ["mean_upper", *clip], ["upper"], name="clip_upper"),
     ]
     graph = helper.make_graph(
         nodes,
@@ -77,6 +87,8 @@ def forecaster_to_onnx(model_artifact: dict[str, Any], sensor: str) -> onnx.Mode
             "order": json.dumps([int(v) for v in coef["order"]]),
             "horizon_hours": str(horizon),
             "state_layout": json.dumps(state_layout(coef, horizon, n_fourier)),
+            "decay": str(float(coef.get("decay", 1.0))),
+            "physical_range": json.dumps([low, high]),
         },
     )
     onnx.checker.check_model(model)

@@ -20,7 +20,12 @@ import onnx
 import pandas as pd
 from onnx import compose
 
-from pdm_kedro.core.arima import edge_spec, origin_state
+from pdm_kedro.core.arima import (
+    EPISODE_START_COLUMN,
+    edge_spec,
+    episode_start_for,
+    origin_state,
+)
 from pdm_kedro.edge.bundle import make_session
 from pdm_kedro.edge.runtime import FORECAST_PREFIX, SensorForecastView
 from pdm_kedro.fleet import parse_machine
@@ -69,6 +74,16 @@ def _contiguous(frames: list[pd.DataFrame], sensor: str) -> tuple[np.ndarray, np
     return grid, out
 
 
+def _episode_starts(frames: list[pd.DataFrame]) -> np.ndarray | None:
+    """Episode start hours marked in the hourly frames (None when none carries the column)."""
+    marked = [
+        f[EPISODE_START_COLUMN].dropna().to_numpy(dtype=np.int64)
+        for f in frames
+        if EPISODE_START_COLUMN in f
+    ]
+    return np.unique(np.concatenate(marked)) if marked else None
+
+
 def check_forecast_parity(
     model: dict[str, Any],
     onnx_model: onnx.ModelProto,
@@ -80,6 +95,9 @@ def check_forecast_parity(
 ) -> dict[str, Any]:
     """Merged ONNX graph (edge state computation) vs pmdarima on every test backtest origin.
 
+    The edge state starts at the running episode's first hour when one lies inside its window,
+    as the backtest's does (``episode_start_hour`` of the hourly frames).
+
     Raises:
         EdgeParityError: a forecast differs by more than ``forecast_rtol`` (relative), naming
             machine, family, sensor, the worst origin and step.
@@ -90,11 +108,13 @@ def check_forecast_parity(
     rtol = float(edge_export["parity"]["forecast_rtol"])
     worst = {"rel_diff": 0.0}
     compared = 0
+    starts = _episode_starts([hourly_val, hourly_test])
     for sensor, rows in backtest_test.groupby("sensor", sort=True):
         grid, hourly = _contiguous([hourly_val, hourly_test], sensor)
         view = SensorForecastView(session, str(sensor))
         for origin, group in rows.groupby("origin_hour", sort=True):
-            state = origin_state(spec, sensor, grid, hourly, int(origin))
+            start = episode_start_for(starts, int(origin))
+            state = origin_state(spec, sensor, grid, hourly, int(origin), start)
             if state is None:
                 raise EdgeParityError(
                     f"ONNX parity failed for machine {machine_id}, family forecasting, sensor "

@@ -11,19 +11,23 @@ import pandas as pd
 from pmdarima.arima import ARIMA, auto_arima
 from threadpoolctl import threadpool_limits
 
-from pdm_kedro.core.arima import fourier_terms
+from pdm_kedro.core.arima import EPISODE_START_COLUMN, fourier_terms
 
 logger = logging.getLogger(__name__)
 
 HOUR = "hour"
+EPISODE_START = EPISODE_START_COLUMN
 
 
-def hourly_frame(validated: pd.DataFrame, timestamp: str, sensors: list[str]) -> pd.DataFrame:
+def hourly_frame(
+    validated: pd.DataFrame, timestamp: str, sensors: list[str], episode: str | None = None
+) -> pd.DataFrame:
     """Hourly means of the sensors on a contiguous hour grid (pandas ``resample("1h").mean()``).
 
-    Returns ``hour`` (int64 hours since 1970-01-01T00:00), ``timestamp`` (hour start) and one
-    column per sensor; an hour without a finite reading is NaN (repair gaps, missing readings,
-    quarantined rows).
+    Returns ``hour`` (int64 hours since 1970-01-01T00:00), ``timestamp`` (hour start), with an
+    ``episode`` column ``episode_start_hour`` (the hour of the first reading of the episode whose
+    first reading falls in that hour, else missing: the known repairs) and one column per sensor;
+    an hour without a finite reading is NaN (repair gaps, missing readings, quarantined rows).
     """
     frame = validated[[timestamp, *sensors]].copy()
     frame[timestamp] = pd.to_datetime(frame[timestamp]).astype("datetime64[ns]")
@@ -33,7 +37,29 @@ def hourly_frame(validated: pd.DataFrame, timestamp: str, sensors: list[str]) ->
     out = hourly.reset_index(drop=True)
     out.insert(0, timestamp, index.to_numpy())
     out.insert(0, HOUR, hours)
+    if episode is not None:
+        starts = episode_start_hours(frame[timestamp].to_numpy(), validated[episode].to_numpy())
+        marked = pd.Series(starts, dtype="Int64")
+        out.insert(2, EPISODE_START, out[HOUR].where(out[HOUR].isin(marked)).astype("Int64"))
     return out
+
+
+def episode_start_hours(timestamps: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+    """The hour index of each episode's first reading (sorted, unique)."""
+    ts = pd.Series(pd.to_datetime(timestamps).astype("datetime64[ns]"))
+    first = ts.groupby(np.asarray(episodes)).min()
+    hours = (first - pd.Timestamp(0)) // pd.Timedelta(hours=1)
+    return np.unique(hours.to_numpy().astype(np.int64))
+
+
+def episode_starts(*frames: pd.DataFrame) -> np.ndarray | None:
+    """The episode start hours marked in hourly frames (None when no frame carries them)."""
+    marked = [
+        f[EPISODE_START].dropna().to_numpy(dtype=np.int64) for f in frames if EPISODE_START in f
+    ]
+    if not marked:
+        return None
+    return np.unique(np.concatenate(marked))
 
 
 def fit_history(
@@ -169,12 +195,16 @@ def window_for_origin(
     origin_hour: int,
     state_hours: int,
     fourier: dict[str, Any],
+    episode_start: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The state window before an origin (leading missing hours trimmed) and its Fourier terms.
+    """The state window before an origin (from ``episode_start`` on when it lies inside it,
+    leading missing hours trimmed) and its Fourier terms.
 
     Same rule as :func:`pdm_kedro.core.arima.origin_state`.
     """
     start = origin_hour - state_hours
+    if episode_start is not None:
+        start = max(start, int(episode_start))
     sel = (hours >= start) & (hours < origin_hour)
     h, y = hours[sel], values[sel]
     finite = np.flatnonzero(np.isfinite(y))

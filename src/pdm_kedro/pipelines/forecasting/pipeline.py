@@ -10,6 +10,7 @@ from pdm_kedro.promotion import promotion_nodes
 
 from .nodes import (
     backtest_forecasters,
+    choose_forecasters,
     evaluate_forecasts,
     fit_forecasters,
     plot_forecasts,
@@ -30,27 +31,35 @@ def _resample(split: str) -> Node:
     )
 
 
-def _backtest(split: str, before: str) -> Node:
+def _backtest(split: str, before: str, model: str = "model", prefix: str = "") -> Node:
     func = partial(backtest_forecasters, split=split)
     update_wrapper(func, backtest_forecasters)
     return Node(
         func,
-        inputs=["model", f"hourly_{before}", f"hourly_{split}", "params:forecasting"],
-        outputs=f"backtest_{split}",
-        name=f"backtest_{split}_forecasts",
+        inputs=[model, f"hourly_{before}", f"hourly_{split}", "params:forecasting"],
+        outputs=f"{prefix}backtest_{split}",
+        name=f"backtest_{split}_{prefix}forecasts",
     )
 
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
-    """``validated_<split>`` -> ``forecasting.{hourly_<split>, model, backtest_<split>, metrics,
+    """``validated_<split>`` -> ``forecasting.{hourly_<split>, arima_forecasters (train),
+    arima_backtest_val, model (mean reversion chosen on val), backtest_<split>, metrics,
     forecast_vs_actual_plot, production_backtest_test}`` inside the machine namespace."""
     nodes = [
         *(_resample(split) for split in SPLITS),
         Node(
             fit_forecasters,
             inputs=["hourly_train", "params:machine", "params:forecasting"],
-            outputs="model",
+            outputs="arima_forecasters",
             name="fit_forecasters",
+        ),
+        _backtest("val", before="train", model="arima_forecasters", prefix="arima_"),
+        Node(
+            choose_forecasters,
+            inputs=["arima_forecasters", "arima_backtest_val", "params:forecasting"],
+            outputs="model",
+            name="choose_forecasters",
         ),
         _backtest("val", before="train"),
         _backtest("test", before="val"),
