@@ -197,10 +197,20 @@ def explain_rows(
     return out
 
 
-def global_importance_per_sensor(model: dict[str, Any], frame: pd.DataFrame, machine) -> dict:
-    """Mean |contribution| per sensor (grouped) over the rows of ``frame``, largest first."""
+def global_importance_per_sensor(
+    model: dict[str, Any],
+    frame: pd.DataFrame,
+    machine,
+    contributions: np.ndarray | None = None,
+) -> dict:
+    """Mean |contribution| per sensor (grouped) over the rows of ``frame``, largest first.
+
+    ``contributions``: the model's contributions on those rows when already computed
+    (:func:`tree_contributions`; TreeSHAP over every test row is the expensive part)."""
     names = list(model["feature_names"])
-    contribs, _ = tree_contributions(model, frame[names].to_numpy(dtype=np.float32))
+    contribs = contributions
+    if contribs is None:
+        contribs, _ = tree_contributions(model, frame[names].to_numpy(dtype=np.float32))
     desc = feature_descriptions(names, machine)
     grouped = pd.DataFrame(np.abs(contribs), columns=names).T.groupby(desc["sensor"].to_numpy())
     per_sensor = grouped.sum().T.mean().sort_values(ascending=False)

@@ -75,7 +75,12 @@ def test_evaluation_scores_beside_the_most_common_mode(
 
 def test_fleet_report_keeps_the_issue_keys(tiny_features, tiny_models):
     checks = [
-        n.check_local_accuracy(tiny_features["test"], tiny_models[f], DIAGNOSIS)
+        n.check_local_accuracy(
+            tiny_features["test"],
+            tiny_models[f],
+            n.compute_test_contributions(tiny_features["test"], tiny_models[f]),
+            DIAGNOSIS,
+        )
         for f in ("classification", "regression")
     ]
     assert all(ch["max_local_accuracy_error"] <= 1e-4 for ch in checks)

@@ -129,17 +129,31 @@ def evaluate_diagnosis(
     }
 
 
+def compute_test_contributions(
+    features_test: pd.DataFrame, model: dict[str, Any]
+) -> dict[str, Any]:
+    """The model's exact TreeSHAP contributions and base value on every test row, computed once
+    for the local-accuracy check and the card's global importance."""
+    x = features_test[list(model["feature_names"])].to_numpy(dtype=np.float32)
+    contribs, base = ex.tree_contributions(model, x)
+    return {"contributions": contribs, "base_value": base}
+
+
 def check_local_accuracy(
-    features_test: pd.DataFrame, model: dict[str, Any], diagnosis: dict[str, Any]
+    features_test: pd.DataFrame,
+    model: dict[str, Any],
+    contributions: dict[str, Any],
+    diagnosis: dict[str, Any],
 ) -> dict[str, Any]:
     """max |sum of contributions + base - raw prediction| over the test rows (every row unless
     ``local_accuracy_rows`` caps it: then an evenly spaced, deterministic subset)."""
     names = list(model["feature_names"])
     x = features_test[names].to_numpy(dtype=np.float32)
+    contribs, base = contributions["contributions"], contributions["base_value"]
     cap = diagnosis.get("local_accuracy_rows")
     if cap is not None and len(x) > int(cap):
-        x = x[np.linspace(0, len(x) - 1, int(cap)).round().astype(int)]
-    contribs, base = ex.tree_contributions(model, x)
+        keep = np.linspace(0, len(x) - 1, int(cap)).round().astype(int)
+        x, contribs = x[keep], contribs[keep]
     error = np.abs(contribs.sum(axis=1) + base - ex.raw_margin(model, x))
     return {
         "family": model["family"],
@@ -206,12 +220,15 @@ def write_explanation_section(
     features_test: pd.DataFrame,
     classifier: dict[str, Any],
     regressor: dict[str, Any],
+    classifier_contributions: dict[str, Any],
+    regressor_contributions: dict[str, Any],
     machine: dict[str, Any],
     diagnosis: dict[str, Any],
 ) -> str:
     """The model card's explanation section (markdown): global importance per sensor of both
-    XGBoost models (mean |contribution| over the test rows) and the explanation of the last
-    test alarms (rows the classifier flags at its threshold)."""
+    XGBoost models (mean |contribution| over the test rows, from their
+    :func:`compute_test_contributions`) and the explanation of the last test alarms (rows the
+    classifier flags at its threshold)."""
     spec = parse_machine(machine)
     n_top = int(diagnosis["card_top_factors"])
     lines = [
@@ -223,8 +240,12 @@ def write_explanation_section(
         "## Global importance per sensor (mean |contribution| over the test rows)",
         "",
     ]
-    imp_c = ex.global_importance_per_sensor(classifier, features_test, machine)
-    imp_r = ex.global_importance_per_sensor(regressor, features_test, machine)
+    imp_c = ex.global_importance_per_sensor(
+        classifier, features_test, machine, classifier_contributions["contributions"]
+    )
+    imp_r = ex.global_importance_per_sensor(
+        regressor, features_test, machine, regressor_contributions["contributions"]
+    )
     rows = [[s, f"{imp_c[s]:.3f}", f"{imp_r.get(s, 0.0):.2f}"] for s in imp_c]
     lines += _table(rows, ["sensor", "classification (log-odds)", "RUL (hours)"])
     x = features_test[list(classifier["feature_names"])].to_numpy(dtype=np.float32)

@@ -10,6 +10,7 @@ from kedro.pipeline import Node, Pipeline
 from pdm_kedro.pipelines.diagnosis.nodes import (
     build_diagnosis_report,
     check_local_accuracy,
+    compute_test_contributions,
     evaluate_diagnosis,
     fit_diagnosis_reference,
     write_explanation_section,
@@ -17,6 +18,7 @@ from pdm_kedro.pipelines.diagnosis.nodes import (
 
 EVALUATION = "diagnosis.evaluation"
 LOCAL_ACCURACY = "local_accuracy"
+CONTRIBUTIONS = "test_contributions"  # in memory: TreeSHAP on every test row, computed once
 EXPLAINED_FAMILIES = ("classification", "regression")
 
 
@@ -61,6 +63,8 @@ def _nodes() -> list[Node]:
                 "features_test",
                 "classification.model",
                 "regression.model",
+                f"classification.{CONTRIBUTIONS}",
+                f"regression.{CONTRIBUTIONS}",
                 "params:machine",
                 "params:diagnosis",
             ],
@@ -69,16 +73,28 @@ def _nodes() -> list[Node]:
             namespace="classification",
         )
     )
-    nodes += [
-        Node(
-            check_local_accuracy,
-            inputs=["features_test", f"{family}.model", "params:diagnosis"],
-            outputs=f"{family}.{LOCAL_ACCURACY}",
-            name="check_local_accuracy",
-            namespace=family,
-        )
-        for family in EXPLAINED_FAMILIES
-    ]
+    for family in EXPLAINED_FAMILIES:
+        nodes += [
+            Node(
+                compute_test_contributions,
+                inputs=["features_test", f"{family}.model"],
+                outputs=f"{family}.{CONTRIBUTIONS}",
+                name="compute_test_contributions",
+                namespace=family,
+            ),
+            Node(
+                check_local_accuracy,
+                inputs=[
+                    "features_test",
+                    f"{family}.model",
+                    f"{family}.{CONTRIBUTIONS}",
+                    "params:diagnosis",
+                ],
+                outputs=f"{family}.{LOCAL_ACCURACY}",
+                name="check_local_accuracy",
+                namespace=family,
+            ),
+        ]
     return nodes
 
 
