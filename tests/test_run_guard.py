@@ -6,7 +6,9 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
+import weakref
 from pathlib import Path
 
 import mlflow
@@ -95,6 +97,42 @@ def test_an_interruption_a_library_swallowed_still_fails_the_run(guard):
     with pytest.raises(RunInterrupted):
         guard.after_pipeline_run()
     assert _HELD.moves == [] and not _HELD.holding  # the moves were dropped, not applied
+
+
+def test_an_interruption_in_a_weakref_callback_prints_no_traceback_and_fails_the_run(guard):
+    """Ctrl-C can land while Python runs a finaliser or weakref callback: Python swallows the
+    error there ("Exception ignored in ...", a traceback on stderr). The run guard's
+    unraisable hook keeps that quiet (the run still ends FAILED at its end); any other
+    unraisable error still reaches the previous hook; the hook is restored when the run ends."""
+    seen = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        guard.before_pipeline_run(run_params={}, pipeline=_pipeline("m1"), catalog=DataCatalog())
+
+        class Owner:
+            pass
+
+        def interrupted(_ref):
+            signal.raise_signal(signal.SIGINT)  # the handler raises RunInterrupted in here
+
+        owner = Owner()
+        ref = weakref.ref(owner, interrupted)
+        del owner  # the callback runs now; its RunInterrupted is unraisable
+        assert ref() is None and seen == []
+
+        def broken(_ref):
+            raise ValueError("a real finaliser bug")
+
+        other = Owner()
+        ref2 = weakref.ref(other, broken)
+        del other
+        assert ref2() is None and [type(u.exc_value) for u in seen] == [ValueError]
+        with pytest.raises(RunInterrupted):
+            guard.after_pipeline_run()
+        assert sys.unraisablehook == seen.append  # restored
+    finally:
+        sys.unraisablehook = previous
 
 
 def test_alias_moves_are_held_during_a_run_and_dropped_on_failure(guard):

@@ -146,6 +146,7 @@ class RunGuardHook:
         self._handlers: dict[int, Any] = {}
         self._run_recorded = False
         self._interrupted: int | None = None
+        self._previous_unraisablehook: Any = None
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(
@@ -186,6 +187,18 @@ class RunGuardHook:
         if threading.current_thread() is threading.main_thread():
             for signum in INTERRUPT_SIGNALS:
                 self._handlers[signum] = signal.signal(signum, self._interrupt)
+            if self._previous_unraisablehook is None:
+                self._previous_unraisablehook = sys.unraisablehook
+                sys.unraisablehook = self._unraisable
+
+    def _unraisable(self, unraisable: Any) -> None:
+        """An interruption raised while Python ran a finaliser or weakref callback is swallowed
+        there ("Exception ignored in ...", with a traceback on stderr). It is recorded
+        (``_interrupted``) and ends the run FAILED at its end, so it prints nothing here; any
+        other unraisable exception goes to the previous hook."""
+        if isinstance(unraisable.exc_value, RunInterrupted):
+            return
+        (self._previous_unraisablehook or sys.__unraisablehook__)(unraisable)
 
     def _interrupt(self, signum: int, frame: Any) -> None:  # noqa: ARG002 (signal API)
         self._restore_signals()  # a second Ctrl-C stops at once
@@ -263,3 +276,6 @@ class RunGuardHook:
         for lock in self._locks:
             lock.release()
         self._locks = []
+        if self._previous_unraisablehook is not None:
+            sys.unraisablehook = self._previous_unraisablehook
+            self._previous_unraisablehook = None
