@@ -135,6 +135,34 @@ def test_an_interruption_in_a_weakref_callback_prints_no_traceback_and_fails_the
         sys.unraisablehook = previous
 
 
+def test_ctrl_c_while_the_run_ends_still_marks_its_mlflow_run_failed(guard, tmp_path):
+    """Ctrl-C just after the last node, while the run guard's own end hook starts (before it
+    restores the signal handlers): the run is marked FAILED and no alias moves, not left for
+    MLflow's exit handler to end as FINISHED."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'end.db'}")
+    guard.before_pipeline_run(run_params={}, pipeline=_pipeline("m1"), catalog=DataCatalog())
+    set_alias(None, "m1-regression", "champion", 4)  # held: no client needed
+    restore = guard._restore_signals  # noqa: SLF001
+    calls = []
+
+    def interrupted_first():
+        if not calls:
+            calls.append(1)
+            signal.raise_signal(signal.SIGINT)  # lands before the handlers are restored
+        restore()
+
+    guard._restore_signals = interrupted_first  # noqa: SLF001
+    run = mlflow.start_run()
+    try:
+        with pytest.raises(RunInterrupted):
+            guard.after_pipeline_run()
+    finally:
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+    assert MlflowClient().get_run(run.info.run_id).info.status == "FAILED"
+    assert _HELD.moves == [] and not _HELD.holding
+
+
 def test_alias_moves_are_held_during_a_run_and_dropped_on_failure(guard):
     calls = []
 

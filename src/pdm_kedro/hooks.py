@@ -239,7 +239,10 @@ class RunGuardHook:
         """Every node succeeded: apply the held alias moves, release the locks. (If the
         interruption was swallowed by a library on its way out, the run still ends FAILED.)"""
         try:
-            self._restore_signals()
+            try:
+                self._restore_signals()
+            except RunInterrupted:  # Ctrl-C during this bookkeeping, before the aliases moved
+                self._restore_signals()
             if self._interrupted is not None:
                 drop_held_alias_moves()
                 import mlflow  # noqa: PLC0415
