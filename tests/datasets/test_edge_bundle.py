@@ -9,10 +9,8 @@ import shutil
 import numpy as np
 import pytest
 from kedro.framework.hooks.manager import _create_hook_manager
-from kedro.io import DataCatalog, DatasetError, MemoryDataset
+from kedro.io import DataCatalog, DatasetError
 from kedro.runner import SequentialRunner
-from kedro_datasets.json import JSONDataset
-from kedro_datasets.text import TextDataset
 
 import pdm_kedro.pipelines.edge_export.nodes as export_nodes
 from pdm_kedro.datasets.edge_bundle import (
@@ -23,14 +21,12 @@ from pdm_kedro.datasets.edge_bundle import (
 from pdm_kedro.datasets.onnx_dataset import OnnxModelDataset
 from pdm_kedro.edge.bundle import MANIFEST_FILE, load_bundle
 from pdm_kedro.edge.errors import BundleError, UnknownMachineError
-from pdm_kedro.edge.explain import EXPLANATION_FILE
 from pdm_kedro.edge.manifest import seal_manifest
-from pdm_kedro.evaluation import explain as ex
 from pdm_kedro.hooks import RunGuardHook
 from pdm_kedro.pipeline_registry import namespace_for_machine
 from pdm_kedro.pipelines.edge_export.nodes import EdgeParityError
 from pdm_kedro.pipelines.edge_export.pipeline import build_edge_export_pipeline
-from tests.pipelines.edge_export.helpers import EXPORTED_FAMILIES, _metrics
+from tests.pipelines.edge_export.helpers import EXPORTED_FAMILIES, export_datasets
 
 
 def _copy(tiny_bundle, folder, created_at=None):
@@ -87,33 +83,13 @@ def _export(tiny_models, tiny_features, tiny_baselines, machine, tiny_params, li
     m = machine["machine_id"]
     pipeline = namespace_for_machine(build_edge_export_pipeline(EXPORTED_FAMILIES), m)
     staged = staging_dir(live)
+    # every bundle file goes to the staging folder, explanation.json included
     datasets = {
-        f"params:{m}.machine": MemoryDataset(machine),
-        "params:edge_export": MemoryDataset(tiny_params["edge_export"]),
-        "params:validation": MemoryDataset(tiny_params["validation"]),
-        f"{m}.sensor_baselines": MemoryDataset(tiny_baselines),
-        f"{m}.features_test": MemoryDataset(tiny_features["test"]),
-        f"{m}.features_train": MemoryDataset(tiny_features["train"]),
-        f"{m}.diagnosis.reference": MemoryDataset(
-            ex.fit_deviation_reference(
-                tiny_features["train"], machine, tiny_baselines, tiny_params["diagnosis"]
-            )
+        **export_datasets(
+            tiny_models, tiny_features, tiny_baselines, machine, tiny_params, staged, "7"
         ),
-        "params:diagnosis": MemoryDataset(tiny_params["diagnosis"]),
-        # every bundle file goes to the staging folder, explanation.json included
-        f"{m}.edge_explanation": TextDataset(filepath=str(staged / EXPLANATION_FILE)),
-        f"{m}.edge_manifest": JSONDataset(filepath=str(staged / MANIFEST_FILE)),
         f"{m}.edge_bundle": EdgeBundleDataset(path=str(live)),
     }
-    for family in EXPORTED_FAMILIES:
-        package = {
-            "model": tiny_models[family],
-            "metrics": _metrics(m, family, 1),
-            "registered_model": f"{m}-{family}",
-            "registry_version": "7",
-        }
-        datasets[f"{m}.{family}.production_model"] = MemoryDataset(package, copy_mode="assign")
-        datasets[f"{m}.edge_{family}_onnx"] = OnnxModelDataset(str(staged / f"{family}.onnx"))
     catalog = DataCatalog(datasets)
     hook = RunGuardHook()
     manager = _create_hook_manager()

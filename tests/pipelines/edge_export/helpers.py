@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from kedro.io import MemoryDataset
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.text import TextDataset
 from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -19,6 +22,8 @@ from sklearn.preprocessing import StandardScaler
 from pdm_kedro import contract as c
 from pdm_kedro.contract import feature_columns
 from pdm_kedro.datasets.onnx_dataset import OnnxModelDataset
+from pdm_kedro.edge.bundle import MANIFEST_FILE
+from pdm_kedro.edge.explain import EXPLANATION_FILE
 from pdm_kedro.evaluation import explain as ex
 from pdm_kedro.pipelines.edge_export.explanation import (
     build_edge_explanation,
@@ -130,3 +135,44 @@ def export_bundle(
     )
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
+
+
+def export_datasets(
+    tiny_models: dict[str, Any],
+    tiny_features: dict[str, pd.DataFrame],
+    tiny_baselines: dict[str, Any],
+    machine: dict[str, Any],
+    tiny_params: dict[str, Any],
+    folder: Path,
+    registry_version: str,
+) -> dict[str, Any]:
+    """The edge_export template's catalog for one machine: its inputs in memory (each family's
+    production package, registered as ``registry_version``) and every bundle file written into
+    ``folder`` (the ONNX files, ``explanation.json`` and ``manifest.json``)."""
+
+    m = machine["machine_id"]
+    reference = ex.fit_deviation_reference(
+        tiny_features["train"], machine, tiny_baselines, tiny_params["diagnosis"]
+    )
+    datasets: dict[str, Any] = {
+        f"params:{m}.machine": MemoryDataset(machine),
+        "params:edge_export": MemoryDataset(tiny_params["edge_export"]),
+        "params:validation": MemoryDataset(tiny_params["validation"]),
+        f"{m}.sensor_baselines": MemoryDataset(tiny_baselines),
+        f"{m}.features_test": MemoryDataset(tiny_features["test"]),
+        f"{m}.features_train": MemoryDataset(tiny_features["train"]),
+        f"{m}.diagnosis.reference": MemoryDataset(reference),
+        "params:diagnosis": MemoryDataset(tiny_params["diagnosis"]),
+        f"{m}.edge_manifest": JSONDataset(filepath=str(folder / MANIFEST_FILE)),
+        f"{m}.edge_explanation": TextDataset(filepath=str(folder / EXPLANATION_FILE)),
+    }
+    for family in EXPORTED_FAMILIES:
+        package = {
+            "model": tiny_models[family],
+            "metrics": _metrics(m, family, 1),
+            "registered_model": f"{m}-{family}",
+            "registry_version": registry_version,
+        }
+        datasets[f"{m}.{family}.production_model"] = MemoryDataset(package, copy_mode="assign")
+        datasets[f"{m}.edge_{family}_onnx"] = OnnxModelDataset(str(folder / f"{family}.onnx"))
+    return datasets
