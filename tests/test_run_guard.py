@@ -238,6 +238,8 @@ def test_a_real_run_refuses_a_second_run_of_its_machine_and_ends_failed_on_ctrl_
         assert len(refusal) == 1 and f"pid {first.pid}" in refusal[0], second.stderr[-2000:]
         assert "Traceback" not in second.stderr
         log = tmp_path / "data" / "logs" / "kedro_run.log"
+        text = log.read_text(errors="replace")  # the refused run truncated nothing of it
+        assert "\x00" not in text and "nodes of 1 machines" in text, text[:2000]
         promoted = f"Completed node: {machine}.forecasting.decide_promotion"
         _wait_for(lambda: promoted in log.read_text(errors="replace"), 300,
                   "a promotion decision (aliases asked for)", first)  # fmt: skip

@@ -102,7 +102,9 @@ class ConsoleHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
-        """Count the nodes of every ``<machine>.<stage>`` and start the display."""
+        """Start the run log file (the run guard, tried first, admitted the run), count the
+        nodes of every ``<machine>.<stage>`` and start the display."""
+        self.run_log.start_file()
         self._stages = stage_map()
         self._seconds = defaultdict(float)
         self._run_started = time.monotonic()

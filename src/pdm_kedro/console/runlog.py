@@ -1,15 +1,18 @@
 """The run log file, and log lines that say which machine (and family) they are about.
 
 ``conf/logging.yml`` keeps the console quiet (Kedro's per-dataset and per-node INFO lines and
-third-party library warnings do not reach it). Everything still goes to the run log file, which
-the console hook opens under the data root at the start of each session:
-``<data root>/logs/kedro_run.log`` (a test's ``PDM_DATA_ROOT`` keeps it out of the project).
+third-party library warnings do not reach it). Everything still goes to the run log file under
+the data root, ``<data root>/logs/kedro_run.log`` (a test's ``PDM_DATA_ROOT`` keeps it out of the
+project). The session's records are held in memory from its start and the file is (re)written
+only once the run is admitted (the run guard took its machines' locks): a second run refused
+because its machine is already running must not truncate the running one's log.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+from collections import deque
 from pathlib import Path
 
 RUN_LOG = Path("logs") / "kedro_run.log"
@@ -79,30 +82,62 @@ def _propagation_roots() -> list[logging.Logger]:
     return roots
 
 
+class PendingRecords(logging.Handler):
+    """Holds a session's records until its run is admitted (at most ``capacity``, the newest)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        super().__init__(level=logging.INFO)
+        self.records: deque[logging.LogRecord] = deque(maxlen=capacity)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 class RunLog:
-    """The file handler of the current session, attached where every record ends up."""
+    """The run log of the current session, attached where every record ends up: records held
+    in memory from :meth:`open`, written to the file from :meth:`start_file` on."""
 
     def __init__(self) -> None:
-        self.handler: logging.FileHandler | None = None
+        self.handler: logging.Handler | None = None
         self.path: Path | None = None
         self._attached: list[logging.Logger] = []
 
     def open(self, data_root: Path) -> Path:
-        """Start ``<data_root>/logs/kedro_run.log`` (overwritten by each session)."""
+        """Start collecting the session's records for ``<data_root>/logs/kedro_run.log``; the
+        file is not touched until :meth:`start_file`."""
         self.close()
-        path = data_root / RUN_LOG
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+        self.path = data_root / RUN_LOG
+        self._attach(PendingRecords())
+        return self.path
+
+    def start_file(self) -> Path | None:
+        """Overwrite the log file with the records held so far and write every later one to it
+        (the run was admitted). No-op when no session opened the log or the file is written."""
+        pending = self.handler
+        if not isinstance(pending, PendingRecords) or self.path is None:
+            return self.path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.path, mode="w", encoding="utf-8")
         handler.setLevel(logging.INFO)
         handler.setFormatter(logging.Formatter(FILE_FORMAT))
+        for record in pending.records:
+            handler.handle(record)
+        self._detach()
+        self._attach(handler)
+        return self.path
+
+    def close(self) -> None:
+        """Detach and close the handler (a second session opens a new one); records of a run
+        never admitted are dropped with it (the console said why)."""
+        self._detach()
+
+    def _attach(self, handler: logging.Handler) -> None:
         for logger in _propagation_roots():
             logger.addHandler(handler)
             self._attached.append(logger)
-        self.handler, self.path = handler, path
-        return path
+        self.handler = handler
 
-    def close(self) -> None:
-        """Detach and close the file handler (a second session opens a new one)."""
+    def _detach(self) -> None:
         if self.handler is None:
             return
         for logger in self._attached:
