@@ -29,6 +29,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 VARIANTS = {
+    # the tables as the feature stage built them (with the configured groups), and without the
+    # failure-mode health indicators (the signature group's hi_* columns)
+    "as_built": None,
+    "as_built-signature": "drop_signature",
     "base": (),
     "long": ("long",),
     "episode": ("episode",),
@@ -42,6 +46,10 @@ def add_groups(frame, sensors, groups, rows_per_hour, long_hours, baseline_hours
         degradation_features,
     )
 
+    if groups is None:
+        return frame
+    if groups == "drop_signature":
+        return frame.drop(columns=[col for col in frame.columns if col.startswith("hi_")])
     if not groups:
         return frame
     frame = frame.sort_values(["episode_id", "timestamp"], kind="stable").reset_index(drop=True)

@@ -268,6 +268,12 @@ def tiny_params(project_params: dict) -> dict:
     params["simulation"]["regime_mean_duration_hours"] = 4.0
     params["labels"]["failure_horizon_hours"] = 12
     params["features"]["degradation"]["long_window_hours"] = 24  # lives of days, not weeks
+    params["features"]["degradation"]["signature"] = {
+        "mean_hours": [6, 24],
+        "slope_hours": [12, 24],
+        "clip": [-0.5, 1.5],
+        "reference_hours": 12,
+    }
     return params
 
 

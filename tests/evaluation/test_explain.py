@@ -55,6 +55,8 @@ def test_explain_rows_reads_like_a_person_would(tiny_models, tiny_features, mach
     assert first["output_space"].startswith("log-odds")
     assert len(first["top_factors"]) == 3
     sensors = set(parse_machine(machine).sensor_names) | ex.AGGREGATES
+    sensors |= {f"failure mode {m}" for m in machine["failure_modes"]}
+    sensors |= {"best-fitting failure mode"}
     for factor in first["top_factors"]:
         assert factor["sensor"] in sensors
         assert factor["text"].startswith(factor["sensor"] + ", ")
@@ -105,8 +107,22 @@ def test_every_feature_kind_maps_back_to_its_sensor(machine, tiny_features):
             assert row["unit"] == unit_, name
     # every column the feature pipeline really produces maps to a known sensor or aggregate
     real = ex.feature_descriptions(feature_columns(tiny_features["test"]), machine)
-    assert set(real["sensor"]) <= set(sensors) | ex.AGGREGATES | ex.CONTEXT
+    modes = {f"failure mode {m}" for m in machine.get("failure_modes", {})}
+    assert modes and set(real["sensor"]) & modes  # the signature group is on by default
+    known = set(sensors) | ex.AGGREGATES | ex.CONTEXT | modes | {"best-fitting failure mode"}
+    assert set(real["sensor"]) <= known
     assert "other" not in set(real["statistic"])
+    # a failure-mode health indicator is described by its mode, unitless
+    assert ex.describe_feature("hi_bearing_wear__slope_168h", sensors) == {
+        "feature": "hi_bearing_wear__slope_168h",
+        "sensor": "failure mode bearing_wear",
+        "window": "168h",
+        "statistic": "slope",
+        "unit": "",
+    }
+    assert ex.describe_feature("hi_best__mean_48h", sensors)["sensor"] == (
+        "best-fitting failure mode"
+    )
     # unknown columns keep their prefix, never an error
     assert ex.describe_feature("new_thing__x", sensors)["statistic"] == "other"
 

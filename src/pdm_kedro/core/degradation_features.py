@@ -13,6 +13,15 @@ Groups (each optional, see :func:`degradation_feature_names`):
   sensor's shift from its own post-repair baseline (mean z over the first ``baseline_rows`` of the
   episode; expanding before that) and the health index of those shifts. Needs the readings from
   the episode start (the edge's ``from_episode_start``).
+- ``signature``: one health indicator per failure mode of the machine's config, combining the
+  sensors that mode is known to move: the noise-weighted least-squares size of the mode's
+  signature (its ``level`` per sensor, in sensor units at failure) in the reading's deviation from
+  the healthy reference of its operating regime (fitted on the first hours after each repair of
+  the train split, :func:`fit_signature`). 0 is a healthy machine, 1 the signature's size at
+  failure: an estimate of how far the mode has progressed. Each reading's indicator is clipped
+  (a sensor fault must not look like wear), then averaged and sloped over trailing windows; the
+  ``best`` columns follow the mode that explains the deviation most. Needs each reading's
+  operating regime (``regimes``) when the data have one.
 
 Only numpy is imported: this module runs on an edge device.
 """
@@ -26,7 +35,8 @@ import numpy as np
 
 from pdm_kedro.core.window_features import forward_fill, rolling_stats
 
-GROUPS = ("long", "episode")
+GROUPS = ("long", "episode", "signature")
+POOLED = "__pooled__"
 
 
 def degradation_settings(params: dict[str, Any] | None, rows_per_hour: float) -> dict[str, Any]:
@@ -42,7 +52,7 @@ def degradation_settings(params: dict[str, Any] | None, rows_per_hour: float) ->
         )
     long_hours = float(params.get("long_window_hours", 168.0))
     baseline_hours = float(params.get("baseline_hours", 24.0))
-    return {
+    settings = {
         "groups": groups,
         "long_hours": long_hours,
         "long_rows": max(2, round(long_hours * rows_per_hour)),
@@ -50,18 +60,52 @@ def degradation_settings(params: dict[str, Any] | None, rows_per_hour: float) ->
         "baseline_rows": max(2, round(baseline_hours * rows_per_hour)),
         "rows_per_hour": float(rows_per_hour),
     }
+    if "signature" in groups:
+        sig = dict(params.get("signature") or {})
+        mean_hours = [float(h) for h in sig.get("mean_hours", [12.0, 48.0])]
+        slope_hours = [float(h) for h in sig.get("slope_hours", [48.0, long_hours])]
+        clip = [float(v) for v in sig.get("clip", [-0.5, 1.5])]
+        if not mean_hours or not slope_hours or len(clip) != 2 or clip[0] >= clip[1]:
+            raise ValueError(
+                "features.degradation.signature: mean_hours and slope_hours need at least one "
+                f"window each and clip is [low, high] with low < high (got {sig})"
+            )
+        settings["signature_settings"] = {
+            "mean_hours": mean_hours,
+            "mean_rows": [max(2, round(h * rows_per_hour)) for h in mean_hours],
+            "slope_hours": slope_hours,
+            "slope_rows": [max(2, round(h * rows_per_hour)) for h in slope_hours],
+            "clip": clip,
+            "reference_hours": float(sig.get("reference_hours", 48.0)),
+        }
+    return settings
 
 
 def settings_feature_names(sensors: Sequence[str], settings: dict[str, Any] | None) -> list[str]:
-    """:func:`degradation_feature_names` for stored settings (none: no columns)."""
+    """:func:`degradation_feature_names` for stored settings (none: no columns), then the
+    ``signature`` columns of the fitted modes (:func:`signature_feature_names`)."""
     if not settings or not settings.get("groups"):
         return []
-    return degradation_feature_names(
+    names = degradation_feature_names(
         sensors,
-        settings["groups"],
+        [g for g in settings["groups"] if g != "signature"],
         f"{settings['long_hours']:g}h",
         f"{settings['baseline_hours']:g}h",
     )
+    return names + signature_feature_names(settings)
+
+
+def signature_feature_names(settings: dict[str, Any] | None) -> list[str]:
+    """The ``signature`` columns, in order: per fitted mode its indicator's trailing means and
+    slopes, then the ``best`` mode's (no fitted modes: none)."""
+    fitted = (settings or {}).get("signature")
+    if not fitted or not fitted.get("modes"):
+        return []
+    options = settings["signature_settings"]
+    means = [f"mean_{h:g}h" for h in options["mean_hours"]]
+    slopes = [f"slope_{h:g}h" for h in options["slope_hours"]]
+    names = [f"hi_{mode}__{stat}" for mode in fitted["modes"] for stat in means + slopes]
+    return names + [f"hi_best__{stat}" for stat in means[-1:] + slopes]
 
 
 def history_rows(settings: dict[str, Any] | None) -> int:
@@ -69,7 +113,11 @@ def history_rows(settings: dict[str, Any] | None) -> int:
     ``episode`` group needs the readings from the episode start on top of this."""
     if not settings or not settings.get("groups"):
         return 0
-    return int(settings["long_rows"])
+    rows = int(settings["long_rows"])
+    if signature_feature_names(settings):
+        options = settings["signature_settings"]
+        rows = max(rows, *options["mean_rows"], *options["slope_rows"])
+    return rows
 
 
 def needs_episode_start(settings: dict[str, Any] | None) -> bool:
@@ -82,20 +130,149 @@ def degradation_block(
     median: np.ndarray,
     scale: np.ndarray,
     settings: dict[str, Any] | None,
+    regimes: Sequence[Any] | np.ndarray | None = None,
 ) -> np.ndarray:
     """The degradation columns of one episode from its raw readings (NaN allowed) and the
-    train-fitted median/scale: the same forward fill and z-score as ``episode_features``."""
+    train-fitted median/scale: the same forward fill and z-score as ``episode_features``.
+    ``regimes`` (each reading's operating regime) is read by the ``signature`` group only."""
     raw = np.asarray(readings, dtype=np.float64)
     if not settings or not settings.get("groups"):
         return np.empty((raw.shape[0], 0))
-    z = (forward_fill(raw, median) - median) / scale
-    return degradation_features(
+    filled = forward_fill(raw, median)
+    z = (filled - median) / scale
+    block = degradation_features(
         z,
         settings["rows_per_hour"],
-        settings["groups"],
+        [g for g in settings["groups"] if g != "signature"],
         settings["long_rows"],
         settings["baseline_rows"],
     )
+    if not signature_feature_names(settings):
+        return block
+    return np.column_stack([block, signature_features(filled, regimes, settings)])
+
+
+def fit_signature(
+    readings: np.ndarray,
+    regimes: Sequence[Any] | np.ndarray | None,
+    episode_starts: np.ndarray,
+    sensors: Sequence[dict[str, Any]],
+    failure_modes: dict[str, dict[str, dict[str, float]]],
+    settings: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The ``signature`` group's constants, fitted on the train split (stored with the
+    baselines and in the edge manifest).
+
+    Args:
+        readings: (n, sensors) raw train readings, episodes in time order (NaN allowed).
+        regimes: each row's operating regime (None: one pooled reference).
+        episode_starts: row index of each episode's first reading.
+        sensors: per sensor ``name``, ``nominal`` (None: the healthy reference's level),
+            ``noise`` (None: the baseline's robust scale).
+        failure_modes: mode -> sensor -> ``{"level": ...}`` (the machine config's signatures).
+        settings: :func:`degradation_settings` with the ``signature`` group.
+
+    Returns ``None`` when no mode moves a sensor's level (nothing to indicate). The healthy
+    reference of a regime is the median of its readings in the first ``reference_hours`` after
+    each repair; a regime without such rows uses the pooled one.
+    """
+    options = settings["signature_settings"]
+    raw = np.asarray(readings, dtype=np.float64)
+    n = raw.shape[0]
+    head = max(1, round(options["reference_hours"] * settings["rows_per_hour"]))
+    starts = np.asarray(episode_starts, dtype=np.int64)
+    ends = np.r_[starts[1:], n]
+    early = np.zeros(n, dtype=bool)
+    for a, b in zip(starts, ends, strict=True):
+        early[a : min(b, a + head)] = True
+    pooled = _nanmedian_columns(raw[early])
+    reference: dict[str, list[float]] = {POOLED: pooled.tolist()}
+    if regimes is not None:
+        labels = np.asarray(regimes).astype(str)
+        for regime in sorted(set(labels[early].tolist())):
+            level = _nanmedian_columns(raw[early & (labels == regime)])
+            reference[regime] = np.where(np.isfinite(level), level, pooled).tolist()
+    names = [s["name"] for s in sensors]
+    weight = np.array([1.0 / max(float(s["noise"]), 1e-12) ** 2 for s in sensors])
+    modes, directions = [], []
+    for mode, signature in failure_modes.items():
+        direction = np.zeros(len(names))
+        for j, sensor in enumerate(sensors):
+            level = float((signature.get(sensor["name"]) or {}).get("level", 0.0))
+            nominal = sensor.get("nominal")
+            size = abs(float(nominal)) if nominal else abs(float(pooled[j]))
+            direction[j] = (size if size > 0 else float(sensor["noise"])) * level
+        if np.any(direction != 0):
+            modes.append(mode)
+            directions.append(direction.tolist())
+    if not modes:
+        return None
+    return {
+        "modes": modes,
+        "sensors": names,
+        "direction": directions,
+        "weight": weight.tolist(),
+        "reference": reference,
+        "fitted_on": {"split": "train", "reference_rows": int(early.sum())},
+    }
+
+
+def _nanmedian_columns(x: np.ndarray) -> np.ndarray:
+    out = np.full(x.shape[1], np.nan)
+    for j in range(x.shape[1]):
+        col = x[:, j][np.isfinite(x[:, j])]
+        if col.size:
+            out[j] = float(np.median(col))
+    return np.where(np.isfinite(out), out, 0.0) if x.shape[0] else out
+
+
+def signature_features(
+    filled: np.ndarray, regimes: Sequence[Any] | np.ndarray | None, settings: dict[str, Any]
+) -> np.ndarray:
+    """The ``signature`` columns of one episode (forward-filled raw readings, time order), in
+    the order of :func:`signature_feature_names`."""
+    fitted = settings["signature"]
+    options = settings["signature_settings"]
+    x = np.asarray(filled, dtype=np.float64)
+    n = x.shape[0]
+    reference = fitted["reference"]
+    pooled = np.asarray(reference[POOLED], dtype=np.float64)
+    if len(reference) > 1:
+        if regimes is None:
+            raise ValueError(
+                "the signature health indicators need each reading's operating regime: the "
+                "reference was fitted per regime"
+            )
+        labels = np.asarray(regimes).astype(str)
+        table = {k: np.asarray(v, dtype=np.float64) for k, v in reference.items()}
+        expected = np.vstack([table.get(r, pooled) for r in labels]) if n else x
+    else:
+        expected = np.broadcast_to(pooled, x.shape)
+    deviation = x - expected
+    weight = np.asarray(fitted["weight"], dtype=np.float64)
+    low, high = options["clip"]
+    columns, means_last, slopes_by_mode, sizes = [], [], [], []
+    for direction in fitted["direction"]:
+        d = np.asarray(direction, dtype=np.float64)
+        norm = float(np.sum(weight * d * d))
+        indicator = np.clip(deviation @ (weight * d) / norm, low, high)[:, None]
+        means = [rolling_stats(indicator, r, ("mean",))["mean"][:, 0] for r in options["mean_rows"]]
+        slopes = [
+            rolling_stats(indicator, r, ("slope",))["slope"][:, 0] for r in options["slope_rows"]
+        ]
+        columns += means + slopes
+        means_last.append(means[-1])
+        slopes_by_mode.append(slopes)
+        sizes.append(np.sqrt(norm))
+    # the mode whose signature explains the smoothed deviation most (largest weighted projection)
+    score = np.column_stack(means_last) * np.asarray(sizes)[None, :]
+    best = np.argmax(score, axis=1) if n else np.zeros(0, dtype=np.int64)
+    rows = np.arange(n)
+    columns.append(np.column_stack(means_last)[rows, best] if n else np.zeros(0))
+    for k in range(len(options["slope_rows"])):
+        stacked = np.column_stack([slopes[k] for slopes in slopes_by_mode])
+        columns.append(stacked[rows, best] if n else np.zeros(0))
+    return np.column_stack(columns) if columns else np.empty((n, 0))
 
 
 def degradation_feature_names(

@@ -53,7 +53,9 @@ def compute_features(
         matrix = matrix[None, :]
         regimes = regimes[-1:]
     if window.get("degradation"):  # long-window degradation columns, after the window ones
-        block = degradation_block(values, median, scale, window["degradation"])
+        block = degradation_block(
+            values, median, scale, window["degradation"], np.asarray(readings.regimes)
+        )
         matrix = np.column_stack([matrix, block[-1:] if last_row else block])
     names = manifest["feature_names"]
     window_names = manifest["window_feature_names"]

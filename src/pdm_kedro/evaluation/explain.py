@@ -5,7 +5,8 @@ anomaly deviations and the failure-mode diagnosis they feed.
   output space (log-odds for the failure classifier, hours for RUL) with its base value; the
   contributions plus the base value are the model's raw margin (local accuracy).
 - :func:`describe_feature`: a feature column back to sensor, window, statistic and unit, for
-  every column :func:`pdm_kedro.core.window_features.feature_names` produces.
+  every column :func:`pdm_kedro.core.window_features.feature_names` produces (a failure-mode
+  health indicator ``hi_<mode>__...`` is described by its mode).
 - :func:`anomaly_deviations`: each detector input's standardised deviation from its training
   reference. Honest for both detectors (an IsolationForest's TreeSHAP explains path length and
   does not sum to its score; a one-class SVM has no trees): a deviation, not a SHAP sum.
@@ -31,6 +32,8 @@ OUTPUT_SPACE = {"classification": "log-odds of failure within the horizon", "reg
 AGGREGATES = {"temperature", "vibration", "health_index"}
 # Operating-context columns (not a sensor): their own group.
 CONTEXT = {"regime_code"}
+# Failure-mode health indicators (pdm_kedro.core.degradation_features, ``signature`` group).
+SIGNATURE_PREFIX = "hi_"
 _WINDOWED = re.compile(r"^(?P<stat>[a-z_]+?)_(?P<window>\d+(?:\.\d+)?h)$")
 _STAT_TEXT = STAT_TEXT  # one home: pdm_kedro.edge.explain (the edge reads the same texts)
 _UNITLESS = {"zscore", "median_resid", "repeat_run", "index"}
@@ -58,6 +61,14 @@ def describe_feature(
     window = None
     if name in CONTEXT:
         return {"feature": name, "sensor": name, "window": None, "statistic": "value", "unit": ""}
+    if head.startswith(SIGNATURE_PREFIX) and tail:
+        # a failure-mode health indicator (the signature group): its mode is the "sensor", its
+        # value a fraction of the mode's signature at failure (no unit)
+        mode = head[len(SIGNATURE_PREFIX) :]
+        m = _WINDOWED.match(tail)
+        stat, window = (m["stat"], m["window"]) if m else (tail, None)
+        sensor = "best-fitting failure mode" if mode == "best" else f"failure mode {mode}"
+        return {"feature": name, "sensor": sensor, "window": window, "statistic": stat, "unit": ""}
     if head in sensors or head in AGGREGATES:
         sensor = head
         if not tail:

@@ -13,6 +13,7 @@ from pdm_kedro.contract import feature_columns  # noqa: F401 (the feature table'
 from pdm_kedro.core.degradation_features import (
     degradation_block,
     degradation_settings,
+    fit_signature,
     settings_feature_names,
 )
 from pdm_kedro.core.window_features import (
@@ -79,6 +80,15 @@ def fit_sensor_baselines(
             "kind": sensor.kind,
         }
     regimes = sorted(train[c.REGIME].dropna().unique().tolist()) if c.REGIME in train else []
+    degradation = degradation_settings(features.get("degradation"), spec.rows_per_hour)
+    if "signature" in degradation["groups"]:
+        # per-failure-mode health indicators need readings in sensor units and episodes in time
+        # order: none for condition-scaled or snapshot data, or a machine without signatures
+        degradation["signature"] = (
+            None
+            if condition_scaling or snapshot
+            else fit_signature_of(train, spec, sensors, degradation)
+        )
     return {
         "machine_id": spec.machine_id,
         "sensors": sensors,
@@ -86,12 +96,44 @@ def fit_sensor_baselines(
         "windows_hours": list(features["windows_hours"]),
         "window_rows": window_rows(features["windows_hours"], spec.rows_per_hour),
         "statistics": list(features["statistics"]),
-        # long-window / post-repair degradation columns (pdm_kedro.core.degradation_features)
-        "degradation": degradation_settings(features.get("degradation"), spec.rows_per_hour),
+        # long-window / post-repair / failure-mode degradation columns
+        # (pdm_kedro.core.degradation_features)
+        "degradation": degradation,
         "fitted_on": {"split": "train", "rows": len(train)},
         **({"condition_scaling": condition_scaling} if condition_scaling else {}),
         **({"snapshot": snapshot} if snapshot else {}),
     }
+
+
+def fit_signature_of(
+    train: pd.DataFrame, spec: Any, sensors: dict[str, dict[str, Any]], degradation: dict
+) -> dict[str, Any] | None:
+    """The failure-mode health indicators' constants from the train split (healthy reference
+    per regime, each mode's signature in sensor units): see
+    :func:`pdm_kedro.core.degradation_features.fit_signature`."""
+    ordered = train.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable")
+    episodes = ordered[c.EPISODE].to_numpy()
+    starts = np.flatnonzero(np.r_[True, episodes[1:] != episodes[:-1]]) if len(ordered) else []
+    return fit_signature(
+        ordered[spec.sensor_names].to_numpy(dtype=np.float64),
+        ordered[c.REGIME].to_numpy() if c.REGIME in ordered else None,
+        np.asarray(starts, dtype=np.int64),
+        [
+            {
+                "name": sensor.name,
+                "nominal": sensor.nominal,
+                "noise": sensor.noise
+                if sensor.noise is not None
+                else sensors[sensor.name]["scale"],
+            }
+            for sensor in spec.sensors
+        ],
+        {
+            mode: {name: {"level": sig.level} for name, sig in fm.signature.items()}
+            for mode, fm in spec.failure_modes.items()
+        },
+        degradation,
+    )
 
 
 def build_window_features(
@@ -125,6 +167,7 @@ def build_window_features(
     ordered = validated.sort_values([c.EPISODE, c.TIMESTAMP], kind="stable").reset_index(drop=True)
     scaled = apply_condition_scaling_of(ordered, baselines.get("condition_scaling"), sensors)
     readings = scaled[sensors].to_numpy(dtype=np.float64)
+    regimes = ordered[c.REGIME].to_numpy() if c.REGIME in ordered.columns else None
     starts = np.flatnonzero(
         np.r_[True, ordered[c.EPISODE].to_numpy()[1:] != ordered[c.EPISODE].to_numpy()[:-1]]
     )
@@ -133,7 +176,13 @@ def build_window_features(
         np.column_stack(
             [
                 episode_features(readings[a:b], kinds, median, scale, windows, stats),
-                degradation_block(readings[a:b], median, scale, degradation),
+                degradation_block(
+                    readings[a:b],
+                    median,
+                    scale,
+                    degradation,
+                    None if regimes is None else regimes[a:b],
+                ),
             ]
         )
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
