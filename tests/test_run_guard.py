@@ -152,7 +152,9 @@ def test_ctrl_c_while_the_run_ends_still_marks_its_mlflow_run_failed(guard, tmp_
         restore()
 
     guard._restore_signals = interrupted_first  # noqa: SLF001
-    run = mlflow.start_run()
+    # an explicit experiment of this store: an earlier test of the same process may have left
+    # MLflow's active experiment id pointing into another store
+    run = mlflow.start_run(experiment_id=MlflowClient().create_experiment("end"))
     try:
         with pytest.raises(RunInterrupted):
             guard.after_pipeline_run()
