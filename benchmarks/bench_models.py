@@ -58,7 +58,7 @@ def runtime_params(spec: str | None) -> dict:
     return out
 
 
-def child(timings_path: Path, params: str | None) -> None:
+def child(timings_path: Path, params: str | None, runner: str | None = None) -> None:
     """Inside the kedro process: run the default pipeline with a node timing hook."""
     from kedro.framework.hooks import hook_impl  # noqa: PLC0415
     from kedro.framework.project import pipelines, settings  # noqa: PLC0415
@@ -95,7 +95,14 @@ def child(timings_path: Path, params: str | None) -> None:
     with KedroSession.create(
         project_path=PROJECT_ROOT, runtime_params=runtime_params(params)
     ) as session:
-        session.run()
+        if runner:
+            from kedro.runner import ThreadRunner  # noqa: PLC0415
+
+            if runner != "ThreadRunner":
+                raise SystemExit(f"--runner: only ThreadRunner is measured here, not {runner}")
+            session.run(runner=ThreadRunner())
+        else:
+            session.run()
     session_seconds = time.perf_counter() - start
     stage_of = {
         node.name: stage
@@ -124,7 +131,7 @@ def _stage_names(registry) -> set[str]:  # noqa: ANN001
     return {p.name for p in folder.iterdir() if (p / "__init__.py").exists()} & set(registry)
 
 
-def run_once(scratch: Path, params: str | None) -> dict:
+def run_once(scratch: Path, params: str | None, runner: str | None = None) -> dict:
     """One default ``kedro run`` in ``scratch``; wall time, peak RSS and the child's timings."""
     data_root = scratch / "data"
     env = {
@@ -139,7 +146,8 @@ def run_once(scratch: Path, params: str | None) -> dict:
     before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(timings), "--params", params or ""],
+        [sys.executable, __file__, "--child", str(timings), "--params", params or "",
+         *(["--runner", runner] if runner else [])],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     wall = time.perf_counter() - start
@@ -193,10 +201,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="2 checks reproducibility")
     parser.add_argument("--data-root", type=Path, default=None, help="where the JSON is saved")
     parser.add_argument("--params", default=None, help="parameter overrides, a.b=1,c=2")
+    parser.add_argument(
+        "--runner",
+        default=None,
+        help="ThreadRunner: `kedro run --runner ThreadRunner` (default: Kedro's SequentialRunner)",
+    )
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.params)
+        child(args.child, args.params, args.runner)
         return
 
     scratch = Path(tempfile.mkdtemp(prefix="pdm_bench_models_"))
@@ -204,7 +217,7 @@ def main() -> None:
     for i in range(args.runs):
         run_dir = scratch / f"run{i + 1}"
         run_dir.mkdir()
-        runs.append(run_once(run_dir, args.params))
+        runs.append(run_once(run_dir, args.params, args.runner))
         print(f"run {i + 1}: {runs[-1]['wall_seconds']:.1f} s, data root {runs[-1]['data_root']}")
 
     sys.path.insert(0, str(PROJECT_ROOT / "src"))
@@ -225,6 +238,7 @@ def main() -> None:
         "benchmark": "models: default kedro run (data through reports, tracking on)",
         "machines": len(machines),
         "params_overrides": runtime_params(args.params),
+        "runner": args.runner or "SequentialRunner",
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "wall_seconds_kedro_run": [round(r["wall_seconds"], 1) for r in runs],
