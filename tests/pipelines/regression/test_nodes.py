@@ -70,3 +70,29 @@ def test_same_seed_gives_identical_predictions(model, tiny_features, reg_params)
     np.testing.assert_array_equal(
         n.predict_rul(again, tiny_features["test"]), n.predict_rul(model, tiny_features["test"])
     )
+
+
+def test_near_failure_weights_cost_more_near_failure_and_are_optional():
+    rul = np.array([0.0, 50.0, 450.0, 500.0])
+    w = n.near_failure_weights(rul, 500.0, {"offset_hours": 50, "power": 0.5})
+    np.testing.assert_allclose(w, np.sqrt(500.0 / (rul + 50.0)))
+    assert np.all(np.diff(w) < 0) and w[0] == pytest.approx(np.sqrt(10.0))
+    assert n.near_failure_weights(rul, 500.0, None) is None
+    assert n.near_failure_weights(rul, 500.0, {"offset_hours": 50, "power": 0}) is None
+    with pytest.raises(ValueError, match="offset_hours must be > 0"):
+        n.near_failure_weights(rul, 500.0, {"offset_hours": 0, "power": 1})
+
+
+def test_weighting_makes_the_last_hours_less_optimistic(tiny_features, reg_params):
+    """Same data, same seed: with rows near failure weighted up, the mean error over the
+    last hours before each failure of val does not grow (the point of the weighting)."""
+    plain = {**reg_params, "near_failure_weighting": None}
+    weighted = {**reg_params, "near_failure_weighting": {"offset_hours": 10, "power": 1.0}}
+    val = tiny_features["val"]
+    near = n.near_failure_rows(val, 24.0)
+    truth = n.capped_rul(val, reg_params["rul_cap_hours"])
+    errors = []
+    for params in (plain, weighted):
+        model = n.train_rul_regressor(tiny_features["train"], val, params)
+        errors.append(np.mean(np.abs(n.predict_rul(model, val) - truth)[near]))
+    assert errors[1] < errors[0]

@@ -82,24 +82,51 @@ def predict_rul_baseline(baseline: dict[str, Any], features: pd.DataFrame) -> np
     return np.clip(remaining, 0.0, baseline["rul_cap_hours"])
 
 
+def near_failure_weights(
+    rul_capped: np.ndarray, cap_hours: float, weighting: dict[str, Any] | None
+) -> np.ndarray | None:
+    """Row weights that make errors near failure cost more: ``(cap / (rul + offset)) ** power``
+    (``near_failure_weighting``: ``offset_hours``, ``power``; None or power 0: unweighted).
+
+    Squared error on the capped target lets the many rows far from failure dominate, so the
+    trees regress towards the mean and read optimistic in the last days, where a planner acts.
+    """
+    if not weighting or float(weighting.get("power", 0.0)) == 0.0:
+        return None
+    offset = float(weighting["offset_hours"])
+    if offset <= 0:
+        raise ValueError(
+            f"regression.near_failure_weighting.offset_hours must be > 0 (got {offset})"
+        )
+    y = np.asarray(rul_capped, dtype=np.float64)
+    return (float(cap_hours) / (y + offset)) ** float(weighting["power"])
+
+
 def train_rul_regressor(
     features_train: pd.DataFrame, features_val: pd.DataFrame, params: dict[str, Any]
 ) -> dict[str, Any]:
     """XGBoost on the capped RUL of train, early-stopped on val; the ``model`` artefact."""
     cap = float(params["rul_cap_hours"])
     names = select_feature_names(features_train, params.get("feature_columns"))
+    y_train, y_val = capped_rul(features_train, cap), capped_rul(features_val, cap)
+    weighting = params.get("near_failure_weighting")
+    w_train = near_failure_weights(y_train, cap, weighting)
+    w_val = near_failure_weights(y_val, cap, weighting)
     estimator = xgb.XGBRegressor(**xgboost_settings(params))
     estimator.fit(
         feature_matrix(features_train, names),
-        capped_rul(features_train, cap),
-        eval_set=[(feature_matrix(features_val, names), capped_rul(features_val, cap))],
+        y_train,
+        sample_weight=w_train,
+        eval_set=[(feature_matrix(features_val, names), y_val)],
+        sample_weight_eval_set=None if w_val is None else [w_val],
         verbose=False,
     )
     logger.info(
-        "RUL regressor: %d features, cap %.0f h, best iteration %d",
+        "RUL regressor: %d features, cap %.0f h, best iteration %d%s",
         len(names),
         cap,
         estimator.best_iteration,
+        "" if w_train is None else ", rows near failure weighted up",
     )
     return {
         "family": FAMILY,
