@@ -167,9 +167,12 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
             "train_episodes_kept": kept,
         }
         parts = {"train": train, "val": split_val, "test": split_test}
-        return parts["train"], parts["val"], parts["test"], report | {
-            name: _span(part) for name, part in parts.items()
-        }
+        return (
+            parts["train"],
+            parts["val"],
+            parts["test"],
+            report | {name: _span(part) for name, part in parts.items()},
+        )
     columns = list(split_train.columns)
     missing = [col for col in columns if col not in production]
     if missing:
@@ -179,7 +182,7 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
         )
     production = production[columns]
     known = set(pd.concat([split_train, split_val, split_test])[c.EPISODE].unique())
-    clash = sorted(set(production[c.EPISODE].unique()) & known)
+    clash = sorted(int(e) for e in set(production[c.EPISODE].unique()) & known)
     if clash:
         raise ValueError(
             f"{machine_id}: production episodes {clash[:5]} reuse episode ids of the training "
