@@ -16,7 +16,7 @@ from pdm_kedro.splits import (
 
 MACHINE = {"machine_id": "m1"}
 SPLITS = {"train": 0.7, "val": 0.15, "test": 0.15}
-ON = {"use_production": True, "holdout_days": 4, "train_fraction": 1.0, "seed": 5}
+ON = {"use_production": True, "holdout_days": 4, "train_fraction": 1.0}
 
 
 def episodes(first: int, count: int, start: str, hours: int = 48) -> pd.DataFrame:
@@ -111,13 +111,21 @@ def test_without_production_rows_the_source_splits_pass_through(source):
         assert out[3]["production_rows"] == 0
 
 
-def test_train_fraction_keeps_a_seeded_share_of_whole_train_episodes(source):
+def test_train_fraction_keeps_the_oldest_share_of_whole_train_episodes(source):
     params = ON | {"use_production": False, "train_fraction": 0.3}
     first = extend_splits_with_production(*source, pd.DataFrame(), SPLITS, params, MACHINE)
-    again = extend_splits_with_production(*source, pd.DataFrame(), SPLITS, params, MACHINE)
-    pd.testing.assert_frame_equal(first[0], again[0])
-    assert first[0][c.EPISODE].nunique() == first[3]["train_episodes_kept"] == 2  # round(7 * 0.3)
-    assert len(first[0]) == 2 * 48
+    assert sorted(first[0][c.EPISODE].unique()) == [0, 1]  # round(7 * 0.3) oldest episodes
+    assert first[3]["train_episodes_kept"] == 2 and first[3]["train"]["rows"] == 2 * 48
+    pd.testing.assert_frame_equal(first[1], source[1])  # val and test untouched
+    log, labels, _ = production_partitions(10, 6, "2025-02-01", matured=5)
+    matured = collect_matured_production(log, labels, MACHINE, ON)
+    full = extend_splits_with_production(*source, matured, SPLITS, ON, MACHINE)
+    less = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"train_fraction": 0.3}, MACHINE
+    )
+    assert sorted(less[0][c.EPISODE].unique()) == [0, 1, 2]  # round(11 * 0.3)
+    for got, want in zip(less[1:3], full[1:3], strict=True):  # the same val and holdout
+        pd.testing.assert_frame_equal(got, want)
     with pytest.raises(ValueError, match="m1: retraining_data.train_fraction"):
         extend_splits_with_production(
             *source, pd.DataFrame(), SPLITS, ON | {"train_fraction": 0}, MACHINE

@@ -100,16 +100,13 @@ def _holdout_episodes(production: pd.DataFrame, holdout_days: float) -> np.ndarr
     return chosen if len(chosen) else first.index.to_numpy()[-1:]
 
 
-def _subsample_episodes(
-    frame: pd.DataFrame, fraction: float, seed: int
-) -> tuple[pd.DataFrame, int]:
-    """Whole episodes of ``frame``, a seeded random ``fraction`` of them (at least one)."""
-    episodes = frame[c.EPISODE].unique()
+def _oldest_episodes(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, int]:
+    """The oldest ``fraction`` of the whole episodes of ``frame`` (at least one)."""
+    order = frame.groupby(c.EPISODE, sort=False)[c.TIMESTAMP].min().sort_values().index
     if fraction >= 1.0:
-        return frame, len(episodes)
-    keep = max(1, round(len(episodes) * fraction))
-    chosen = np.random.default_rng(seed).choice(episodes, size=keep, replace=False)
-    return frame[frame[c.EPISODE].isin(chosen)].reset_index(drop=True), keep
+        return frame, len(order)
+    keep = max(1, round(len(order) * fraction))
+    return frame[frame[c.EPISODE].isin(order[:keep])].reset_index(drop=True), keep
 
 
 def _span(frame: pd.DataFrame) -> dict[str, Any]:
@@ -140,13 +137,12 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
     episode (the source's train, val and test splits, and the earlier matured production
     episodes) is re-split by whole episodes in time order into train and val with the
     ``splits`` train:val ratio, so val (thresholds, early stopping) is the newest data before
-    the holdout. ``train_fraction`` < 1 keeps a seeded random share of the train episodes
-    (a deliberately weaker challenger: a model trained on too little data).
+    the holdout. ``train_fraction`` < 1 keeps only the oldest share of the train episodes (a
+    deliberately weaker challenger: too little data, and none of the recent).
     """
     machine_id = machine.get("machine_id", "?")
     use = bool(retraining_data.get("use_production", False))
     fraction = float(retraining_data.get("train_fraction", 1.0))
-    seed = int(retraining_data.get("seed", 0))
     if not 0.0 < fraction <= 1.0:
         raise ValueError(
             f"{machine_id}: retraining_data.train_fraction must be in (0, 1], got {fraction}"
@@ -156,10 +152,9 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
         "use_production": use,
         "holdout_days": retraining_data.get("holdout_days"),
         "train_fraction": fraction,
-        "seed": seed,
     }
     if not use or production.empty:
-        train, kept = _subsample_episodes(split_train, fraction, seed)
+        train, kept = _oldest_episodes(split_train, fraction)
         report |= {
             "source": "the source's own splits"
             + ("" if not use else " (no matured labelled production rows yet)"),
@@ -200,7 +195,7 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
         raise ValueError(f"{machine_id}: {n} labelled episodes leave none to train on")
     val = history[history[c.EPISODE].isin(order[n - n_val :])].reset_index(drop=True)
     train = history[history[c.EPISODE].isin(order[: n - n_val])].reset_index(drop=True)
-    train, kept = _subsample_episodes(train, fraction, seed)
+    train, kept = _oldest_episodes(train, fraction)
     report |= {
         "source": "the source's splits plus the matured production rows; the newest matured "
         "production episodes held out as the test split",
