@@ -57,7 +57,7 @@ def promotions(data: Path) -> list[dict]:
 def served_versions(server) -> dict[str, str]:
     with server.client() as client:
         machine = client.get("/v1/machines").json()["machines"][0]
-    return {m["family"]: m["registry_version"] for m in machine["models"]}
+    return {family: m["version"]["registry_version"] for family, m in machine["models"].items()}
 
 
 def wait_for_versions(server, wanted: dict[str, str]) -> dict[str, str]:
