@@ -25,7 +25,9 @@ share of the train episodes). ``recovered_fraction_faster_wear``: per headline f
 (classification F1, regression RMSE), (metric of the model champion after the promotion decision
 - old champion's metric) / (old champion's own test figure - old champion's metric), both
 metrics on the fresh holdout window; the mean over machines and families where the old champion
-lost something on the fresh window (null where it lost nothing: nothing to recover).
+lost something on the fresh window (null where it lost nothing: nothing to recover);
+``relative_gain_faster_wear``: the mean relative improvement of that model over the old
+champion's headline metric on the fresh window (0 where the challenger was kept).
 ``worse_challenger_promoted``: whether the deliberately worse challenger was promoted in any
 family (per family in ``retraining``). ``--no-retrain`` skips this part.
 """
@@ -183,6 +185,12 @@ def main(argv: list[str] | None = None) -> dict:
         for f in r["families"].values()
         if f.get("recovered_fraction") is not None
     ]
+    gains = [
+        f["relative_gain"]
+        for r in retraining_out.values()
+        for f in r["families"].values()
+        if f.get("relative_gain") is not None
+    ]
     out = {
         "env": args.env or "base",
         "machines": len(machines),
@@ -203,6 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
         },  # fmt: skip
         "detection_missed": {s: sum(x is None for x in d) for s, d in delays.items() if d},
         "recovered_fraction_faster_wear": sum(fractions) / len(fractions) if fractions else None,
+        "relative_gain_faster_wear": (sum(gains) / len(gains)) if gains else None,
         "worse_challenger_promoted": any(r["worse_promoted"] for r in retraining_out.values())
         if retraining_out
         else None,
@@ -253,6 +262,9 @@ def recovered_fraction(row: dict, test_value: float | None) -> dict:
         "promoted": row["promote"],
         "reason": row["reason"],
     }
+    after = improvement(headline, new, old)
+    if after is not None and old:
+        out["relative_gain"] = after / abs(old)  # of the model champion after the decision
     if lost is None or lost <= 0:
         return out | {"recovered_fraction": None, "note": "the champion lost nothing here"}
     return out | {"recovered_fraction": improvement(headline, new, old) / lost}
