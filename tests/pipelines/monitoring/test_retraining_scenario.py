@@ -10,7 +10,8 @@ runs it (the commands of docs/continuous_training.md, as written):
    the service serves the new versions without a restart;
 3. a deliberately worse challenger (only the oldest quarter of the train episodes) is not
    promoted;
-4. rollback restores the previous champion, and the service serves it again.
+4. rollback restores the previous champion, and the service serves it again;
+5. the next cycle reads the served champion's own test figures and finds no new data.
 
 The performance trigger does not fire here: on the small config faster wear leaves the champion's
 realised F1 and RMSE inside its test interval (docs/continuous_training.md); the cycle retrains on
@@ -152,5 +153,15 @@ def test_faster_wear_retrains_promotes_a_better_model_keeps_a_worse_one_and_roll
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
         served = wait_for_versions(server, {"regression": "1"})
         assert served["regression"] == "1" and served["classification"] == "2", served
+
+        # 5. the next cycle judges the served champion by its own figures, and the labels the
+        # retraining used are not new data any more (no `data` trigger right after it)
+        run_documented(CYCLE, cwd=shim, env=env, timeout=600)
+        report = json.loads((reporting / TEST_MACHINE / "monitoring.json").read_text())
+        served_f1 = first["classification"]["challenger_metrics"]["f1"]  # v2, not the kept v3
+        assert report["champion"]["test"]["classification"]["f1"] == pytest.approx(served_f1)
+        assert report["labelled_rows_new"] < report["labelled_rows_total"]
+        again = json.loads((reporting / TEST_MACHINE / "retraining_decision.json").read_text())
+        assert "data" not in {r["trigger"] for r in again["reasons"]}
     finally:
         stop_process_group(server.process)
