@@ -59,8 +59,9 @@ def collect_matured_production(
     (episode, timestamp). An empty frame when ``retraining_data.use_production`` is false or
     nothing has matured yet.
 
-    Raises ValueError (naming the machine, the columns and rows) when a label has no scored
-    reading or two labels share a key.
+    Labels without a scored reading (its row was rejected or quarantined at scoring) are left
+    out, and counted in the log. Raises ValueError (naming the machine, the key columns and rows)
+    when two labels share a key.
     """
     machine_id = machine.get("machine_id", "?")
     if not retraining_data.get("use_production", False):
