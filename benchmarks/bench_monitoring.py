@@ -281,11 +281,12 @@ def retrain_twice(env, machine, champion_test, worse_fraction, run_session, retr
     run_session(env, machine, None, retrain_params)
     good = _last_promotions(root, machine)
     used = json.loads((root / "08_reporting" / machine / "retraining_data.json").read_text())
+    fresh = bool(used.get("production_rows"))  # else it retrained on the source splits
     families = {
         family: recovered_fraction(good[family], (champion_test.get(family) or {}).get(
             good[family]["headline"]))
         for family in ("classification", "regression")
-        if family in good
+        if family in good and fresh
     }  # fmt: skip
     print(f"retraining {machine} on the oldest {worse_fraction:.0%} of its data ...", flush=True)
     worse_params = {
@@ -294,6 +295,10 @@ def retrain_twice(env, machine, champion_test, worse_fraction, run_session, retr
     run_session(env, machine, None, worse_params)
     worse = _last_promotions(root, machine)
     return {
+        "note": None
+        if fresh
+        else "no matured production rows: retrained on the source splits, "
+        "promotion judged on the source's test split (no fresh window)",
         "holdout": used["test"],
         "production_rows_trained": used.get("production_rows_trained"),
         "families": families,
