@@ -13,11 +13,23 @@ on ``none`` with a drift or performance trigger on any day), ``false_drift_alarm
 (runs of ``drift_consecutive_windows`` flagged windows on ``none``, per 30 machine-days),
 ``detection_delay_days`` (per scenario: mean days from the change to the first drift-flagged or
 performance-worse window, performance judged as the trigger does: beyond both uncertainties;
-null where every machine missed it), ``recovered_fraction_faster_wear`` and
-``worse_challenger_promoted`` (null: retraining on production data is not built yet, see
-docs/continuous_training.md), ``backlog_cycle_s`` (the first cycle: N-1 days), ``daily_cycle_s``
-(the next cycle, when the last day arrives: score + monitor + decide the one new day of every
-machine, no retraining).
+null where every machine missed it), ``backlog_cycle_s`` (the first cycle: N-1 days),
+``daily_cycle_s`` (the next cycle, when the last day arrives: score + monitor + decide the one new
+day of every machine, no retraining).
+
+Then every ``faster_wear`` machine is retrained twice on its training data plus the matured
+production data (``retraining_data.use_production``; the newest matured episodes held out, the
+window promotion re-scores champion and challenger on): once as ``cycle --retrain`` does, once
+deliberately worse (``retraining_data.train_fraction`` = ``--worse-fraction``: only the oldest
+share of the train episodes). ``recovered_fraction_faster_wear``: per headline family
+(classification F1, regression RMSE), (metric of the model champion after the promotion decision
+- old champion's metric) / (old champion's own test figure - old champion's metric), both
+metrics on the fresh holdout window; the mean over machines and families where the old champion
+lost something on the fresh window (null where it lost nothing: nothing to recover);
+``relative_gain_faster_wear``: the mean relative improvement of that model over the old
+champion's headline metric on the fresh window (0 where the challenger was kept).
+``worse_challenger_promoted``: whether the deliberately worse challenger was promoted in any
+family (per family in ``retraining``). ``--no-retrain`` skips this part.
 """
 
 from __future__ import annotations
@@ -48,6 +60,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--start-day", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-root", default=None, help="PDM_DATA_ROOT for this run")
+    parser.add_argument(
+        "--worse-fraction", type=float, default=0.25, help="train share of the worse challenger"
+    )
+    parser.add_argument("--retrain", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     if args.data_root:
         os.environ["PDM_DATA_ROOT"] = args.data_root
@@ -56,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
-    from pdm_kedro.commands.cycle import run_cycle, run_session  # noqa: PLC0415
+    from pdm_kedro.commands.cycle import RETRAIN_PARAMS, run_cycle, run_session  # noqa: PLC0415
     from pdm_kedro.fleet import load_project_parameters, priority_machines  # noqa: PLC0415
     from pdm_kedro.paths import data_root, project_root  # noqa: PLC0415
     from pdm_kedro.pipelines.monitoring.nodes import performance_verdict  # noqa: PLC0415
@@ -152,6 +168,29 @@ def main(argv: list[str] | None = None) -> dict:
             delay = (date.fromisoformat(hit[0]) - date.fromisoformat(change)).days if hit else None
             per_machine[machine]["detection_delay_days"] = delay
             delays[scenario].append(delay)
+    retraining_out = {}
+    retrain_start = time.perf_counter()
+    if args.retrain:
+        for machine, scenario in zip(machines, scenarios, strict=True):
+            if scenario == "faster_wear":
+                test = json.loads((root / "08_reporting" / machine / "monitoring.json").read_text())
+                retraining_out[machine] = retrain_twice(
+                    args.env, machine, test["champion"]["test"], args.worse_fraction, run_session,
+                    RETRAIN_PARAMS,
+                )  # fmt: skip
+    retrain_s = time.perf_counter() - retrain_start
+    fractions = [
+        f["recovered_fraction"]
+        for r in retraining_out.values()
+        for f in r["families"].values()
+        if f.get("recovered_fraction") is not None
+    ]
+    gains = [
+        f["relative_gain"]
+        for r in retraining_out.values()
+        for f in r["families"].values()
+        if f.get("relative_gain") is not None
+    ]
     out = {
         "env": args.env or "base",
         "machines": len(machines),
@@ -171,10 +210,13 @@ def main(argv: list[str] | None = None) -> dict:
             if d
         },  # fmt: skip
         "detection_missed": {s: sum(x is None for x in d) for s, d in delays.items() if d},
-        "recovered_fraction_faster_wear": None,
-        "worse_challenger_promoted": None,
-        "not_measured": "retraining on train + matured production data and promotion on the "
-        "newest production window are not built yet (docs/continuous_training.md)",
+        "recovered_fraction_faster_wear": sum(fractions) / len(fractions) if fractions else None,
+        "relative_gain_faster_wear": (sum(gains) / len(gains)) if gains else None,
+        "worse_challenger_promoted": any(r["worse_promoted"] for r in retraining_out.values())
+        if retraining_out
+        else None,
+        "retraining": retraining_out,
+        "retraining_s": round(retrain_s, 2),
         "rows_conserved": all(m["rows_conserved"] for m in per_machine.values()),
         "daily_cycle_s": round(daily_cycle_s, 2),
         "daily_cycle": "one new day for every machine: score + monitor + decide, no retraining "
@@ -194,6 +236,78 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(f"written: {path}")
     return out
+
+
+def _last_promotions(root: Path, machine: str) -> dict[str, dict]:
+    """The newest promotion decision of each family of ``machine`` (promotions.jsonl)."""
+    path = root / "08_reporting" / "promotions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {r["family"]: r for r in rows if r.get("machine_id") == machine}
+
+
+def recovered_fraction(row: dict, test_value: float | None) -> dict:
+    """The share of the headline metric the old champion lost on the fresh window (against its
+    own test figure) that the model champion after the decision has back (1: all of it)."""
+    from pdm_kedro.promotion import improvement  # noqa: PLC0415
+
+    headline = row["headline"]
+    old = (row.get("champion_metrics") or {}).get(headline)
+    new = (row.get("challenger_metrics") or {}).get(headline) if row["promote"] else old
+    lost = improvement(headline, test_value, old)  # > 0: the champion is worse on the window
+    out = {
+        "headline": headline,
+        "champion_test": test_value,
+        "champion_fresh": old,
+        "challenger_fresh": (row.get("challenger_metrics") or {}).get(headline),
+        "promoted": row["promote"],
+        "reason": row["reason"],
+    }
+    after = improvement(headline, new, old)
+    if after is not None and old:
+        out["relative_gain"] = after / abs(old)  # of the model champion after the decision
+    if lost is None or lost <= 0:
+        return out | {"recovered_fraction": None, "note": "the champion lost nothing here"}
+    return out | {"recovered_fraction": improvement(headline, new, old) / lost}
+
+
+def retrain_twice(env, machine, champion_test, worse_fraction, run_session, retrain_params) -> dict:  # noqa: ANN001
+    """A retraining on training + matured production data as ``cycle --retrain`` does, then a
+    deliberately worse one (the oldest ``worse_fraction`` of the train episodes); both promoted
+    or not by the promotion rule on the same fresh holdout window."""
+    from pdm_kedro.paths import data_root  # noqa: PLC0415
+
+    root = data_root()
+    print(f"retraining {machine} on training + production data ...", flush=True)
+    run_session(env, machine, None, retrain_params)
+    good = _last_promotions(root, machine)
+    used = json.loads((root / "08_reporting" / machine / "retraining_data.json").read_text())
+    fresh = bool(used.get("production_rows"))  # else it retrained on the source splits
+    families = {
+        family: recovered_fraction(good[family], (champion_test.get(family) or {}).get(
+            good[family]["headline"]))
+        for family in ("classification", "regression")
+        if family in good and fresh
+    }  # fmt: skip
+    print(f"retraining {machine} on the oldest {worse_fraction:.0%} of its data ...", flush=True)
+    worse_params = {
+        "retraining_data": retrain_params["retraining_data"] | {"train_fraction": worse_fraction}
+    }
+    run_session(env, machine, None, worse_params)
+    worse = _last_promotions(root, machine)
+    return {
+        "note": None
+        if fresh
+        else "no matured production rows: retrained on the source splits, "
+        "promotion judged on the source's test split (no fresh window)",
+        "holdout": used["test"],
+        "production_rows_trained": used.get("production_rows_trained"),
+        "families": families,
+        "promoted": {f: r["promote"] for f, r in good.items()},
+        "worse_challenger": {
+            f: {"promoted": r["promote"], "reason": r["reason"]} for f, r in worse.items()
+        },  # fmt: skip
+        "worse_promoted": any(r["promote"] for r in worse.values()),
+    }
 
 
 if __name__ == "__main__":

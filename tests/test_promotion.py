@@ -87,3 +87,22 @@ def test_score_both_scores_both_models_on_the_same_rows():
     out = score_both({"model": 1, **package("2")}, {"model": 2, **package("1")}, frame, score)
     assert seen == [1, 2] and out["evaluation"]["rows"] == 4
     assert out["evaluation"]["from"] == "2025-02-01T00:00:00" and out["overlap"] is None
+
+
+def test_the_nasa_guard_compares_lateness_in_hours_not_the_exploding_raw_mean():
+    # RUL in hours: one prediction 320 h late makes the raw mean ~1e14; a challenger whose worst
+    # lateness is 0.5 h later reads 5 % worse on the raw mean but is not a regression
+    rules = PROMOTION | {"guard_tolerance_by_metric": {"nasa_score_mean": 1.0}}
+    old = {"rmse": 60.0, "nasa_score_mean": 7.9e13}
+    slightly_later = {"rmse": 50.0, "nasa_score_mean": 7.9e13 * 1.05}  # +0.49 h
+    much_later = {"rmse": 50.0, "nasa_score_mean": 7.9e13 * 20}  # +30 h
+    promote = decide("regression", package("2"), package("1"), scores(slightly_later, old), rules)
+    keep = decide("regression", package("2"), package("1"), scores(much_later, old), rules)
+    assert promote["promote"], promote["reason"]
+    assert not keep["promote"] and "guard nasa_score_mean regresses" in keep["reason"]
+    assert "worse on the nasa_late_hours scale" in keep["reason"]
+    # without a tolerance of its own the guard keeps the fleet-wide one (0: any increase blocks)
+    strict = decide(
+        "regression", package("2"), package("1"), scores(slightly_later, old), PROMOTION
+    )
+    assert not strict["promote"]

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 from kedro.pipeline import Node
 
+from pdm_kedro.evaluation.regression_metrics import NASA_LATE_SCALE
 from pdm_kedro.evaluation.report import frame_fingerprint
 from pdm_kedro.families import get_family, greater_is_better
 
@@ -36,6 +37,41 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def nasa_late_hours(mean_score: float | None) -> float | None:
+    """The NASA score's per-row mean on a bounded, linear scale: ``10 ln(1 + mean)`` hours.
+
+    The NASA/PHM08 score is ``exp(d / 10) - 1`` for a prediction ``d`` hours late; with RUL in
+    hours its mean is dominated by the latest prediction and reaches 1e14 (a 320 h late row), so
+    any change of it, however small in hours, reads as a huge regression. On this scale a change
+    is a change of that (soft) worst lateness in hours, comparable with a tolerance in hours.
+    """
+    value = _finite(mean_score)
+    return None if value is None else NASA_LATE_SCALE * math.log1p(max(value, 0.0))
+
+
+# guards compared on another scale than their own (a bounded, linear one), and the unit of their
+# tolerance on it (promotion.guard_tolerance_by_metric)
+GUARD_SCALES: dict[str, Callable[[float | None], float | None]] = {
+    "nasa_score_mean": nasa_late_hours
+}
+
+
+def guard_change(
+    guard: str, new: float | None, old: float | None, promotion: dict[str, Any]
+) -> tuple[float | None, float]:
+    """(improvement of a guard metric on its comparison scale, its tolerance).
+
+    The tolerance is ``promotion.guard_tolerance_by_metric[guard]`` when set, else
+    ``promotion.guard_tolerance``; guards in :data:`GUARD_SCALES` are compared on that scale.
+    """
+    scale = GUARD_SCALES.get(guard)
+    if scale is not None:
+        new, old = scale(new), scale(old)
+    by_metric = promotion.get("guard_tolerance_by_metric") or {}
+    tolerance = float(by_metric.get(guard, promotion.get("guard_tolerance", 0.0)))
+    return improvement(guard, new, old), tolerance
 
 
 def improvement(metric: str, new: float | None, old: float | None) -> float | None:
@@ -113,12 +149,14 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
             f"{_fmt(old.get(spec.headline))}: gain {gain:.4g} does not exceed the margin {margin:g}",
         )
     for guard in spec.guards:
-        change = improvement(guard, new.get(guard), old.get(guard))
-        if change is not None and change < -tolerance:
+        change, allowed = guard_change(guard, new.get(guard), old.get(guard), promotion)
+        if change is not None and change < -allowed:
+            scale = GUARD_SCALES.get(guard)
+            on_scale = f" ({-change:.4g} worse on the {scale.__name__} scale)" if scale else ""
             return result(
                 False,
                 f"guard {guard} regresses: {_fmt(new.get(guard))} vs champion "
-                f"{_fmt(old.get(guard))} (tolerance {tolerance:g})",
+                f"{_fmt(old.get(guard))}{on_scale} (tolerance {allowed:g})",
             )
     return result(
         True,

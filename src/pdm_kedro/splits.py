@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from pdm_kedro import contract as c
+
+logger = logging.getLogger(__name__)
 
 
 def split_by_episode(
@@ -31,3 +36,207 @@ def split_by_episode(
         raise ValueError(f"split fractions {splits} leave no training episode out of {n}")
     parts = np.split(episodes, [n_train, n_train + n_val])
     return tuple(history[history[c.EPISODE].isin(part)].reset_index(drop=True) for part in parts)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# Retraining on the training data plus the matured production data (docs/continuous_training.md)
+
+
+def _load_partitions(partitions: dict[str, Any] | None) -> pd.DataFrame:
+    frames = [part() if callable(part) else part for _, part in sorted((partitions or {}).items())]
+    frames = [f for f in frames if f is not None and len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def collect_matured_production(
+    prediction_log: dict[str, Any] | None,
+    production_labels: dict[str, Any] | None,
+    machine: dict[str, Any],
+    retraining_data: dict[str, Any],
+) -> pd.DataFrame:
+    """The production rows whose labels have matured: the scored readings of the prediction log
+    (the rows the scoring gate admitted) joined with the labels that arrived in ``labels/``, on
+    (episode, timestamp). An empty frame when ``retraining_data.use_production`` is false or
+    nothing has matured yet.
+
+    Labels without a scored reading (its row was rejected or quarantined at scoring) are left
+    out, and counted in the log. Raises ValueError (naming the machine, the key columns and rows)
+    when two labels share a key.
+    """
+    machine_id = machine.get("machine_id", "?")
+    if not retraining_data.get("use_production", False):
+        return pd.DataFrame()
+    labels = _load_partitions(production_labels)
+    log = _load_partitions(prediction_log)
+    if labels.empty or log.empty:
+        return pd.DataFrame()
+    keys = [c.TIMESTAMP, c.EPISODE]
+    duplicated = labels.duplicated(keys)
+    if duplicated.any():
+        raise ValueError(
+            f"{machine_id}: labels/ holds {int(duplicated.sum())} rows twice for the same "
+            f"({', '.join(keys)}), e.g. rows {list(labels.index[duplicated][:5])}"
+        )
+    log = log.drop(columns=[col for col in c.LABEL_COLUMNS if col in log])
+    log = log.drop_duplicates(keys, keep="last")
+    joined = labels[[*keys, *c.LABEL_COLUMNS]].merge(log, on=keys, how="inner")
+    unscored = len(labels) - len(joined)
+    if unscored:
+        logger.info(
+            "%s: %d matured label rows have no scored reading (rejected or quarantined at "
+            "scoring): left out of retraining",
+            machine_id,
+            unscored,
+        )
+    return joined.sort_values([c.TIMESTAMP, c.EPISODE], kind="stable").reset_index(drop=True)
+
+
+def _holdout_episodes(production: pd.DataFrame, holdout_days: float) -> np.ndarray:
+    """The newest whole matured episodes that start within ``holdout_days`` of the newest
+    labelled reading (at least the newest episode)."""
+    first = production.groupby(c.EPISODE)[c.TIMESTAMP].min().sort_values()
+    newest = pd.Timestamp(production[c.TIMESTAMP].max())
+    cutoff = newest - pd.Timedelta(days=float(holdout_days))
+    chosen = first[first >= cutoff].index.to_numpy()
+    return chosen if len(chosen) else first.index.to_numpy()[-1:]
+
+
+def _oldest_episodes(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, int]:
+    """The oldest ``fraction`` of the whole episodes of ``frame`` (at least one)."""
+    order = frame.groupby(c.EPISODE, sort=False)[c.TIMESTAMP].min().sort_values().index
+    if fraction >= 1.0:
+        return frame, len(order)
+    keep = max(1, round(len(order) * fraction))
+    return frame[frame[c.EPISODE].isin(order[:keep])].reset_index(drop=True), keep
+
+
+def _span(frame: pd.DataFrame) -> dict[str, Any]:
+    stamps = pd.to_datetime(frame[c.TIMESTAMP]) if len(frame) else None
+    return {
+        "rows": len(frame),
+        "episodes": int(frame[c.EPISODE].nunique()) if len(frame) else 0,
+        "from": stamps.min().isoformat() if stamps is not None else None,
+        "to": stamps.max().isoformat() if stamps is not None else None,
+    }
+
+
+def extend_splits_with_production(  # noqa: PLR0913 (three splits, the production rows, config)
+    split_train: pd.DataFrame,
+    split_val: pd.DataFrame,
+    split_test: pd.DataFrame,
+    production: pd.DataFrame,
+    splits: dict[str, float],
+    retraining_data: dict[str, Any],
+    machine: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The raw splits a training run uses, and a report of where their rows came from.
+
+    Without matured production rows (or ``use_production`` false) the source's own splits pass
+    through. With them, the newest matured production episodes (those starting within
+    ``holdout_days`` of the newest labelled reading) become the test split: the window promotion
+    re-scores champion and challenger on, which neither was trained on. Every older labelled
+    episode (the source's train, val and test splits, and the earlier matured production
+    episodes) is re-split by whole episodes in time order into train and val with the
+    ``splits`` train:val ratio, so val (thresholds, early stopping) is the newest data before
+    the holdout. ``train_fraction`` < 1 keeps only the oldest share of the train episodes (a
+    deliberately weaker challenger: too little data, and none of the recent).
+    """
+    machine_id = machine.get("machine_id", "?")
+    use = bool(retraining_data.get("use_production", False))
+    fraction = float(retraining_data.get("train_fraction", 1.0))
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(
+            f"{machine_id}: retraining_data.train_fraction must be in (0, 1], got {fraction}"
+        )
+    report: dict[str, Any] = {
+        "machine_id": machine_id,
+        "use_production": use,
+        "holdout_days": retraining_data.get("holdout_days"),
+        "train_fraction": fraction,
+    }
+    if not use or production.empty:
+        train, kept = _oldest_episodes(split_train, fraction)
+        report |= {
+            "source": "the source's own splits"
+            + ("" if not use else " (no matured labelled production rows yet)"),
+            "production_rows": 0,
+            "train_episodes_kept": kept,
+        }
+        parts = {"train": train, "val": split_val, "test": split_test}
+        return (
+            parts["train"],
+            parts["val"],
+            parts["test"],
+            report | {name: _span(part) for name, part in parts.items()},
+        )
+    columns = list(split_train.columns)
+    missing = [col for col in columns if col not in production]
+    if missing:
+        raise ValueError(
+            f"{machine_id}: the matured production rows (prediction log joined with labels/) "
+            f"lack the raw columns {missing}"
+        )
+    production = production[columns]
+    known = set(pd.concat([split_train, split_val, split_test])[c.EPISODE].unique())
+    clash = sorted(int(e) for e in set(production[c.EPISODE].unique()) & known)
+    if clash:
+        raise ValueError(
+            f"{machine_id}: production episodes {clash[:5]} reuse episode ids of the training "
+            "splits; production episodes must be numbered after the source's"
+        )
+    holdout_ids = _holdout_episodes(production, float(retraining_data.get("holdout_days", 7)))
+    holdout = production[production[c.EPISODE].isin(holdout_ids)].reset_index(drop=True)
+    earlier = production[~production[c.EPISODE].isin(holdout_ids)]
+    history = pd.concat([split_train, split_val, split_test, earlier], ignore_index=True)
+    order = history.groupby(c.EPISODE, sort=False)[c.TIMESTAMP].min().sort_values().index
+    n = len(order)
+    ratio = float(splits["val"]) / (float(splits["train"]) + float(splits["val"]))
+    n_val = max(1, round(n * ratio))
+    if n - n_val < 1:
+        raise ValueError(f"{machine_id}: {n} labelled episodes leave none to train on")
+    val = history[history[c.EPISODE].isin(order[n - n_val :])].reset_index(drop=True)
+    train = history[history[c.EPISODE].isin(order[: n - n_val])].reset_index(drop=True)
+    train, kept = _oldest_episodes(train, fraction)
+    report |= {
+        "source": "the source's splits plus the matured production rows; the newest matured "
+        "production episodes held out as the test split",
+        "production_rows": len(production),
+        "production_rows_trained": len(earlier),
+        "train_episodes_kept": kept,
+        "holdout_episodes": [int(e) for e in holdout_ids],
+    }
+    parts = {"train": train, "val": val, "test": holdout}
+    logger.info(
+        "%s: retraining on %d rows (%d matured production rows), val %d, holdout %d rows from %s",
+        machine_id,
+        len(train),
+        len(earlier),
+        len(val),
+        len(holdout),
+        _span(holdout)["from"],
+    )
+    return train, val, holdout, report | {name: _span(part) for name, part in parts.items()}
+
+
+def align_hidden_state(
+    raw_train: pd.DataFrame,
+    raw_val: pd.DataFrame,
+    raw_test: pd.DataFrame,
+    hidden_train: pd.DataFrame,
+    hidden_val: pd.DataFrame,
+    hidden_test: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The simulator's hidden state of each raw split's rows, row for row. Production rows have
+    none (a plant does not see its latent wear): when any row lacks it, every split gets an empty
+    frame (the measured ceiling is then unavailable, never computed on part of the rows)."""
+    hidden = pd.concat([hidden_train, hidden_val, hidden_test], ignore_index=True)
+    keys = [c.TIMESTAMP, c.EPISODE]
+    empty = hidden.iloc[0:0].reset_index(drop=True)
+    out = []
+    for raw in (raw_train, raw_val, raw_test):
+        rows = raw[keys].merge(hidden, on=keys, how="left", validate="one_to_one")
+        value_columns = [col for col in hidden.columns if col not in keys]
+        if hidden.empty or rows[value_columns].isna().all(axis=1).any():
+            return empty, empty.copy(), empty.copy()
+        out.append(rows[hidden.columns])
+    return out[0], out[1], out[2]

@@ -69,6 +69,15 @@ def test_explain_rows_reads_like_a_person_would(tiny_models, tiny_features, mach
     assert absolute == sorted(absolute, reverse=True)
 
 
+def test_no_rows_to_explain_is_an_empty_answer(tiny_models, tiny_features, machine):
+    # a test split where the classifier raises no alarm (a one-episode holdout of a retraining)
+    model = tiny_models["classification"]
+    none = tiny_features["test"].head(0)
+    contribs, _ = ex.tree_contributions(model, none[list(model["feature_names"])].to_numpy())
+    assert contribs.shape == (0, len(model["feature_names"]))
+    assert ex.explain_rows(model, none, machine, 3) == []
+
+
 def test_every_feature_kind_maps_back_to_its_sensor(machine, tiny_features):
     spec = parse_machine(machine)
     sensors = list(spec.sensor_names)

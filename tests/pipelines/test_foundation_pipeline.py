@@ -20,9 +20,19 @@ def test_generation_validation_features_on_one_namespace(machine, tiny_params):
     catalog = DataCatalog(
         {
             f"params:{TEST_MACHINE}.machine": MemoryDataset(machine),
+            # no production data yet (a first training): the loop's state loads as {}
+            f"{TEST_MACHINE}.prediction_log_seen": MemoryDataset({}),
+            f"{TEST_MACHINE}.production_labels_seen": MemoryDataset({}),
             **{
                 f"params:{k}": MemoryDataset(tiny_params[k])
-                for k in ("simulation", "labels", "splits", "validation", "features")
+                for k in (
+                    "simulation",
+                    "labels",
+                    "splits",
+                    "validation",
+                    "features",
+                    "retraining_data",
+                )
             },
         }  # fmt: skip
     )
@@ -33,5 +43,7 @@ def test_generation_validation_features_on_one_namespace(machine, tiny_params):
     assert report["rows_in"] == report["rows_valid"] + report["rows_quarantined"]
     features = catalog[f"{TEST_MACHINE}.features_test"].load()
     assert len(features) == report["splits"]["test"]["rows_valid"] > 0
+    used = catalog[f"{TEST_MACHINE}.retraining_data_report"].load()
+    assert used["production_rows"] == 0 and used["source"] == "the source's own splits"
     difficulty = catalog[f"{TEST_MACHINE}.label_difficulty"].load()
     assert difficulty["machine_id"] == TEST_MACHINE

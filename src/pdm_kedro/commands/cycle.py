@@ -9,6 +9,11 @@ the promotion rule (champion and challenger re-scored on the same newest holdout
 champion never moves to a worse model; ``previous_champion`` kept). The service polls the bundles
 and swaps a new champion in without a restart.
 
+A retraining run trains on the training data plus the matured production data
+(``retraining_data.use_production``: the labelled rows that arrived in ``labels/`` joined with the
+scored incoming rows), holding the newest matured production episodes
+(``retraining_data.holdout_days``) out as the window champion and challenger are re-scored on.
+
 ``--every SECONDS`` repeats the cycle (loop mode; ``--times N`` bounds it), or schedule it with
 cron (docs/continuous_training.md).
 """
@@ -34,6 +39,8 @@ from pdm_kedro.fleet import (
 from pdm_kedro.paths import data_root, project_root
 
 DECISIONS_FILE = "retraining_decisions.jsonl"
+# what a retraining run of the cycle changes in the parameters (conf: `retraining_data`)
+RETRAIN_PARAMS = {"retraining_data": {"use_production": True}}
 
 
 def decisions_path() -> Path:
@@ -122,7 +129,7 @@ def run_cycle(
     if retrain:
         for decision in decisions:
             if decision["retrain"]:
-                run_session(env, decision["machine_id"], None)
+                run_session(env, decision["machine_id"], None, RETRAIN_PARAMS)
                 retrained.append(decision["machine_id"])
     for decision in decisions:
         decision["retrained"] = decision["machine_id"] in retrained

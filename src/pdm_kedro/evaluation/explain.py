@@ -144,7 +144,9 @@ def tree_contributions(model: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray
         matrix, pred_contribs=True, iteration_range=_iteration_range(estimator)
     )
     out = np.asarray(out, dtype=np.float64)
-    return out[:, :-1], float(out[0, -1]) if len(out) else 0.0
+    if not len(out):  # XGBoost answers zero rows with a 1-D empty array
+        return np.zeros((0, matrix.num_col())), 0.0
+    return out[:, :-1], float(out[0, -1])
 
 
 def raw_margin(model: dict[str, Any], x: np.ndarray) -> np.ndarray:

@@ -12,10 +12,13 @@ from pdm_kedro import contract as c
 from pdm_kedro.pipelines.monitoring.nodes import (
     _calibrated,
     _performance,
+    count_labelled_after,
     data_quality,
+    data_until,
     decide_retraining,
     performance_verdict,
     regime_adjusted,
+    served_metrics,
 )
 
 RETRAINING = {
@@ -80,6 +83,33 @@ def test_each_trigger_fires_on_its_own_condition_and_not_otherwise():
     assert triggers(decide_retraining(report([False], labelled=1000), RETRAINING)) == {"data"}
     manual = decide_retraining(report([False]), RETRAINING, manual=True)
     assert triggers(manual) == {"manual"} and manual["retrain"]
+
+
+def test_the_data_trigger_counts_only_labels_newer_than_the_last_training_data():
+    # after a retraining on production data the labels it used are not new any more
+    after = decide_retraining(
+        report([False], labelled=1500) | {"labelled_rows_new": 200}, RETRAINING
+    )
+    assert triggers(after) == set()
+    labels = {
+        day: pd.DataFrame({c.TIMESTAMP: pd.date_range(day, periods=24, freq="h")})
+        for day in ("2025-04-01", "2025-04-02", "2025-04-03")
+    }
+    train = pd.DataFrame({c.TIMESTAMP: pd.to_datetime(["2025-03-01 00:00", "2025-04-01 23:00"])})
+    test = pd.DataFrame({c.TIMESTAMP: pd.to_datetime(["2025-04-02 11:00"])})
+    until = data_until(train, test, pd.DataFrame())
+    assert until == pd.Timestamp("2025-04-02 11:00")
+    assert count_labelled_after(labels, until) == 12 + 24
+    assert count_labelled_after({k: (lambda v=v: v) for k, v in labels.items()}, None) == 72
+
+
+def test_the_champion_figures_are_the_served_bundles_not_the_last_runs():
+    last_run = {"metrics": [{"metric": "f1", "value": 0.2}]}  # a kept challenger's
+    manifest = {
+        "models": {"classification": {"metrics": {"test": [{"metric": "f1", "value": 0.9}]}}}
+    }
+    assert served_metrics(manifest, "classification", last_run)["metrics"][0]["value"] == 0.9
+    assert served_metrics(manifest, "regression", last_run) is last_run  # none in the manifest
 
 
 MONITORING = {

@@ -69,6 +69,35 @@ def _interval(metrics: dict, name: str) -> list[float] | None:
     return None
 
 
+def served_metrics(manifest: dict[str, Any], family: str, fallback: dict) -> dict:
+    """The served champion's own test metrics (its edge manifest's ``metrics.test``) as a metrics
+    document (``{"metrics": [...]}``); ``fallback`` (the family's last metrics document) when the
+    manifest has none. After a retraining that promoted nothing the last metrics document is the
+    kept challenger's, not the champion's."""
+    rows = (((manifest.get("models") or {}).get(family) or {}).get("metrics") or {}).get("test")
+    return {"metrics": rows} if rows else fallback
+
+
+def data_until(*frames: pd.DataFrame) -> pd.Timestamp | None:
+    """The newest timestamp of the last training run's data (None when there is none)."""
+    stamps = [pd.to_datetime(f[c.TIMESTAMP]).max() for f in frames if f is not None and len(f)]
+    stamps = [t for t in stamps if not pd.isna(t)]
+    return max(stamps) if stamps else None
+
+
+def count_labelled_after(labels_by_day: dict[str, Any], until: pd.Timestamp | None) -> int:
+    """Matured labelled rows newer than ``until`` (all of them when None)."""
+    total = 0
+    for part in labels_by_day.values():
+        frame = part() if callable(part) else part
+        if frame is None or not len(frame):
+            continue
+        total += (
+            len(frame) if until is None else int((pd.to_datetime(frame[c.TIMESTAMP]) > until).sum())
+        )
+    return total
+
+
 def _f1(truth: np.ndarray, decision: np.ndarray) -> float:
     tp = float(np.sum(truth & decision))
     denom = float(np.sum(truth) + np.sum(decision))
@@ -219,12 +248,15 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
     machine: dict[str, Any],
     monitoring: dict[str, Any],
     rul_cap_hours: float,
+    validated_test: pd.DataFrame | None = None,
 ) -> tuple[dict[str, dict], dict[str, dict], dict[str, Any]]:
     """The windows of the scored days not monitored yet (``monitoring_windows``, one partition
     per day), the drift calibrations made by this run (``drift_calibration``, reused by later
     runs on the same reference) and ``monitoring.json`` of the machine: every window (stored and new) with drift by
     sensor and feature, prediction drift, data quality, realised performance beside the
-    champion's test figures, and model age.
+    champion's test figures (the served bundle's), and model age. ``labelled_rows_new``: the
+    matured labelled rows newer than the last training run's data (``validated_train``,
+    ``validated_test``), what the ``data`` trigger counts.
 
     Incremental: a window uses only the days up to its own and the labels known by then, so a
     stored window never changes; only the new days' windows are computed, reading only the
@@ -250,6 +282,8 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
     accounts = {k: (v() if callable(v) else v) for k, v in (scoring_batches or {}).items()}
     quality = data_quality(accounts)
     labels_by_day = production_labels or {}
+    classification_metrics = served_metrics(manifest, "classification", classification_metrics)
+    regression_metrics = served_metrics(manifest, "regression", regression_metrics)
     champion = {
         "classification": {
             "f1": _metric(classification_metrics, "f1"),
@@ -370,6 +404,8 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
     if created:
         age_days = (datetime.now(UTC) - datetime.fromisoformat(created)).total_seconds() / 86400
     labelled_total = sum(len(_concat(labels_by_day, [d])) for d in labels_by_day)
+    trained_through = data_until(validated_train, validated_test)
+    labelled_new = count_labelled_after(labels_by_day, trained_through)
     report = {
         "machine_id": spec.machine_id,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -395,6 +431,10 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
             "test": champion,
         },
         "labelled_rows_total": labelled_total,
+        "labelled_rows_new": labelled_new,
+        "last_training_data_until": None
+        if trained_through is None
+        else trained_through.isoformat(),
         "batches": sorted(
             ({k: v for k, v in a.items() if k != "days"} for a in accounts.values()),
             key=lambda a: a["file"],
@@ -490,9 +530,13 @@ def decide_retraining(
                 "detail": f"drift in {run} consecutive windows ({', '.join(sensors)})",
             }
         )
-    if report["labelled_rows_total"] >= int(retraining["min_new_labelled_rows"]):
+    new = report.get("labelled_rows_new", report["labelled_rows_total"])
+    if new >= int(retraining["min_new_labelled_rows"]):
         reasons.append(
-            {"trigger": "data", "detail": f"{report['labelled_rows_total']} new labelled rows"}
+            {
+                "trigger": "data",
+                "detail": f"{new} labelled rows newer than the last training's data",
+            }
         )
     if manual:
         reasons.append({"trigger": "manual", "detail": "asked for"})

@@ -25,6 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
                 monitor_machine,
                 inputs={
                     "validated_train": "validated_train",
+                    "validated_test": "validated_test",
                     "features_train": "features_train",
                     "prediction_log": "prediction_log",
                     "scored_features": "scored_features",
