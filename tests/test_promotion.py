@@ -106,3 +106,31 @@ def test_the_nasa_guard_compares_lateness_in_hours_not_the_exploding_raw_mean():
         "regression", package("2"), package("1"), scores(slightly_later, old), PROMOTION
     )
     assert not strict["promote"]
+
+
+def test_too_few_positives_on_the_evaluation_data_keep_the_champion():
+    """One row moves F1 by 1/positives: on a holdout with a handful of faults a 'better'
+    challenger is noise (a weaker detector scored F1 1.0 vs 0.97 on 17 fault rows)."""
+    rules = {**PROMOTION, "min_positives": {"classification": 30}}
+    win = {**CHAMP, "f1": 0.70}
+    few = {**scores(win, CHAMP), "evaluation": {"from": "2025-02-01T00:00:00", "positives": 17}}
+    enough = {**scores(win, CHAMP), "evaluation": {"from": "2025-02-01T00:00:00", "positives": 30}}
+    keep = decide("classification", package("2"), package("1"), few, rules)
+    assert not keep["promote"] and "only 17 positive rows" in keep["reason"]
+    assert decide("classification", package("2"), package("1"), enough, rules)["promote"]
+    # no count (a family without a 0/1 label) or no setting: the margin alone decides
+    assert decide("classification", package("2"), package("1"), scores(win, CHAMP), rules)[
+        "promote"
+    ]
+    assert decide("classification", package("2"), package("1"), few, PROMOTION)["promote"]
+    # a first version is champion whatever the evidence
+    assert decide("classification", package("1"), None, few, rules)["promote"]
+
+
+def test_score_both_counts_the_positives_of_a_labelled_evaluation():
+    frame = pd.DataFrame({"timestamp": pd.date_range("2025-02-01", periods=4, freq="h"),
+                          "label": [0, 1, 1, 0]})  # fmt: skip
+    challenger = {"model": 1, **package("2")}
+    out = score_both(challenger, None, frame, lambda m: {"f1": 1.0}, label_column="label")
+    assert out["evaluation"]["positives"] == 2
+    assert "positives" not in score_both(challenger, None, frame, lambda m: {})["evaluation"]

@@ -148,6 +148,16 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
             f"{spec.headline} {_fmt(new.get(spec.headline))} vs champion "
             f"{_fmt(old.get(spec.headline))}: gain {gain:.4g} does not exceed the margin {margin:g}",
         )
+    needed = (promotion.get("min_positives") or {}).get(family)
+    positives = (scores.get("evaluation") or {}).get("positives")
+    if needed is not None and positives is not None and positives < int(needed):
+        return result(
+            False,
+            f"{spec.headline} {_fmt(new.get(spec.headline))} vs champion "
+            f"{_fmt(old.get(spec.headline))}: only {positives} positive rows on the evaluation "
+            f"data (min_positives {int(needed)}), too few to tell the two apart (one row moves "
+            f"{spec.headline} by about {1 / max(positives, 1):.2g})",
+        )
     for guard in spec.guards:
         change, allowed = guard_change(guard, new.get(guard), old.get(guard), promotion)
         if change is not None and change < -allowed:
@@ -239,11 +249,13 @@ def score_both(
     score: Callable[[dict[str, Any]], dict[str, float]],
     timestamp_column: str = "timestamp",
     challenger_scores: dict[str, float] | None = None,
+    label_column: str | None = None,
 ) -> dict[str, Any]:
     """``scores`` for :func:`decide`: ``score(model)`` of both packages on the same data.
 
     ``evaluation`` is the evaluation frame (its timestamps say where it starts);
-    ``challenger_scores``, when given, are reused instead of scoring the challenger again.
+    ``challenger_scores``, when given, are reused instead of scoring the challenger again;
+    ``label_column`` (a 0/1 label) adds the evaluation's count of ``positives``.
     """
     stamps = pd.to_datetime(evaluation[timestamp_column]) if len(evaluation) else None
     start = stamps.min().isoformat() if stamps is not None else None
@@ -254,6 +266,8 @@ def score_both(
         "to": stamps.max().isoformat() if stamps is not None else None,
         "fingerprint": frame_fingerprint(evaluation, list(evaluation.columns)),
     }
+    if label_column is not None and label_column in evaluation:
+        summary["positives"] = int(pd.to_numeric(evaluation[label_column]).fillna(0).sum())
     new = challenger_scores if challenger_scores is not None else score(challenger["model"])
     old = score(champion["model"]) if champion is not None else None
     return {

@@ -494,5 +494,9 @@ def score_for_promotion(
 ) -> dict[str, Any]:
     """Challenger and champion on the same evaluation rows (the newest labelled split)."""
     return score_both(
-        challenger, champion, features_test, lambda m: promotion_metrics(m, features_test)
+        challenger,
+        champion,
+        features_test,
+        lambda m: promotion_metrics(m, features_test),
+        label_column=LABEL,
     )
