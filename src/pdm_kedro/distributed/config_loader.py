@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fsspec.implementations.local import LocalFileSystem
 from kedro.config import OmegaConfigLoader
 
 MACHINES_FOLDER = "machines"
@@ -48,6 +49,7 @@ MACHINES_FOLDER = "machines"
 if "ibis" not in sys.modules and importlib.util.find_spec("ibis") is None:
     sys.modules["ibis"] = None  # type: ignore[assignment]
 _PARSED: dict[tuple[str, int, int], dict[str, Any]] = {}
+_LISTINGS: dict[tuple[str, int, bool], list] = {}
 _TEXTS: dict[tuple[str, int, int], tuple[bool, frozenset[str]]] = {}
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # a top-level key: a line starting in column 0 with a plain or quoted key and a colon
@@ -132,11 +134,37 @@ def _parse_plain(path: Path) -> dict[str, Any] | None:
     return _PARSED[key]
 
 
+class ListedOnceFileSystem(LocalFileSystem):
+    """The local filesystem whose folder listings are kept for the process, keyed by the
+    folder's modification time (it changes when an entry is added, removed or renamed).
+
+    Kedro globs the whole conf tree for every configuration key it reads (``**/catalog*``
+    walks ``parameters/machines/`` too), listing every machine file about ten times per run.
+    """
+
+    def ls(self, path: str, detail: bool = False, **kwargs: Any) -> list:
+        """``LocalFileSystem.ls``, from the cache when the folder did not change."""
+        try:
+            stamp = os.stat(self._strip_protocol(path)).st_mtime_ns
+        except OSError:
+            return super().ls(path, detail=detail, **kwargs)
+        key = (str(path), stamp, bool(detail))
+        if key not in _LISTINGS:
+            _LISTINGS[key] = super().ls(path, detail=detail, **kwargs)
+        return list(_LISTINGS[key])
+
+
 class FleetConfigLoader(OmegaConfigLoader):
     """OmegaConfigLoader whose ``parameters`` read plain machine files with the C YAML parser,
     and only the requested machines' files when a run asks for a few (module docstring)."""
 
     _fast_machines: dict[Path, frozenset[str]] | None = None
+
+    def _initialise_filesystem_and_protocol(self, conf_source: str) -> tuple[Any, str]:
+        fs, protocol = super()._initialise_filesystem_and_protocol(conf_source)
+        if protocol == "file" and type(fs) is LocalFileSystem:
+            return ListedOnceFileSystem(), protocol
+        return fs, protocol
 
     def _is_hidden(self, path_str: str) -> bool:
         """Kedro's check (a hidden file or folder in the path), once per folder: Kedro resolves
