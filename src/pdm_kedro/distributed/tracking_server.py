@@ -59,12 +59,14 @@ class TrackingServer:
 
 
 def start_tracking_server(
-    root: Path, port: int | None = None, backend_store_uri: str | None = None
+    root: Path, port: int | None = None, backend_store_uri: str | None = None, wait: bool = True
 ) -> TrackingServer:
     """Start ``mlflow server`` on 127.0.0.1 with its store and artifacts under ``root``.
 
     The backend store defaults to ``sqlite:///<root>/mlflow_server.db``; artifacts go to
     ``<root>/mlartifacts`` (served by the server, so workers need no access to that folder).
+    ``wait=False`` returns at once (its URI is known): call :func:`wait_until_up` before use,
+    meanwhile the caller can start workers.
     """
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -83,6 +85,8 @@ def start_tracking_server(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     server = TrackingServer(f"http://127.0.0.1:{port}", process, log_path)
+    if not wait:
+        return server
     try:
         wait_until_up(server)
     except BaseException:
