@@ -120,6 +120,11 @@ def run(
     from pdm_kedro.paths import data_root, mlflow_tracking_uri, project_root
 
     command_started = time.perf_counter()
+    phases: dict[str, float] = {}  # seconds of the fixed costs, in summary.json
+
+    def phase(name: str) -> None:
+        phases[name] = round(time.perf_counter() - command_started - sum(phases.values()), 1)
+
     console = Console(stderr=True)
     project_path = project_root()
     bootstrap_project(project_path)
@@ -129,11 +134,13 @@ def run(
         raise click.ClickException(str(error)) from None
     if not machine_ids:
         raise click.ClickException("No machines to run.")
+    phase("start_and_machine_list")
 
     try:  # first: an unreachable scheduler fails before anything starts
         client, cluster = engine.connect(scheduler, workers)
     except engine.SchedulerUnreachableError as error:
         raise click.ClickException(str(error)) from None
+    phase("cluster_start")
     server = None
     try:
         if tracking_uri is None:
@@ -154,10 +161,12 @@ def run(
         if isolation == "session":
             console.print("warming the workers (one Kedro bootstrap per worker) ...")
             engine.warm_workers(client, project_path, env)
+        phase("warm_up")
         if server is not None:
             tracking_server.wait_until_up(server)
         experiment = _experiment_name(project_path, kedro_env)
         tracking_server.ensure_experiment(tracking_uri, experiment)
+        phase("tracking_server_wait")
         console.print(
             f"{len(machine_ids)} machines on "
             f"{scheduler or f'a LocalCluster of {workers} workers'}; MLflow at {tracking_uri} "
@@ -175,6 +184,7 @@ def run(
                 client=client,
                 isolation=isolation,
             )
+        phase("machines")
         result = engine.FleetRunResult(outcomes, wall, address, tracking_uri)
         result.extra["isolation"] = isolation
         if result.succeeded and isolation == "session":  # on a warm worker
@@ -186,6 +196,7 @@ def run(
             result.fleet_metrics = engine.write_fleet_metrics(
                 project_path, kedro_env, result.succeeded
             )
+        phase("fleet_metrics")
     except RuntimeError as error:
         if server is not None and server.process.poll() is not None:
             raise click.ClickException(f"MLflow tracking server: {error}") from None
@@ -197,6 +208,8 @@ def run(
         if server is not None:
             server.stop()
 
+    phase("shutdown")
+    result.extra["phases_s"] = phases
     log_dir.mkdir(parents=True, exist_ok=True)
     result.extra["total_s"] = round(time.perf_counter() - command_started, 1)
     (log_dir / "summary.json").write_text(json.dumps(result.as_dict(), indent=2))
