@@ -105,7 +105,9 @@ def test_a_failing_machine_is_reported_retried_and_the_other_finishes(tmp_path, 
     assert summary["machines"][OTHER]["status"] == "failed"
     assert summary["machines"][OTHER]["attempts"] == 2
     assert summary["isolation"] == "session"
-    assert f"{OTHER}: ConfigError:" in failed[0]  # the error, not a traceback
+    # the error itself, not a traceback
+    assert summary["machines"][OTHER]["error"].startswith(f"{OTHER}: ConfigError:")
+    assert "sampling_interval_min" in summary["machines"][OTHER]["error"]
     fleet_csv = (tmp_path / "data" / "08_reporting" / "fleet_metrics.csv").read_text()
     assert TEST_MACHINE in fleet_csv and OTHER not in fleet_csv
     # the machine that finished is untouched by its neighbour's failure: the sequential numbers
