@@ -178,6 +178,7 @@ def speedup(work: Path, workers: int) -> dict:
             m: round(o["seconds"], 1) for m, o in summary["machines"].items() if o["seconds"]
         },  # fmt: skip
         "dask_fixed_s": round(distributed - summary["wall_s"], 1),
+        "dask_phases_s": summary.get("phases_s"),
         "projection": {
             "note": "projection from the measured per-machine cost (mean seconds of a machine "
             "on its worker), assuming perfectly independent machines and one core per worker; "
@@ -217,6 +218,7 @@ def isolation_compare(work: Path, workers: int) -> dict:
             "mean_machine_s": round(sum(seconds.values()) / len(seconds), 1),
             "dask_wall_s": round(summary["wall_s"], 1),
             "command_s": round(total, 1),
+            "phases_s": summary.get("phases_s"),
         }
         print(isolation, out[isolation], flush=True)
     out["per_machine_saving_s"] = round(
