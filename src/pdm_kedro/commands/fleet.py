@@ -136,24 +136,26 @@ def run(
         raise click.ClickException("No machines to run.")
     phase("start_and_machine_list")
 
-    try:  # first: an unreachable scheduler fails before anything starts
+    server = None
+    if tracking_uri is None:
+        store = mlflow_tracking_uri()
+        if not store.startswith("sqlite:///"):
+            tracking_uri = store  # already a server (PDM_MLFLOW_TRACKING_URI=http://...)
+        else:  # started first, waited for once the workers are warm: its start overlaps theirs
+            root = Path(store.removeprefix("sqlite:///")).parent
+            console.print(f"starting an MLflow tracking server over {store} ...")
+            server = tracking_server.start_tracking_server(
+                root, backend_store_uri=store, wait=False
+            )
+            tracking_uri = server.uri
+    try:
         client, cluster = engine.connect(scheduler, workers)
     except engine.SchedulerUnreachableError as error:
+        if server is not None:
+            server.stop()
         raise click.ClickException(str(error)) from None
     phase("cluster_start")
-    server = None
     try:
-        if tracking_uri is None:
-            store = mlflow_tracking_uri()
-            if not store.startswith("sqlite:///"):
-                tracking_uri = store  # already a server (PDM_MLFLOW_TRACKING_URI=http://...)
-            else:  # started now, waited for after the workers are warm (both take seconds)
-                root = Path(store.removeprefix("sqlite:///")).parent
-                console.print(f"starting an MLflow tracking server over {store} ...")
-                server = tracking_server.start_tracking_server(
-                    root, backend_store_uri=store, wait=False
-                )
-                tracking_uri = server.uri
         log_dir = data_root() / "08_reporting" / "fleet_run"
         env = engine.forwarded_env(
             PDM_MLFLOW_TRACKING_URI=tracking_uri, PDM_DATA_ROOT=str(data_root())
@@ -202,6 +204,8 @@ def run(
             raise click.ClickException(f"MLflow tracking server: {error}") from None
         raise
     finally:
+        if server is not None:
+            server.terminate()  # stops while the cluster closes
         client.close()
         if cluster is not None:
             cluster.close()

@@ -8,6 +8,7 @@ writes its store (sqlite by default, PostgreSQL in production: see docs/scale_ou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -35,6 +36,14 @@ class TrackingServer:
     uri: str
     process: subprocess.Popen
     log_path: Path
+
+    def terminate(self) -> None:
+        """Ask the server to stop (SIGTERM to its process group) without waiting."""
+        import signal  # noqa: PLC0415
+
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
 
     def stop(self) -> None:
         """Stop the server and its workers (it runs in its own process group)."""
