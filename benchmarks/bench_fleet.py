@@ -14,7 +14,12 @@ Writes ``<data root>/08_reporting/fleet_benchmark.json``:
 - ``sequential_s`` / ``dask_s`` / ``speedup`` / ``identical_metrics``: the 10 priority machines
   by one ``kedro run`` and by ``pdm-kedro fleet run`` on a LocalCluster of 2 single-threaded
   workers, comparing their ``fleet_metrics.csv``; and ``projection`` from the measured
-  per-machine cost (a projection, not a measurement).
+  per-machine cost (a projection, not a measurement). About 8 minutes on an idle 2-core host
+  (the sequential run alone is about 300 s);
+- ``isolation`` (``--isolation-compare``, small config, two machines, 2 workers): each
+  machine's seconds on its worker with ``--isolation session`` (a KedroSession in the warm
+  worker) and ``--isolation process`` (a ``kedro run`` subprocess per machine), and each
+  command's total time. About 3 minutes.
 """
 
 from __future__ import annotations
@@ -156,7 +161,11 @@ def speedup(work: Path, workers: int) -> dict:
         np.array_equal(a[c].to_numpy(), b[c].to_numpy(), equal_nan=True)
         for c in ("value", "baseline")
     ]
-    per_machine = distributed * workers / len(priority)
+    summary = json.loads(
+        (dask_root / "data" / "08_reporting" / "fleet_run" / "summary.json").read_text()
+    )
+    machine_s = [m["seconds"] for m in summary["machines"].values() if m["seconds"]]
+    per_machine = sum(machine_s) / len(machine_s)
     return {
         "machines": priority,
         "workers": workers,
@@ -165,9 +174,15 @@ def speedup(work: Path, workers: int) -> dict:
         "speedup": round(sequential / distributed, 3),
         "identical_metrics": bool(same_rows and all(values)),
         "metric_rows": len(a),
+        "dask_machine_s": {
+            m: round(o["seconds"], 1) for m, o in summary["machines"].items() if o["seconds"]
+        },  # fmt: skip
+        "dask_fixed_s": round(distributed - summary["wall_s"], 1),
+        "dask_phases_s": summary.get("phases_s"),
         "projection": {
-            "note": "projection from the measured per-machine cost (dask_s * workers / machines), "
-            "assuming perfectly independent machines and one core per worker; not a measurement",
+            "note": "projection from the measured per-machine cost (mean seconds of a machine "
+            "on its worker), assuming perfectly independent machines and one core per worker; "
+            "not a measurement",
             "per_machine_worker_s": round(per_machine, 1),
             **{
                 f"{m}_machines_on_{w}_workers_h": round(per_machine * m / w / 3600, 2)
@@ -176,6 +191,40 @@ def speedup(work: Path, workers: int) -> dict:
             },
         },
     }
+
+
+ISOLATION_MACHINES = ("motor_siemens_1la7_001", "pump_grundfos_cr3_004")
+
+
+def isolation_compare(work: Path, workers: int) -> dict:
+    """Per-machine seconds on a worker: a KedroSession in the warm worker vs a subprocess."""
+    out: dict = {"config": "small", "machines": list(ISOLATION_MACHINES), "workers": workers}
+    for isolation in ("session", "process"):
+        root = work / f"isolation_{isolation}"
+        started = time.perf_counter()
+        subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "pdm_kedro", "fleet", "run", "-e", "small", "--machines",
+             ",".join(ISOLATION_MACHINES), "--workers", str(workers), "--retries", "0",
+             "--isolation", isolation],
+            cwd=PROJECT, env=base_env(root), check=True, capture_output=True,
+        )  # fmt: skip
+        total = time.perf_counter() - started
+        summary = json.loads(
+            (root / "data" / "08_reporting" / "fleet_run" / "summary.json").read_text()
+        )
+        seconds = {m: round(o["seconds"], 1) for m, o in summary["machines"].items()}
+        out[isolation] = {
+            "machine_s": seconds,
+            "mean_machine_s": round(sum(seconds.values()) / len(seconds), 1),
+            "dask_wall_s": round(summary["wall_s"], 1),
+            "command_s": round(total, 1),
+            "phases_s": summary.get("phases_s"),
+        }
+        print(isolation, out[isolation], flush=True)
+    out["per_machine_saving_s"] = round(
+        out["process"]["mean_machine_s"] - out["session"]["mean_machine_s"], 1
+    )
+    return out
 
 
 def _priority() -> list[str]:
@@ -193,6 +242,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-speedup", action="store_true")
     parser.add_argument("--skip-registry", action="store_true")
+    parser.add_argument(
+        "--isolation-compare", action="store_true",
+        help="also time machines in a warm worker's KedroSession vs a subprocess (small config)",
+    )  # fmt: skip
     args = parser.parse_args()
     out_path = args.data_root / "08_reporting" / "fleet_benchmark.json"
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
@@ -200,6 +253,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_fleet_") as tmp:
         if not args.skip_registry:
             result.update(registry_growth([int(c) for c in args.counts.split(",")], Path(tmp)))
+        if args.isolation_compare:
+            result["isolation"] = isolation_compare(Path(tmp), args.workers)
         if not args.skip_speedup:
             result.update(speedup(Path(tmp), args.workers))
     result["loadavg_at_end"] = os.getloadavg()

@@ -83,10 +83,13 @@ def broken_conf_shim(root: Path) -> Path:
 
 
 def test_a_failing_machine_is_reported_retried_and_the_other_finishes(tmp_path, small_run):
+    """One warm worker runs both machines, the broken one first: the good machine's session
+    comes after a failed session in the same process and must still give the sequential
+    numbers (nothing of the failed session leaks into it)."""
     shim = broken_conf_shim(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "pdm_kedro", "fleet", "run", "-e", "broken",
-         "--machines", f"{TEST_MACHINE},{OTHER}", "--workers", "2", "--retries", "1"],
+         "--machines", f"{OTHER},{TEST_MACHINE}", "--workers", "1", "--retries", "1"],
         cwd=shim, env=isolated_env(tmp_path), capture_output=True, text=True, timeout=900,
         check=False,
     )  # fmt: skip
@@ -101,6 +104,10 @@ def test_a_failing_machine_is_reported_retried_and_the_other_finishes(tmp_path, 
     assert summary["machines"][TEST_MACHINE]["status"] == "done"
     assert summary["machines"][OTHER]["status"] == "failed"
     assert summary["machines"][OTHER]["attempts"] == 2
+    assert summary["isolation"] == "session"
+    # the error itself, not a traceback
+    assert summary["machines"][OTHER]["error"].startswith(f"{OTHER}: ConfigError:")
+    assert "sampling_interval_min" in summary["machines"][OTHER]["error"]
     fleet_csv = (tmp_path / "data" / "08_reporting" / "fleet_metrics.csv").read_text()
     assert TEST_MACHINE in fleet_csv and OTHER not in fleet_csv
     # the machine that finished is untouched by its neighbour's failure: the sequential numbers

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
+import yaml
 from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Pipeline
 
 from pdm_kedro import settings
-from pdm_kedro.distributed.config_loader import FleetConfigLoader
+from pdm_kedro.distributed.config_loader import (
+    FleetConfigLoader,
+    _scan,
+    machine_scope,
+    requested_machines,
+)
 from pdm_kedro.distributed.generated_fleet import make_conf_source, write_generated_fleet
 from pdm_kedro.distributed.lazy_registry import LazyRegistry, concatenate
 from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
@@ -86,3 +93,57 @@ def test_fast_config_loader_on_the_generated_fleet(generated, params):
     conf, env = generated
     omega = OmegaConfigLoader(conf_source=str(conf), env=env, **settings.CONFIG_LOADER_ARGS)
     assert omega["parameters"] == params
+
+
+def _read(conf: Path, env: str) -> dict:
+    return FleetConfigLoader(conf_source=str(conf), env=env, **settings.CONFIG_LOADER_ARGS)[
+        "parameters"
+    ]
+
+
+def test_a_run_of_one_machine_reads_only_its_file_and_the_priority_ones(generated, params):
+    conf, env = generated
+    every = machines_in_parameters(params)
+    other = next(m for m in every if m.startswith("pump_grundfos_cr3_004_g"))
+    with machine_scope([other]):
+        scoped = _read(conf, env)
+    machines = machines_in_parameters(scoped)
+    assert set(machines) == {other, *priority_machines(params)}
+    assert all(scoped[m] == params[m] for m in machines)  # the same blocks, merged the same
+    rest = {k: v for k, v in params.items() if k not in every}
+    assert {k: v for k, v in scoped.items() if k not in machines} == rest
+    assert len(machines_in_parameters(_read(conf, env))) == N_MACHINES  # outside: every one
+
+
+def test_a_key_defined_twice_is_an_error_even_in_files_not_parsed(tmp_path):
+    conf = make_conf_source(tmp_path / "conf", PROJECT_ROOT / "conf")
+    env = write_generated_fleet(conf, 30)
+    folder = conf / env / "parameters" / "machines"
+    first = sorted(folder.glob("*.yml"))[0]
+    (folder / "zz_copy.yml").write_text(first.read_text())  # the same machine again
+    with machine_scope([TEST_MACHINE]), pytest.raises(ValueError, match="Duplicate keys"):
+        _read(conf, env)
+
+
+def test_requested_machines_follow_the_kedro_run_options(generated):
+    run = click.Command(
+        "run", params=[click.Option(["--namespaces"]), click.Option(["--pipelines"])]
+    )
+    assert requested_machines() is None  # no command: every machine
+    with click.Context(run) as ctx:
+        ctx.params = {"namespaces": ["m1.classification", "m2"], "pipelines": ["__default__"]}
+        assert requested_machines() == (frozenset({"m1", "m2"}), True)
+        ctx.params = {"namespaces": [], "pipelines": ["fleet"]}
+        assert requested_machines() == (frozenset({"fleet"}), False)
+        conf, env = generated
+        every = _read(conf, env)  # `fleet` is no machine id: every machine is read
+        assert len(machines_in_parameters(every)) == N_MACHINES
+        ctx.params = {"namespaces": [], "pipelines": []}
+        assert requested_machines() is None
+
+
+def test_generated_machine_files_scan_to_their_keys(generated):
+    conf, env = generated
+    path = sorted((conf / env / "parameters" / "machines").glob("*.yml"))[0]
+    plain, keys = _scan(path)
+    assert plain and keys == frozenset(yaml.safe_load(path.read_text()))

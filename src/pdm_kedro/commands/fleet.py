@@ -11,6 +11,7 @@ from __future__ import annotations
 # ruff: noqa: PLC0415  (imports inside the commands: `pdm-kedro` imports every command module)
 import json
 import os
+import time
 from pathlib import Path
 
 import click
@@ -93,6 +94,10 @@ def command() -> None:
 @click.option("-e", "--env", "kedro_env", default=None, help="Kedro configuration environment.")
 @click.option("--retries", default=1, show_default=True, type=click.IntRange(min=0),
               help="Times a failed machine is run again.")  # fmt: skip
+@click.option("--isolation", type=click.Choice(["session", "process"]), default="session",
+              show_default=True,
+              help="session: each machine in a new KedroSession inside its warm worker "
+                   "process; process: a `kedro run` subprocess per machine.")  # fmt: skip
 @click.option("--tracking-uri", default=None,
               help="MLflow tracking server every worker logs to; by default one is started on "
                    "127.0.0.1 over the project's sqlite store.")  # fmt: skip
@@ -102,6 +107,7 @@ def run(
     scheduler: str | None,
     kedro_env: str | None,
     retries: int,
+    isolation: str,
     tracking_uri: str | None,
 ) -> None:
     """One Kedro session per machine, as Dask tasks; then fleet_metrics for those that ran."""
@@ -113,6 +119,12 @@ def run(
     from pdm_kedro.fleet import UnknownMachineError
     from pdm_kedro.paths import data_root, mlflow_tracking_uri, project_root
 
+    command_started = time.perf_counter()
+    phases: dict[str, float] = {}  # seconds of the fixed costs, in summary.json
+
+    def phase(name: str) -> None:
+        phases[name] = round(time.perf_counter() - command_started - sum(phases.values()), 1)
+
     console = Console(stderr=True)
     project_path = project_root()
     bootstrap_project(project_path)
@@ -122,34 +134,41 @@ def run(
         raise click.ClickException(str(error)) from None
     if not machine_ids:
         raise click.ClickException("No machines to run.")
+    phase("start_and_machine_list")
 
-    try:  # first: an unreachable scheduler fails before anything starts
-        client, cluster = engine.connect(scheduler, workers)
-    except engine.SchedulerUnreachableError as error:
-        raise click.ClickException(str(error)) from None
     server = None
     if tracking_uri is None:
         store = mlflow_tracking_uri()
         if not store.startswith("sqlite:///"):
             tracking_uri = store  # already a server (PDM_MLFLOW_TRACKING_URI=http://...)
-        else:
+        else:  # started first, waited for once the workers are warm: its start overlaps theirs
             root = Path(store.removeprefix("sqlite:///")).parent
             console.print(f"starting an MLflow tracking server over {store} ...")
-            try:
-                server = tracking_server.start_tracking_server(root, backend_store_uri=store)
-            except RuntimeError as error:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
-                raise click.ClickException(f"MLflow tracking server: {error}") from None
+            server = tracking_server.start_tracking_server(
+                root, backend_store_uri=store, wait=False
+            )
             tracking_uri = server.uri
     try:
-        experiment = _experiment_name(project_path, kedro_env)
-        tracking_server.ensure_experiment(tracking_uri, experiment)
+        client, cluster = engine.connect(scheduler, workers)
+    except engine.SchedulerUnreachableError as error:
+        if server is not None:
+            server.stop()
+        raise click.ClickException(str(error)) from None
+    phase("cluster_start")
+    try:
         log_dir = data_root() / "08_reporting" / "fleet_run"
         env = engine.forwarded_env(
             PDM_MLFLOW_TRACKING_URI=tracking_uri, PDM_DATA_ROOT=str(data_root())
         )
+        if isolation == "session":
+            console.print("warming the workers (one Kedro bootstrap per worker) ...")
+            engine.warm_workers(client, project_path, env)
+        phase("warm_up")
+        if server is not None:
+            tracking_server.wait_until_up(server)
+        experiment = _experiment_name(project_path, kedro_env)
+        tracking_server.ensure_experiment(tracking_uri, experiment)
+        phase("tracking_server_wait")
         console.print(
             f"{len(machine_ids)} machines on "
             f"{scheduler or f'a LocalCluster of {workers} workers'}; MLflow at {tracking_uri} "
@@ -165,20 +184,38 @@ def run(
                 log_dir=log_dir,
                 on_change=lambda o: live.update(_table(o, len(machine_ids))),
                 client=client,
+                isolation=isolation,
             )
+        phase("machines")
         result = engine.FleetRunResult(outcomes, wall, address, tracking_uri)
-        if result.succeeded:
+        result.extra["isolation"] = isolation
+        if result.succeeded and isolation == "session":  # on a warm worker
+            result.fleet_metrics = client.submit(
+                engine.write_fleet_metrics, str(project_path), kedro_env, result.succeeded, env,
+                pure=False,
+            ).result()  # fmt: skip
+        elif result.succeeded:
             result.fleet_metrics = engine.write_fleet_metrics(
                 project_path, kedro_env, result.succeeded
             )
+        phase("fleet_metrics")
+    except RuntimeError as error:
+        if server is not None and server.process.poll() is not None:
+            raise click.ClickException(f"MLflow tracking server: {error}") from None
+        raise
     finally:
+        if server is not None:
+            server.terminate()  # stops while the cluster closes
         client.close()
         if cluster is not None:
             cluster.close()
         if server is not None:
             server.stop()
 
+    phase("shutdown")
+    result.extra["phases_s"] = phases
     log_dir.mkdir(parents=True, exist_ok=True)
+    result.extra["total_s"] = round(time.perf_counter() - command_started, 1)
     (log_dir / "summary.json").write_text(json.dumps(result.as_dict(), indent=2))
     console.print(
         f"{len(result.succeeded)} of {len(machine_ids)} machines done in {wall:.0f} s"

@@ -9,6 +9,7 @@ prints the summary table and saves it as the ``run_summary`` catalog dataset
 
 from __future__ import annotations
 
+import importlib
 import logging
 import pkgutil
 import re
@@ -50,16 +51,31 @@ def stage_names() -> list[str]:
 
 
 def stage_map() -> dict[str, str]:
-    """``{node name without its machine prefix: stage}`` from the registered stage pipelines."""
+    """``{node name without its machine prefix: stage}`` from the registered stage pipelines.
+
+    A training stage's pipeline holds the priority machines (built for ``__default__`` anyway);
+    an inference stage's (``INFERENCE``: scoring, monitoring, ...) holds every configured
+    machine, so its un-namespaced template is read instead: building it would cost minutes at
+    thousands of machines, for a progress display.
+    """
     from kedro.framework.project import pipelines  # noqa: PLC0415
 
     out: dict[str, str] = {}
     try:
-        registered = set(pipelines.keys())
+        # not `pipelines.keys()` / `in pipelines`: Kedro's wrapper copies the registry with
+        # dict(), which builds every registered pipeline
         for stage in stage_names():
-            if stage in registered:
-                for node in pipelines[stage].nodes:
-                    out.setdefault(node.name.split(".", 1)[-1], stage)
+            module = importlib.import_module(f"pdm_kedro.pipelines.{stage}")
+            if getattr(module, "INFERENCE", False):
+                for node in module.create_pipeline().nodes:
+                    out.setdefault(node.name, stage)
+                continue
+            try:
+                stage_pipeline = pipelines[stage]
+            except KeyError:
+                continue
+            for node in stage_pipeline.nodes:
+                out.setdefault(node.name.split(".", 1)[-1], stage)
     except Exception:  # noqa: BLE001  (progress must never break a run: fall back to namespaces)
         logger.debug("no stage pipelines: progress groups nodes by namespace", exc_info=True)
     return out

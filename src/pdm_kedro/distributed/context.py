@@ -25,9 +25,10 @@ class FleetContext(KedroContext):
 
     def _get_parameters(self) -> dict[str, Any]:
         params = super()._get_parameters()
+        every = self.params  # a property that copies and validates: read it once
         machines = {
             key
-            for key, value in self.params.items()
+            for key, value in every.items()
             if isinstance(value, dict) and isinstance(value.get("machine"), dict)
         }
 
@@ -37,9 +38,9 @@ class FleetContext(KedroContext):
 
         out = {name: value for name, value in params.items() if not inside_machine_block(name)}
         for machine_id in machines:
-            block = self.params[machine_id]["machine"]
+            block = every[machine_id]["machine"]
             for family in block.get("model_overrides") or {}:
-                merged = family_parameters(self.params, block, family)
+                merged = family_parameters(every, block, family)
                 out |= _flattened(f"params:{machine_id}.{family}", merged)
         return out
 

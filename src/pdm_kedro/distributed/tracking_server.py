@@ -8,6 +8,7 @@ writes its store (sqlite by default, PostgreSQL in production: see docs/scale_ou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -36,6 +37,14 @@ class TrackingServer:
     process: subprocess.Popen
     log_path: Path
 
+    def terminate(self) -> None:
+        """Ask the server to stop (SIGTERM to its process group) without waiting."""
+        import signal  # noqa: PLC0415
+
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
     def stop(self) -> None:
         """Stop the server and its workers (it runs in its own process group)."""
         import signal  # noqa: PLC0415
@@ -59,12 +68,14 @@ class TrackingServer:
 
 
 def start_tracking_server(
-    root: Path, port: int | None = None, backend_store_uri: str | None = None
+    root: Path, port: int | None = None, backend_store_uri: str | None = None, wait: bool = True
 ) -> TrackingServer:
     """Start ``mlflow server`` on 127.0.0.1 with its store and artifacts under ``root``.
 
     The backend store defaults to ``sqlite:///<root>/mlflow_server.db``; artifacts go to
     ``<root>/mlartifacts`` (served by the server, so workers need no access to that folder).
+    ``wait=False`` returns at once (its URI is known): call :func:`wait_until_up` before use,
+    meanwhile the caller can start workers.
     """
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -83,6 +94,8 @@ def start_tracking_server(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     server = TrackingServer(f"http://127.0.0.1:{port}", process, log_path)
+    if not wait:
+        return server
     try:
         wait_until_up(server)
     except BaseException:
