@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import click
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from pdm_kedro.distributed.config_loader import machine_scope
 from pdm_kedro.fleet import (
     UnknownMachineError,
     load_project_parameters,
@@ -70,10 +72,15 @@ def run_session(
     import mlflow  # noqa: PLC0415
 
     names = [pipeline] if isinstance(pipeline, str) else list(pipeline)
+    # read only these machines' config files (and the priority ones), as `kedro run --namespaces`
+    scope = machine_scope(machines) if machines else nullcontext()
     try:
-        with KedroSession.create(
-            project_path=project_root(), env=env, runtime_params=params or None
-        ) as session:
+        with (
+            scope,
+            KedroSession.create(
+                project_path=project_root(), env=env, runtime_params=params or None
+            ) as session,
+        ):
             session.run(pipeline_names=names, namespaces=machines)
     finally:
         while mlflow.active_run() is not None:
