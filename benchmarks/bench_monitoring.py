@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu_count": os.cpu_count(),
         "per_machine": per_machine,
         "decisions": cycle["decisions"],
-        "note": "measured under load from parallel sessions",
+        # what else ran on the machine: timings mean something only when it was idle
+        "load_average_at_end": list(os.getloadavg()),
     }
     path = root / "08_reporting" / "monitoring_benchmark.json"
     path.write_text(json.dumps(out, indent=2))
