@@ -162,8 +162,8 @@ BUGS: tuple[PlantedBug, ...] = (
         "rul_trained_on_uncapped_target",
         "the RUL regressor trained on the uncapped RUL",
         f"{PIPELINES}/regression/nodes.py",
-        "        capped_rul(features_train, cap),\n",
-        "        features_train[c.RUL].to_numpy(dtype=np.float64),\n",
+        "    y_train, y_val = capped_rul(features_train, cap), capped_rul(features_val, cap)\n",
+        "    y_train, y_val = features_train[c.RUL].to_numpy(np.float64), capped_rul(features_val, cap)\n",
         ("tests/pipelines/regression/test_capped_target.py",),
     ),
     PlantedBug(
