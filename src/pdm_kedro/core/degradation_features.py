@@ -265,14 +265,14 @@ def signature_features(
         slopes_by_mode.append(slopes)
         sizes.append(np.sqrt(norm))
     # the mode whose signature explains the smoothed deviation most (largest weighted projection)
-    score = np.column_stack(means_last) * np.asarray(sizes)[None, :]
-    best = np.argmax(score, axis=1) if n else np.zeros(0, dtype=np.int64)
+    last_means = np.column_stack(means_last)
+    best = np.argmax(last_means * np.asarray(sizes)[None, :], axis=1)  # empty for no rows
     rows = np.arange(n)
-    columns.append(np.column_stack(means_last)[rows, best] if n else np.zeros(0))
+    columns.append(last_means[rows, best])
     for k in range(len(options["slope_rows"])):
         stacked = np.column_stack([slopes[k] for slopes in slopes_by_mode])
-        columns.append(stacked[rows, best] if n else np.zeros(0))
-    return np.column_stack(columns) if columns else np.empty((n, 0))
+        columns.append(stacked[rows, best])
+    return np.column_stack(columns)
 
 
 def degradation_feature_names(
