@@ -6,6 +6,7 @@ from pdm_kedro.distributed.context import FleetContext
 from pdm_kedro.distributed.hooks import ScaleOutHooks
 from pdm_kedro.hooks import ConfigCheckHook, ConfigEnvHook, RunGuardHook
 from pdm_kedro.paths import data_root, mlflow_artifact_location, mlflow_tracking_uri, project_root
+from pdm_kedro.tracking_hook import KEDRO_MLFLOW_PLUGIN, TrackingHook
 
 CONTEXT_CLASS = FleetContext  # machine blocks enter the catalog whole (start-up at scale)
 CONFIG_LOADER_CLASS = FleetConfigLoader  # OmegaConfigLoader, machine files parsed fast
@@ -27,4 +28,8 @@ CONFIG_LOADER_ARGS = {
 # ConsoleHook shows progress and ends the run with a summary.
 # ScaleOutHooks: see pdm_kedro.distributed.hooks. RunGuardHook: one run per machine and data root,
 # aliases only after success, interrupted runs FAILED, edge bundles swapped in whole.
-HOOKS = (ConfigCheckHook(), ConfigEnvHook(), ScaleOutHooks(), ConsoleHook(), RunGuardHook())
+# kedro-mlflow's hook, registered here as TrackingHook (each parameter logged once per run)
+DISABLE_HOOKS_FOR_PLUGINS = (KEDRO_MLFLOW_PLUGIN,)
+HOOKS = (
+    ConfigCheckHook(), ConfigEnvHook(), ScaleOutHooks(), ConsoleHook(), RunGuardHook(), TrackingHook(),
+)  # fmt: skip
