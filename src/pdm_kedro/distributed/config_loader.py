@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import importlib.util
 import os
 import re
@@ -197,6 +198,16 @@ class FleetConfigLoader(OmegaConfigLoader):
     def __getitem__(self, key: str) -> dict[str, Any]:
         if key != "parameters" or key in self:
             return super().__getitem__(key)
+        # a session reads its parameters two or three times (the config check, the validation
+        # scoped to its pipelines, the catalog): parsed once per loader, a copy each time
+        reads = self.__dict__.setdefault("_parameters_read", {})
+        scope = requested_machines()  # what is read depends on the machines asked for
+        if scope not in reads:
+            reads[scope] = self._read_parameters()
+        return copy.deepcopy(reads[scope])
+
+    def _read_parameters(self) -> dict[str, Any]:
+        key = "parameters"
         self._fast_machines = {}
         try:
             params = super().__getitem__(key)

@@ -88,7 +88,10 @@ def start_tracking_server(
         "--serve-artifacts", "--artifacts-destination", (root.resolve() / "mlartifacts").as_uri(),
         "--workers", "1",  # one process: no supervisor killing slow-starting children
     ]  # fmt: skip
-    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    # no job runner: its huey consumers (4 more processes) serve MLflow's GenAI jobs, unused here
+    env = dict(
+        os.environ, MLFLOW_DISABLE_TELEMETRY="true", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"
+    )
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
