@@ -76,6 +76,11 @@ def machine_scope(machine_ids: Iterable[str]) -> Iterator[None]:
         _SCOPE.reset(token)
 
 
+def scoped_machines() -> frozenset[str] | None:
+    """The machines of the enclosing :func:`machine_scope` block (a fleet task), or None."""
+    return _SCOPE.get()
+
+
 def requested_machines() -> tuple[frozenset[str], bool] | None:
     """The machines a run asks for, or None (every machine).
 

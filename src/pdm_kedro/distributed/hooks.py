@@ -11,6 +11,8 @@ from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
+from pdm_kedro.distributed.config_loader import scoped_machines
+
 PARALLEL_RUNNER_MESSAGE = (
     "ParallelRunner cannot run these pipelines: {datasets} cannot be pickled to its worker processes "
     "(kedro-mlflow's artifact datasets, the ONNX and plot datasets), and kedro-mlflow's hooks do "
@@ -34,7 +36,10 @@ class ScaleOutHooks:
         session still sets its own scope for ``--pipelines`` runs.
         """
         if getattr(context, "_pipelines_to_validate", "absent") is None:
-            context._pipelines_to_validate = ["__default__"]  # noqa: SLF001
+            # a fleet task runs its machine's pipeline (`session.run(pipeline_names=[machine])`):
+            # the scope the session sets later, so the parameters are validated once, not twice
+            scoped = scoped_machines()
+            context._pipelines_to_validate = sorted(scoped) if scoped else ["__default__"]  # noqa: SLF001
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(
