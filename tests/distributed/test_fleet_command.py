@@ -1,11 +1,12 @@
-"""`pdm-kedro fleet run` errors that need no cluster run: unreachable scheduler, unknown machine."""
+"""`pdm-kedro fleet run` without a cluster run: unreachable scheduler, unknown machine, submission order."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
-from pdm_kedro.distributed.engine import error_line
+from pdm_kedro.distributed.engine import error_line, longest_first
 from tests.docs.kedro_cli import isolated_env, make_project_shim
 
 
@@ -42,3 +43,24 @@ def test_error_line_finds_the_error_in_kedro_output():
         "ValidationError: 1 error / field_a / too small / more"
     )
     assert error_line("") == "no output"
+
+
+def test_machines_go_longest_first_by_the_previous_runs_seconds(tmp_path):
+    machines = ["a", "b", "c", "d", "new"]
+    summary = tmp_path / "summary.json"
+    assert longest_first(machines, summary) == (machines, longest_first(machines, None)[1])
+    assert longest_first(machines, None)[0] == machines
+
+    summary.write_text(json.dumps({"machines": {
+        "a": {"status": "done", "seconds": 20.0},
+        "b": {"status": "done", "seconds": 31.5},
+        "c": {"status": "failed", "seconds": None},  # not timed: goes first, like a new one
+        "d": {"status": "done", "seconds": 24.0},
+        "gone": {"status": "done", "seconds": 99.0},  # not asked for this time
+    }}))  # fmt: skip
+    order, how = longest_first(machines, summary)
+    assert order == ["c", "new", "b", "d", "a"]
+    assert "longest first" in how and "3 of 5 timed" in how
+
+    summary.write_text("{not json")
+    assert longest_first(machines, summary)[0] == machines

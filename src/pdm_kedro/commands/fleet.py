@@ -174,6 +174,7 @@ def run(
             f"{scheduler or f'a LocalCluster of {workers} workers'}; MLflow at {tracking_uri} "
             f"(experiment {experiment}); logs in {log_dir}"
         )
+        machine_ids, order = engine.longest_first(machine_ids, log_dir / "summary.json")
         with Live(_table({}, len(machine_ids)), console=console, refresh_per_second=2) as live:
             outcomes, wall, address = engine.run_fleet(
                 machine_ids,
@@ -189,6 +190,7 @@ def run(
         phase("machines")
         result = engine.FleetRunResult(outcomes, wall, address, tracking_uri)
         result.extra["isolation"] = isolation
+        result.extra["order"] = order
         if result.succeeded and isolation == "session":  # on a warm worker
             result.fleet_metrics = client.submit(
                 engine.write_fleet_metrics, str(project_path), kedro_env, result.succeeded, env,

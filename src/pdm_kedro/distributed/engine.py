@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import re
@@ -391,6 +392,36 @@ def run_fleet(  # noqa: PLR0914
             if cluster is not None:
                 cluster.close()
     return outcomes, time.perf_counter() - started, address
+
+
+def longest_first(machines: Sequence[str], previous_summary: Path | None) -> tuple[list[str], str]:
+    """``machines`` in the order to submit them, and how it was chosen.
+
+    With a previous fleet run's ``summary.json`` (its seconds per machine), the machines go
+    longest first (machines it did not time first of all, in the given order): the classic
+    longest-processing-time rule, so the run does not end with one worker busy on a long machine
+    while the others idle. Without one (or unreadable), the given order.
+    """
+    seconds: dict[str, float] = {}
+    if previous_summary is not None and previous_summary.is_file():
+        try:
+            recorded = json.loads(previous_summary.read_text())["machines"]
+            seconds = {
+                m: float(o["seconds"])
+                for m, o in recorded.items()
+                if o.get("status") == "done" and o.get("seconds")
+            }
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            seconds = {}
+    if not seconds:
+        return list(machines), "as given (no previous run timed these machines)"
+    position = {m: i for i, m in enumerate(machines)}
+    ordered = sorted(machines, key=lambda m: (m in seconds, -seconds.get(m, 0.0), position[m]))
+    known = sum(m in seconds for m in machines)
+    return (
+        ordered,
+        f"longest first by the previous run's seconds ({known} of {len(machines)} timed)",
+    )
 
 
 def forwarded_env(**overrides: str) -> dict[str, str]:
