@@ -13,9 +13,12 @@ Writes ``<data root>/08_reporting/fleet_benchmark.json``:
   process start to its first node;
 - ``sequential_s`` / ``dask_s`` / ``speedup`` / ``identical_metrics``: the 10 priority machines
   by one ``kedro run`` and by ``pdm-kedro fleet run`` on a LocalCluster of 2 single-threaded
-  workers, comparing their ``fleet_metrics.csv``; and ``projection`` from the measured
-  per-machine cost (a projection, not a measurement). About 8 minutes on an idle 2-core host
-  (the sequential run alone is about 300 s);
+  workers (a fresh data root: machines in the given order), comparing their
+  ``fleet_metrics.csv``; ``dask_with_history_s`` / ``speedup_with_history``: the fleet run again
+  on a fresh root holding only the first fleet run's ``summary.json`` (as a nightly run finds
+  the previous night's timings: machines submitted longest first), its metrics compared too;
+  and ``projection`` from the measured per-machine cost (a projection, not a measurement).
+  About 10 minutes on an idle 2-core host (the sequential run alone is about 250 s);
 - ``isolation`` (``--isolation-compare``, small config, two machines, 2 workers): each
   machine's seconds on its worker with ``--isolation session`` (a KedroSession in the warm
   worker) and ``--isolation process`` (a ``kedro run`` subprocess per machine), and each
@@ -137,9 +140,8 @@ def fleet_table(path: Path):  # noqa: ANN201
 
 def speedup(work: Path, workers: int) -> dict:
     """The 10 priority machines: one `kedro run` vs `pdm-kedro fleet run` on a LocalCluster."""
-    import numpy as np
-
     seq_root, dask_root = work / "sequential", work / "dask"
+    loads = {"before_sequential": os.getloadavg()[0]}  # 1-min load average: was the host idle?
     started = time.perf_counter()
     subprocess.run(  # noqa: S603
         [sys.executable, "-m", "kedro", "run"], cwd=PROJECT, env=base_env(seq_root),
@@ -147,6 +149,7 @@ def speedup(work: Path, workers: int) -> dict:
     )  # fmt: skip
     sequential = time.perf_counter() - started
     priority = _priority()
+    loads["before_dask"] = os.getloadavg()[0]
     started = time.perf_counter()
     subprocess.run(  # noqa: S603
         [sys.executable, "-m", "pdm_kedro", "fleet", "run", "--machines", ",".join(priority),
@@ -154,15 +157,28 @@ def speedup(work: Path, workers: int) -> dict:
         cwd=PROJECT, env=base_env(dask_root), check=True, capture_output=True,
     )  # fmt: skip
     distributed = time.perf_counter() - started
+    summary_path = dask_root / "data" / "08_reporting" / "fleet_run" / "summary.json"
+    # a second fleet run on a fresh data root that holds only the first run's timings (as a
+    # nightly run finds the previous night's): machines submitted longest first
+    nightly_root = work / "dask_with_history"
+    (nightly_root / "data" / "08_reporting" / "fleet_run").mkdir(parents=True)
+    shutil.copy(summary_path, nightly_root / "data" / "08_reporting" / "fleet_run" / "summary.json")
+    loads["before_dask_with_history"] = os.getloadavg()[0]
+    started = time.perf_counter()
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pdm_kedro", "fleet", "run", "--machines", ",".join(priority),
+         "--workers", str(workers), "--retries", "0"],
+        cwd=PROJECT, env=base_env(nightly_root), check=True, capture_output=True,
+    )  # fmt: skip
+    nightly = time.perf_counter() - started
     a = fleet_table(seq_root / "data" / "08_reporting" / "fleet_metrics.csv")
-    b = fleet_table(dask_root / "data" / "08_reporting" / "fleet_metrics.csv")
-    same_rows = a[["machine_id", "family", "metric"]].equals(b[["machine_id", "family", "metric"]])
-    values = [
-        np.array_equal(a[c].to_numpy(), b[c].to_numpy(), equal_nan=True)
-        for c in ("value", "baseline")
-    ]
-    summary = json.loads(
-        (dask_root / "data" / "08_reporting" / "fleet_run" / "summary.json").read_text()
+    same = all(
+        _same_metrics(a, fleet_table(root / "data" / "08_reporting" / "fleet_metrics.csv"))
+        for root in (dask_root, nightly_root)
+    )
+    summary = json.loads(summary_path.read_text())
+    nightly_summary = json.loads(
+        (nightly_root / "data" / "08_reporting" / "fleet_run" / "summary.json").read_text()
     )
     machine_s = [m["seconds"] for m in summary["machines"].values() if m["seconds"]]
     per_machine = sum(machine_s) / len(machine_s)
@@ -172,8 +188,14 @@ def speedup(work: Path, workers: int) -> dict:
         "sequential_s": round(sequential, 1),
         "dask_s": round(distributed, 1),
         "speedup": round(sequential / distributed, 3),
-        "identical_metrics": bool(same_rows and all(values)),
+        "identical_metrics": same,
+        "dask_order": summary.get("order"),
+        "dask_with_history_s": round(nightly, 1),
+        "speedup_with_history": round(sequential / nightly, 3),
+        "dask_with_history_order": nightly_summary.get("order"),
+        "dask_with_history_phases_s": nightly_summary.get("phases_s"),
         "metric_rows": len(a),
+        "load_average_1min": {**loads, "end": os.getloadavg()[0]},
         "dask_machine_s": {
             m: round(o["seconds"], 1) for m, o in summary["machines"].items() if o["seconds"]
         },  # fmt: skip
@@ -191,6 +213,19 @@ def speedup(work: Path, workers: int) -> dict:
             },
         },
     }
+
+
+def _same_metrics(a, b) -> bool:  # noqa: ANN001 (two fleet tables)
+    import numpy as np
+
+    keys = ["machine_id", "family", "metric"]
+    return bool(
+        a[keys].equals(b[keys])
+        and all(
+            np.array_equal(a[c].to_numpy(), b[c].to_numpy(), equal_nan=True)
+            for c in ("value", "baseline")
+        )
+    )
 
 
 ISOLATION_MACHINES = ("motor_siemens_1la7_001", "pump_grundfos_cr3_004")
