@@ -462,10 +462,9 @@ def main() -> int:
                 work,
             )
             # CPU the server spent per answered request: what the load on the host hides least
+            spent_s = process_tree_cpu_s(server.pid) - cpu_before
             scenarios[name]["server_cpu_ms_per_request"] = round(
-                1000 * (process_tree_cpu_s(server.pid) - cpu_before)
-                / max(1, scenarios[name]["requests"]),
-                2,
+                1000 * spent_s / max(1, scenarios[name]["requests"]), 2
             )
             scenarios[name]["body_bytes"] = payloads[name].stat().st_size
             print(name, scenarios[name])
