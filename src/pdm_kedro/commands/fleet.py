@@ -127,27 +127,33 @@ def run(
 
     console = Console(stderr=True)
     project_path = project_root()
-    bootstrap_project(project_path)
-    try:
-        machine_ids = _machine_list(machines, kedro_env, project_path)
-    except UnknownMachineError as error:
-        raise click.ClickException(str(error)) from None
-    if not machine_ids:
-        raise click.ClickException("No machines to run.")
-    phase("start_and_machine_list")
-
     server = None
     if tracking_uri is None:
         store = mlflow_tracking_uri()
         if not store.startswith("sqlite:///"):
             tracking_uri = store  # already a server (PDM_MLFLOW_TRACKING_URI=http://...)
-        else:  # started first, waited for once the workers are warm: its start overlaps theirs
+        else:  # started first (its start is the longest fixed cost), waited for once the
+            # project is bootstrapped and the workers are warm: its start overlaps theirs
             root = Path(store.removeprefix("sqlite:///")).parent
             console.print(f"starting an MLflow tracking server over {store} ...")
             server = tracking_server.start_tracking_server(
                 root, backend_store_uri=store, wait=False
             )
             tracking_uri = server.uri
+    try:
+        bootstrap_project(project_path)
+        machine_ids = _machine_list(machines, kedro_env, project_path)
+        if not machine_ids:
+            raise click.ClickException("No machines to run.")
+    except (UnknownMachineError, click.ClickException) as error:
+        if server is not None:
+            server.stop()
+        raise click.ClickException(getattr(error, "message", None) or str(error)) from None
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    phase("start_and_machine_list")
     try:
         client, cluster = engine.connect(scheduler, workers)
     except engine.SchedulerUnreachableError as error:
