@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 from functools import partial, update_wrapper
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from kedro.pipeline import Node
 
+from pdm_kedro import contract as c
 from pdm_kedro.evaluation.regression_metrics import NASA_LATE_SCALE
 from pdm_kedro.evaluation.report import frame_fingerprint
 from pdm_kedro.families import get_family, greater_is_better
@@ -158,6 +160,13 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
             f"data (min_positives {int(needed)}), too few to tell the two apart (one row moves "
             f"{spec.headline} by about {1 / max(positives, 1):.2g})",
         )
+    robust = _bootstrap_verdict(spec.headline, scores.get("bootstrap"), promotion)
+    if robust is not None:
+        return result(
+            False,
+            f"{spec.headline} {_fmt(new.get(spec.headline))} vs champion "
+            f"{_fmt(old.get(spec.headline))}: {robust}",
+        )
     for guard in spec.guards:
         change, allowed = guard_change(guard, new.get(guard), old.get(guard), promotion)
         if change is not None and change < -allowed:
@@ -168,11 +177,39 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
                 f"guard {guard} regresses: {_fmt(new.get(guard))} vs champion "
                 f"{_fmt(old.get(guard))}{on_scale} (tolerance {allowed:g})",
             )
+    interval = ((scores.get("bootstrap") or {}).get("gain") or {}).get(spec.headline)
+    held = f" (paired bootstrap gain interval {_fmt(interval[0])} to {_fmt(interval[1])})" if (
+        interval
+    ) else ""  # fmt: skip
     return result(
         True,
         f"{spec.headline} {_fmt(new.get(spec.headline))} beats champion "
-        f"{_fmt(old.get(spec.headline))} by {gain:.4g} > margin {margin:g}; no guard regresses",
+        f"{_fmt(old.get(spec.headline))} by {gain:.4g} > margin {margin:g}{held}; "
+        "no guard regresses",
     )
+
+
+def _bootstrap_verdict(
+    headline: str, bootstrap: dict[str, Any] | None, promotion: dict[str, Any]
+) -> str | None:
+    """Why the headline gain does not hold under the paired bootstrap (None when it holds, or
+    when the rule asks for none: ``promotion.bootstrap`` unset or the family's scorer gives no
+    resampled scores, as forecasting's backtest does)."""
+    if not promotion.get("bootstrap") or bootstrap is None:
+        return None
+    interval = (bootstrap.get("gain") or {}).get(headline)
+    if interval is None:
+        return (
+            f"no paired bootstrap of the gain ({bootstrap.get('note', 'not computed')}): "
+            "too little evidence to promote"
+        )
+    if interval[0] is None or interval[0] <= 0.0:
+        return (
+            f"the gain does not hold under a paired bootstrap over {bootstrap['blocks']} "
+            f"{bootstrap['block']}s of the evaluation data: its {bootstrap['confidence']:.0%} "
+            f"interval is {_fmt(interval[0])} to {_fmt(interval[1])} (lower end must be > 0)"
+        )
+    return None
 
 
 def _fmt(value: Any) -> str:
@@ -242,7 +279,68 @@ def promotion_nodes(
     ]
 
 
-def score_both(
+def _block_of(evaluation: pd.DataFrame, block: str, timestamp_column: str) -> np.ndarray:
+    """The bootstrap unit of each evaluation row: its calendar day, or its episode."""
+    if block == "day":
+        return pd.to_datetime(evaluation[timestamp_column]).dt.strftime("%Y-%m-%d").to_numpy()
+    if block == "episode":
+        return evaluation[c.EPISODE].to_numpy()
+    raise ValueError(f"promotion.bootstrap.block must be 'day' or 'episode', got {block!r}")
+
+
+def paired_bootstrap(
+    evaluation: pd.DataFrame,
+    score_rows: Callable[[dict[str, Any], pd.DataFrame], dict[str, float]],
+    challenger_model: dict[str, Any],
+    champion_model: dict[str, Any],
+    bootstrap: dict[str, Any],
+    timestamp_column: str = "timestamp",
+) -> dict[str, Any]:
+    """The interval of the challenger's gain over the champion per metric (positive = better),
+    over block resamples of the evaluation rows: whole days (or episodes) drawn with
+    replacement, the same draw for both models (paired), seeded.
+
+    Rows of a day are autocorrelated, so blocks, not rows, are the units. With fewer than
+    ``bootstrap.min_blocks`` blocks there is no interval (``gain`` empty, ``note`` says why).
+    """
+    block = str(bootstrap.get("block", "day"))
+    blocks = _block_of(evaluation, block, timestamp_column)
+    codes, uniques = pd.factorize(blocks)
+    out: dict[str, Any] = {
+        "block": block,
+        "blocks": len(uniques),
+        "resamples": int(bootstrap["resamples"]),
+        "confidence": float(bootstrap["confidence"]),
+        "seed": int(bootstrap["seed"]),
+        "gain": {},
+    }
+    if len(uniques) < int(bootstrap["min_blocks"]):
+        return out | {
+            "note": f"{len(uniques)} {block}s of evaluation data < min_blocks "
+            f"{int(bootstrap['min_blocks'])}"
+        }
+    members = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+    rng = np.random.default_rng(int(bootstrap["seed"]))
+    gains: dict[str, list[float]] = {}
+    for _ in range(int(bootstrap["resamples"])):
+        picked = rng.integers(0, len(uniques), len(uniques))
+        rows = evaluation.iloc[np.concatenate([members[k] for k in picked])]
+        new, old = score_rows(challenger_model, rows), score_rows(champion_model, rows)
+        for metric in new:
+            change = improvement(metric, new.get(metric), old.get(metric))
+            gains.setdefault(metric, []).append(np.nan if change is None else change)
+    alpha = (1.0 - out["confidence"]) / 2
+    for metric, values in gains.items():
+        finite = np.asarray(values, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        # a metric undefined on most resamples (e.g. F1 without positives) has no interval
+        if len(finite) >= len(values) / 2:
+            lo, hi = np.quantile(finite, [alpha, 1 - alpha])
+            out["gain"][metric] = [float(lo), float(hi)]
+    return out
+
+
+def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the bootstrap)
     challenger: dict[str, Any],
     champion: dict[str, Any] | None,
     evaluation: Any,
@@ -250,12 +348,16 @@ def score_both(
     timestamp_column: str = "timestamp",
     challenger_scores: dict[str, float] | None = None,
     label_column: str | None = None,
+    score_rows: Callable[[dict[str, Any], pd.DataFrame], dict[str, float]] | None = None,
+    promotion: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``scores`` for :func:`decide`: ``score(model)`` of both packages on the same data.
 
     ``evaluation`` is the evaluation frame (its timestamps say where it starts);
     ``challenger_scores``, when given, are reused instead of scoring the challenger again;
-    ``label_column`` (a 0/1 label) adds the evaluation's count of ``positives``.
+    ``label_column`` (a 0/1 label) adds the evaluation's count of ``positives``;
+    ``score_rows(model, rows)`` (the metrics on any subset of the rows) with
+    ``promotion.bootstrap`` set adds the :func:`paired_bootstrap` of the gain (``bootstrap``).
     """
     stamps = pd.to_datetime(evaluation[timestamp_column]) if len(evaluation) else None
     start = stamps.min().isoformat() if stamps is not None else None
@@ -270,9 +372,20 @@ def score_both(
         summary["positives"] = int(pd.to_numeric(evaluation[label_column]).fillna(0).sum())
     new = challenger_scores if challenger_scores is not None else score(challenger["model"])
     old = score(champion["model"]) if champion is not None else None
-    return {
+    out = {
         "challenger": new,
         "champion": old,
         "evaluation": summary,
         "overlap": evaluation_overlap(start, challenger, champion),
     }
+    bootstrap = (promotion or {}).get("bootstrap")
+    if bootstrap and score_rows is not None and champion is not None and len(evaluation):
+        out["bootstrap"] = paired_bootstrap(
+            evaluation,
+            score_rows,
+            challenger["model"],
+            champion["model"],
+            bootstrap,
+            timestamp_column,
+        )
+    return out
