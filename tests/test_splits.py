@@ -132,6 +132,36 @@ def test_train_fraction_keeps_the_oldest_share_of_whole_train_episodes(source):
         )
 
 
+def test_train_episodes_caps_the_train_split_at_the_oldest_episodes(source):
+    """The deliberately worse control: the fewest train episodes a run accepts (one)."""
+    log, labels, _ = production_partitions(10, 6, "2025-02-01", matured=5)
+    matured = collect_matured_production(log, labels, MACHINE, ON)
+    full = extend_splits_with_production(*source, matured, SPLITS, ON, MACHINE)
+    one = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"train_episodes": 1}, MACHINE
+    )
+    assert sorted(one[0][c.EPISODE].unique()) == [0] and one[3]["train_episodes_kept"] == 1
+    assert one[3]["train_episodes"] == 1
+    for got, want in zip(one[1:3], full[1:3], strict=True):  # the same val and holdout
+        pd.testing.assert_frame_equal(got, want)
+    # with a fraction too: the smaller of the two; more than there are: all of them
+    both = ON | {"train_fraction": 0.3, "train_episodes": 2}
+    assert (
+        extend_splits_with_production(*source, matured, SPLITS, both, MACHINE)[3][
+            "train_episodes_kept"
+        ]
+        == 2
+    )
+    many = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"train_episodes": 1000}, MACHINE
+    )
+    pd.testing.assert_frame_equal(many[0], full[0])
+    with pytest.raises(ValueError, match="m1: retraining_data.train_episodes"):
+        extend_splits_with_production(
+            *source, pd.DataFrame(), SPLITS, ON | {"train_episodes": 0}, MACHINE
+        )
+
+
 def test_production_episode_ids_that_clash_with_the_source_are_an_error(source):
     log, labels, _ = production_partitions(9, 3, "2025-02-01", matured=3)
     matured = collect_matured_production(log, labels, MACHINE, ON)

@@ -101,12 +101,17 @@ def _holdout_episodes(production: pd.DataFrame, holdout_days: float) -> np.ndarr
     return chosen if len(chosen) else first.index.to_numpy()[-1:]
 
 
-def _oldest_episodes(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, int]:
-    """The oldest ``fraction`` of the whole episodes of ``frame`` (at least one)."""
+def _oldest_episodes(
+    frame: pd.DataFrame, fraction: float, max_episodes: int | None = None
+) -> tuple[pd.DataFrame, int]:
+    """The oldest ``fraction`` of the whole episodes of ``frame``, at most ``max_episodes``
+    (at least one)."""
     order = frame.groupby(c.EPISODE, sort=False)[c.TIMESTAMP].min().sort_values().index
-    if fraction >= 1.0:
-        return frame, len(order)
     keep = max(1, round(len(order) * fraction))
+    if max_episodes is not None:
+        keep = max(1, min(keep, int(max_episodes)))
+    if keep >= len(order):
+        return frame, len(order)
     return frame[frame[c.EPISODE].isin(order[:keep])].reset_index(drop=True), keep
 
 
@@ -138,8 +143,9 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
     episode (the source's train, val and test splits, and the earlier matured production
     episodes) is re-split by whole episodes in time order into train and val with the
     ``splits`` train:val ratio, so val (thresholds, early stopping) is the newest data before
-    the holdout. ``train_fraction`` < 1 keeps only the oldest share of the train episodes (a
-    deliberately weaker challenger: too little data, and none of the recent).
+    the holdout. ``train_fraction`` < 1 keeps only the oldest share of the train episodes, and
+    ``train_episodes`` (when set) at most that many of them (a deliberately weaker challenger:
+    too little data, and none of the recent).
     """
     machine_id = machine.get("machine_id", "?")
     use = bool(retraining_data.get("use_production", False))
@@ -148,14 +154,20 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
         raise ValueError(
             f"{machine_id}: retraining_data.train_fraction must be in (0, 1], got {fraction}"
         )
+    max_episodes = retraining_data.get("train_episodes")
+    if max_episodes is not None and int(max_episodes) < 1:
+        raise ValueError(
+            f"{machine_id}: retraining_data.train_episodes must be null or >= 1, got {max_episodes}"
+        )
     report: dict[str, Any] = {
         "machine_id": machine_id,
         "use_production": use,
         "holdout_days": retraining_data.get("holdout_days"),
         "train_fraction": fraction,
+        "train_episodes": max_episodes,
     }
     if not use or production.empty:
-        train, kept = _oldest_episodes(split_train, fraction)
+        train, kept = _oldest_episodes(split_train, fraction, max_episodes)
         report |= {
             "source": "the source's own splits"
             + ("" if not use else " (no matured labelled production rows yet)"),
@@ -196,7 +208,7 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
         raise ValueError(f"{machine_id}: {n} labelled episodes leave none to train on")
     val = history[history[c.EPISODE].isin(order[n - n_val :])].reset_index(drop=True)
     train = history[history[c.EPISODE].isin(order[: n - n_val])].reset_index(drop=True)
-    train, kept = _oldest_episodes(train, fraction)
+    train, kept = _oldest_episodes(train, fraction, max_episodes)
     report |= {
         "source": "the source's splits plus the matured production rows; the newest matured "
         "production episodes held out as the test split",
