@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
     from pdm_kedro.commands.cycle import RETRAIN_PARAMS, run_cycle, run_session  # noqa: PLC0415
     from pdm_kedro.fleet import load_project_parameters, priority_machines  # noqa: PLC0415
     from pdm_kedro.paths import data_root, project_root  # noqa: PLC0415
-    from pdm_kedro.pipelines.monitoring.nodes import performance_verdict  # noqa: PLC0415
+    from pdm_kedro.pipelines.monitoring.nodes import (  # noqa: PLC0415
+        min_failures_of,
+        performance_verdict,
+    )
 
     params = load_project_parameters(env=args.env)
     machines = args.machines.split(",") if args.machines else priority_machines(params)
@@ -142,7 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
         worse = [
             any(
                 (v := performance_verdict(f, (w.get("performance") or {}).get(f), report["champion"]["test"],
-                             float(retraining["performance_drop"]))) and v["worse"]
+                             float(retraining["performance_drop"]), min_failures_of(retraining, f)))
+                and v["worse"]
                 for f in ("classification", "regression")
             )
             for w in windows

@@ -202,3 +202,32 @@ def test_a_stored_drift_calibration_is_reused_with_the_same_thresholds():
     other: dict = {}  # another reference (a new champion): calibrated anew
     _calibrated("sensors", reference * 2.0, ["s", "t"], 50, options, made, other)
     assert list(other) and set(other).isdisjoint(made)
+
+
+def test_one_missed_failure_is_not_enough_evidence_for_the_performance_trigger():
+    """compressor_atlas_copco_ga30_001 on `none` (base config, 60 days): the window's only
+    failure was missed, F1 0 with a day-block interval of [0, 0], and the trigger fired; a
+    champion with test F1 0.62 misses some failures. One failure is one event: with
+    ``performance_min_failures.classification`` 2 the window is not judged; two missed
+    failures are."""
+    log, labels = labelled_window(days=14, positives_per_day=7, hit_rate=0.0, rul_error=5.0)
+    one = _performance(log, labels, 1000.0, MONITORING)
+    assert one["failures"] == 1 and one["classification"]["failures"] == 1
+    assert one["classification"]["f1"] == 0.0 and one["classification"]["f1_interval"] == [0, 0]
+    assert performance_verdict("classification", one["classification"], TEST, 0.1)["worse"]
+    assert performance_verdict("classification", one["classification"], TEST, 0.1, 2) is None
+    rules = RETRAINING | {"performance_min_failures": {"classification": 2, "regression": 1}}
+    quiet = {"machine_id": "m", "labelled_rows_total": 0, "champion": {"age_days": 1.0, "test": TEST},
+             "windows": [{"day": "2025-04-14", "performance": one}]}  # fmt: skip
+    assert decide_retraining(quiet, rules)["reasons"] == []
+    assert triggers(decide_retraining(quiet, RETRAINING)) == {"performance"}  # default 1
+    # two failures in the window, both missed: judged, and worse
+    second = labels.assign(**{c.EPISODE: np.where(np.arange(len(labels)) >= 7 * 24, 2, 1)})
+    two = _performance(log.assign(**{c.EPISODE: second[c.EPISODE]}), second, 1000.0, MONITORING)
+    assert two["failures"] == 2
+    fired = decide_retraining(
+        quiet | {"windows": [{"day": "2025-04-14", "performance": two}]}, rules
+    )
+    assert [(r["trigger"], r["family"]) for r in fired["reasons"]] == [
+        ("performance", "classification")
+    ]

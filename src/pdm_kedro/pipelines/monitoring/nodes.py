@@ -159,6 +159,10 @@ def _performance(
         return out | {"classification": None, "regression": None}
     days = _day_of(joined).to_numpy()
     bootstrap = monitoring["bootstrap"]
+    # failures whose horizon lies in the window: the independent events the figures rest on
+    out["failures"] = failures = int(
+        joined.loc[joined[c.FAILURE_WITHIN_HORIZON].astype(bool), c.EPISODE].nunique()
+    )
     out["classification"] = None
     if "failure.decision" in joined:
         truth = joined[c.FAILURE_WITHIN_HORIZON].to_numpy().astype(bool)
@@ -169,6 +173,7 @@ def _performance(
                 "f1": _f1(truth, decision),
                 "f1_interval": _bootstrap(days, lambda i: _f1(truth[i], decision[i]), bootstrap),
                 "positives": positives,
+                "failures": failures,
             }
     out["regression"] = None
     if "rul_hours.value" in joined:
@@ -179,6 +184,7 @@ def _performance(
             "rmse_interval": _bootstrap(
                 days, lambda i: float(np.sqrt(np.mean(err[i] ** 2))), bootstrap
             ),
+            "failures": failures,
         }
     return out
 
@@ -459,10 +465,17 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
 HEADLINES = {"classification": ("f1", True), "regression": ("rmse", False)}
 
 
-def performance_verdict(family: str, realised: dict | None, test: dict, drop: float) -> dict | None:
+def performance_verdict(
+    family: str, realised: dict | None, test: dict, drop: float, min_failures: int = 1
+) -> dict | None:
     """Is the realised headline more than ``drop`` worse than the champion's test figure, beyond
     the uncertainty of both? None when it cannot be judged (too few labelled rows or positives:
-    the figure is null, or the champion has no test figure).
+    the figure is null; fewer than ``min_failures`` failures in the window; or the champion has
+    no test figure).
+
+    A window's figures rest on the failures whose horizon it holds: with one failure, F1 is
+    all or nothing (that failure caught or missed, a [0, 0] interval when missed), and the
+    day-block interval cannot show how often a healthy champion misses one failure.
 
     The optimistic end of the realised window's bootstrap interval is compared with the
     pessimistic end of the champion's test interval (``value_lo`` / ``value_hi``), moved by
@@ -473,6 +486,9 @@ def performance_verdict(family: str, realised: dict | None, test: dict, drop: fl
     value = (realised or {}).get(metric)
     ref = (test.get(family) or {}).get(metric)
     if value is None or ref is None:
+        return None
+    failures = realised.get("failures")
+    if failures is not None and int(failures) < int(min_failures):
         return None
     r_lo, r_hi = realised.get(f"{metric}_interval") or [value, value]
     t_lo, t_hi = test[family].get(f"{metric}_interval") or [ref, ref]
@@ -492,6 +508,11 @@ def performance_verdict(family: str, realised: dict | None, test: dict, drop: fl
     }
 
 
+def min_failures_of(retraining: dict[str, Any], family: str) -> int:
+    """``retraining.performance_min_failures[family]`` (1 when unset)."""
+    return int((retraining.get("performance_min_failures") or {}).get(family, 1))
+
+
 def decide_retraining(
     report: dict[str, Any], retraining: dict[str, Any], manual: bool = False
 ) -> dict[str, Any]:
@@ -506,7 +527,11 @@ def decide_retraining(
     drop = float(retraining["performance_drop"])
     for family in ("classification", "regression"):
         verdict = performance_verdict(
-            family, (last.get("performance") or {}).get(family), report["champion"]["test"], drop
+            family,
+            (last.get("performance") or {}).get(family),
+            report["champion"]["test"],
+            drop,
+            min_failures_of(retraining, family),
         )
         if verdict and verdict["worse"]:
             reasons.append(
