@@ -93,10 +93,24 @@ def test_the_newest_matured_episodes_are_the_holdout_and_nothing_leaks(source):
     every = [set(part[c.EPISODE]) for part in (train, val, test)]
     assert not (every[0] & every[1]) and not (every[0] & every[2]) and not (every[1] & every[2])
     assert set().union(*every) == set(range(15))  # the source's 10 episodes + 5 matured
-    # time order: train < val < holdout, so the models' trained_until precedes the holdout
-    assert train[c.TIMESTAMP].max() < val[c.TIMESTAMP].min()
-    assert val[c.TIMESTAMP].max() < test[c.TIMESTAMP].min()
-    assert sorted(val[c.EPISODE].unique()) == [11, 12]  # round(13 * 0.15 / 0.85) = 2 newest
+    # the earlier matured production episodes are trained on; val is the newest source
+    # episodes (round(13 * 0.15 / 0.85) = 2); both precede the holdout, so the models'
+    # trained_until precedes it
+    assert {10, 11, 12} <= every[0] and sorted(val[c.EPISODE].unique()) == [8, 9]
+    assert max(train[c.TIMESTAMP].max(), val[c.TIMESTAMP].max()) < test[c.TIMESTAMP].min()
+    # time_order: every older episode in time order, val the newest (production ones)
+    by_time = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"production_split": "time_order"}, MACHINE
+    )
+    assert by_time[0][c.TIMESTAMP].max() < by_time[1][c.TIMESTAMP].min()
+    assert sorted(by_time[1][c.EPISODE].unique()) == [11, 12]
+    assert by_time[3]["production_rows_trained"] == 48 and by_time[3]["production_rows_val"] == 96
+    pd.testing.assert_frame_equal(by_time[2], test)  # the same holdout
+    assert report["production_rows_val"] == 0 and report["production_split"] == "train"
+    with pytest.raises(ValueError, match="m1: retraining_data.production_split"):
+        extend_splits_with_production(
+            *source, matured, SPLITS, ON | {"production_split": "val"}, MACHINE
+        )
     assert list(train.columns) == list(source[0].columns)
     assert report["test"]["from"] == test[c.TIMESTAMP].min().isoformat()
 
