@@ -208,3 +208,39 @@ def test_too_few_evaluation_days_for_a_bootstrap_keep_the_champion():
     assert "1 episodes" in _paired(frame, by_episode)["bootstrap"]["note"]
     with pytest.raises(ValueError, match="promotion.bootstrap.block"):
         _paired(frame, PROMOTION | {"bootstrap": BOOTSTRAP | {"block": "week"}})
+
+
+def test_a_win_on_the_evaluation_data_that_regresses_on_val_keeps_the_champion():
+    """pump_grundfos_cr3_004 (base config): a challenger trained on one episode beat the
+    champion on the one-episode holdout (RMSE 44 vs 64 h, bootstrap interval of the gain 2.6 to
+    36 h) while far worse on the 4-episode val split (117 vs 84 h for the good challenger)."""
+    rules = PROMOTION | {
+        "bootstrap": BOOTSTRAP,
+        "val_guard": {"tolerance": {"regression": 2.0}},
+    }
+    frame = _regression_days(20, {"old": [20.0, 30.0, 25.0], "new": [14.0, 22.0, 18.0]})
+    val = _regression_days(30, {"old": [30.0], "new": [45.0]}).assign(
+        episode_id=lambda f: f.index // 240
+    )
+    challenger = {"model": {"column": "new"}, **package("2")}
+    champion = {"model": {"column": "old"}, **package("1")}
+
+    def scored(val_frame):
+        return score_both(challenger, champion, frame, lambda m: _rmse_of(m, frame),
+                          score_rows=_rmse_of, promotion=rules, guard_evaluation=val_frame)  # fmt: skip
+
+    out = scored(val)
+    assert out["val"]["rows"] == 720 and out["val"]["episodes"] == 3
+    assert out["val"]["challenger"]["rmse"] == 45.0 and out["val"]["champion"]["rmse"] == 30.0
+    keep = decide("regression", challenger, champion, out, rules)
+    assert (
+        not keep["promote"]
+        and "regresses on the val split (720 rows, 3 episodes)" in (keep["reason"])
+    )
+    # within the tolerance on val (31 vs 30 h): promoted on the evaluation data's clear win
+    close = scored(val.assign(new=31.0))
+    assert decide("regression", challenger, champion, close, rules)["promote"]
+    # no val guard asked for: not scored, the evaluation data alone decide
+    plain = score_both(challenger, champion, frame, lambda m: _rmse_of(m, frame),
+                       score_rows=_rmse_of, promotion=PROMOTION, guard_evaluation=val)  # fmt: skip
+    assert "val" not in plain

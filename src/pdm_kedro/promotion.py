@@ -160,6 +160,9 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
             f"data (min_positives {int(needed)}), too few to tell the two apart (one row moves "
             f"{spec.headline} by about {1 / max(positives, 1):.2g})",
         )
+    regressed = _val_guard_verdict(spec.headline, scores.get("val"), promotion, family)
+    if regressed is not None:
+        return result(False, regressed)
     robust = _bootstrap_verdict(spec.headline, scores.get("bootstrap"), promotion)
     if robust is not None:
         return result(
@@ -186,6 +189,29 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
         f"{spec.headline} {_fmt(new.get(spec.headline))} beats champion "
         f"{_fmt(old.get(spec.headline))} by {gain:.4g} > margin {margin:g}{held}; "
         "no guard regresses",
+    )
+
+
+def _val_guard_verdict(
+    headline: str, val: dict[str, Any] | None, promotion: dict[str, Any], family: str
+) -> str | None:
+    """Why the challenger regresses on the val split (None when it does not, or when the rule
+    asks for no val guard or the family's scorer gives no val scores)."""
+    guard = promotion.get("val_guard")
+    if not guard or val is None:
+        return None
+    tolerance = float((guard.get("tolerance") or {}).get(family, 0.0))
+    new, old = (
+        (val.get("challenger") or {}).get(headline),
+        (val.get("champion") or {}).get(headline),
+    )
+    change = improvement(headline, new, old)
+    if change is None or change >= -tolerance:
+        return None
+    return (
+        f"regresses on the val split ({val.get('rows')} rows, {val.get('episodes')} episodes): "
+        f"{headline} {_fmt(new)} vs champion {_fmt(old)}, worse by {-change:.4g} > tolerance "
+        f"{tolerance:g} (a win on the evaluation data alone is not enough)"
     )
 
 
@@ -350,6 +376,7 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
     label_column: str | None = None,
     score_rows: Callable[[dict[str, Any], pd.DataFrame], dict[str, float]] | None = None,
     promotion: dict[str, Any] | None = None,
+    guard_evaluation: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """``scores`` for :func:`decide`: ``score(model)`` of both packages on the same data.
 
@@ -357,7 +384,9 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
     ``challenger_scores``, when given, are reused instead of scoring the challenger again;
     ``label_column`` (a 0/1 label) adds the evaluation's count of ``positives``;
     ``score_rows(model, rows)`` (the metrics on any subset of the rows) with
-    ``promotion.bootstrap`` set adds the :func:`paired_bootstrap` of the gain (``bootstrap``).
+    ``promotion.bootstrap`` set adds the :func:`paired_bootstrap` of the gain (``bootstrap``);
+    ``guard_evaluation`` (the val split) with ``promotion.val_guard`` set adds both models'
+    metrics on it (``val``), for the non-regression guard of :func:`decide`.
     """
     stamps = pd.to_datetime(evaluation[timestamp_column]) if len(evaluation) else None
     start = stamps.min().isoformat() if stamps is not None else None
@@ -388,4 +417,19 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
             bootstrap,
             timestamp_column,
         )
+    if (
+        (promotion or {}).get("val_guard")
+        and score_rows is not None
+        and champion is not None
+        and guard_evaluation is not None
+        and len(guard_evaluation)
+    ):
+        out["val"] = {
+            "rows": len(guard_evaluation),
+            "episodes": int(guard_evaluation[c.EPISODE].nunique())
+            if c.EPISODE in guard_evaluation
+            else None,
+            "challenger": score_rows(challenger["model"], guard_evaluation),
+            "champion": score_rows(champion["model"], guard_evaluation),
+        }
     return out

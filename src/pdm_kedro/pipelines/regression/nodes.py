@@ -339,10 +339,12 @@ def score_for_promotion(
     challenger: dict[str, Any],
     champion: dict[str, Any] | None,
     features_test: pd.DataFrame,
+    features_val: pd.DataFrame | None = None,
     promotion: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Challenger and champion on the same evaluation rows (the newest labelled split), with
-    the paired bootstrap of the gain when ``promotion.bootstrap`` is set."""
+    the paired bootstrap of the gain when ``promotion.bootstrap`` is set and both scored on the
+    val split when ``promotion.val_guard`` is."""
     return score_both(
         challenger,
         champion,
@@ -350,4 +352,5 @@ def score_for_promotion(
         lambda m: promotion_metrics(m, features_test),
         score_rows=promotion_metrics,
         promotion=promotion,
+        guard_evaluation=features_val,
     )
