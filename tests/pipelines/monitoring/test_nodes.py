@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pdm_kedro import contract as c
+from pdm_kedro.core.drift import DriftReference
 from pdm_kedro.pipelines.monitoring.nodes import (
     _calibrated,
     _performance,
@@ -19,6 +20,7 @@ from pdm_kedro.pipelines.monitoring.nodes import (
     performance_verdict,
     regime_adjusted,
     served_metrics,
+    with_attainable_quorum,
 )
 
 RETRAINING = {
@@ -231,3 +233,32 @@ def test_one_missed_failure_is_not_enough_evidence_for_the_performance_trigger()
     assert [(r["trigger"], r["family"]) for r in fired["reasons"]] == [
         ("performance", "classification")
     ]
+
+
+def test_a_statistic_that_cannot_reach_its_threshold_does_not_block_the_quorum():
+    """compressor_ingersoll_rand_2545_009 (base config): the sensor's level wanders between
+    episodes, so healthy reference chunks already reach KS 0.77 and the KS threshold (x 1.5)
+    is 1.16, above KS's maximum of 1; PSI's likewise above its ceiling. A 20-sd offset then
+    exceeded Wasserstein only and, with a quorum of 3, was never flagged."""
+    rng = np.random.default_rng(5)
+    wandering = np.concatenate([3.0 * k + rng.normal(size=100) for k in range(10)])
+    reference = pd.DataFrame({"s": wandering})
+    ref = DriftReference(reference, ["s"], 50, quantile=0.95, margin=1.5)
+    assert ref.thresholds["s"]["ks"] >= 1.0  # blind: KS is at most 1
+    offset = pd.DataFrame({"s": wandering[-50:] + 40.0})  # far beyond the reference's range
+    strict = ref.check(offset, 3)["s"]
+    assert "wasserstein" in strict["above"] and not strict["drifted"]
+    fixed = with_attainable_quorum(ref, ref.check(offset, 3), len(offset), 3)["s"]
+    assert "ks" in fixed["blind"] and fixed["quorum"] == 3 - len(fixed["blind"])
+    assert fixed["drifted"]
+    # healthy chunks of the same reference stay unflagged
+    for start in (0, 300, 600, 900):
+        healthy = pd.DataFrame({"s": wandering[start : start + 50]})
+        checked = with_attainable_quorum(ref, ref.check(healthy, 3), 50, 3)["s"]
+        assert not checked["drifted"], (start, checked)
+    # a reference whose thresholds are all reachable keeps the full quorum
+    calm = DriftReference(
+        pd.DataFrame({"s": rng.normal(size=1000)}), ["s"], 50, quantile=0.95, margin=1.5
+    )
+    window = pd.DataFrame({"s": rng.normal(size=50)})
+    assert with_attainable_quorum(calm, calm.check(window, 3), 50, 3)["s"]["quorum"] == 3

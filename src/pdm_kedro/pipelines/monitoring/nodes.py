@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pdm_kedro import contract as c
-from pdm_kedro.core.drift import DriftReference
+from pdm_kedro.core.drift import FLAGGING, DriftReference
 from pdm_kedro.edge.bundle import EdgeBundle
 from pdm_kedro.evaluation.report import frame_fingerprint
 from pdm_kedro.fleet import parse_machine
@@ -140,6 +140,40 @@ def _bootstrap(days: np.ndarray, statistic: Any, bootstrap: dict[str, Any]) -> l
     alpha = (1.0 - float(bootstrap["confidence"])) / 2
     lo, hi = np.quantile(np.asarray(values, dtype=np.float64), [alpha, 1 - alpha])
     return [float(lo), float(hi)]
+
+
+def with_attainable_quorum(
+    reference: DriftReference, checked: dict[str, dict], n_rows: int, min_statistics: int
+) -> dict[str, dict]:
+    """``checked`` (from ``reference.check``) with ``drifted`` decided among the statistics
+    that can exceed their threshold on a window of ``n_rows`` rows.
+
+    A bounded statistic (KS, PSI with its smoothing, Jensen-Shannon) cannot pass its maximum,
+    the value it takes on a window wholly beyond the reference's range. Where the reference's
+    healthy chunks vary so much that ``threshold_quantile`` x ``threshold_margin`` lands at or
+    above that maximum (a sensor whose level wanders between episodes: KS threshold 1.16), the
+    statistic is blind; counting it in the ``min_statistics`` quorum makes the sensor
+    undetectable (a 20-sd offset never flagged). The quorum is ``min_statistics`` of the
+    statistics that can vote (at least one); ``blind`` lists the others.
+    """
+    out = {}
+    for col, entry in checked.items():
+        values = reference.values[col]
+        finite = values[np.isfinite(values)]
+        if not len(finite) or n_rows < 1:
+            out[col] = entry
+            continue
+        beyond = np.full(n_rows, finite.max() + 10.0 * max(reference.scales[col], 1e-12))
+        ceiling = reference.statistics_of(col, beyond)
+        thresholds = reference.thresholds[col]
+        blind = [s for s in FLAGGING if np.isfinite(ceiling[s]) and thresholds[s] >= ceiling[s]]
+        quorum = min(int(min_statistics), max(1, len(FLAGGING) - len(blind)))
+        out[col] = entry | {
+            "blind": blind,
+            "quorum": quorum,
+            "drifted": len(entry["above"]) >= quorum,
+        }
+    return out
 
 
 def _performance(
@@ -280,6 +314,8 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
         "margin": float(monitoring["threshold_margin"]),
     }
     min_stats = int(monitoring["min_statistics"])
+    min_features = monitoring.get("min_drifted_features")
+    min_features = None if min_features is None else int(min_features)
     manifest = bundle.manifest
     sensors = spec.sensor_names
     days = sorted(prediction_log or {})
@@ -371,6 +407,10 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
                     [n for n in sorted(scored_features or {}) if n[:10] in span],
                 )
                 sensor_drift = sensor_ref.check(adjusted, min_stats)
+                if monitoring.get("blind_statistics_abstain", False):
+                    sensor_drift = with_attainable_quorum(
+                        sensor_ref, sensor_drift, len(adjusted), min_stats
+                    )
                 feature_drift = feature_ref.check(feature_rows, min_stats)
                 pred_drift = {
                     family: ref.check(
@@ -381,8 +421,10 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
                 }
                 drifted_sensors = [s for s, v in sensor_drift.items() if v["drifted"]]
                 drifted_features = [f for f, v in feature_drift.items() if v["drifted"]]
+                by_features = min_features is not None and len(drifted_features) >= min_features
                 entry["drift"] = {
-                    "flagged": bool(drifted_sensors),
+                    "flagged": bool(drifted_sensors) or by_features,
+                    "flagged_by_features": by_features,
                     "drifted_sensors": drifted_sensors,
                     "drifted_features": len(drifted_features),
                     "features_checked": len(features),
