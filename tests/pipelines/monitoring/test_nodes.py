@@ -20,6 +20,7 @@ from pdm_kedro.pipelines.monitoring.nodes import (
     performance_verdict,
     regime_adjusted,
     served_metrics,
+    window_flag,
     with_attainable_quorum,
 )
 
@@ -262,3 +263,11 @@ def test_a_statistic_that_cannot_reach_its_threshold_does_not_block_the_quorum()
     )
     window = pd.DataFrame({"s": rng.normal(size=50)})
     assert with_attainable_quorum(calm, calm.check(window, 3), 50, 3)["s"]["quorum"] == 3
+
+
+def test_a_window_is_flagged_by_a_drifted_sensor_or_enough_drifted_features():
+    features = [f"f{i}" for i in range(6)]
+    assert window_flag(["s1"], [], 6) == {"flagged": True, "flagged_by_features": False}
+    assert window_flag([], features[:5], 6) == {"flagged": False, "flagged_by_features": False}
+    assert window_flag([], features, 6) == {"flagged": True, "flagged_by_features": True}
+    assert window_flag([], features, None)["flagged"] is False  # sensors only
