@@ -123,6 +123,8 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
         "margin": margin,
         "guard_tolerance": tolerance,
         "evaluation": scores.get("evaluation"),
+        "bootstrap": scores.get("bootstrap"),
+        "val": scores.get("val"),
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -160,7 +162,7 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
             f"data (min_positives {int(needed)}), too few to tell the two apart (one row moves "
             f"{spec.headline} by about {1 / max(positives, 1):.2g})",
         )
-    regressed = _val_guard_verdict(spec.headline, scores.get("val"), promotion, family)
+    regressed = _val_guard_verdict(spec.headline, scores.get("val"), promotion)
     if regressed is not None:
         return result(False, regressed)
     robust = _bootstrap_verdict(spec.headline, scores.get("bootstrap"), promotion)
@@ -193,25 +195,25 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
 
 
 def _val_guard_verdict(
-    headline: str, val: dict[str, Any] | None, promotion: dict[str, Any], family: str
+    headline: str, val: dict[str, Any] | None, promotion: dict[str, Any]
 ) -> str | None:
     """Why the challenger regresses on the val split (None when it does not, or when the rule
     asks for no val guard or the family's scorer gives no val scores)."""
     guard = promotion.get("val_guard")
     if not guard or val is None:
         return None
-    tolerance = float((guard.get("tolerance") or {}).get(family, 0.0))
+    relative = float(guard.get("relative_tolerance", 0.0))
     new, old = (
         (val.get("challenger") or {}).get(headline),
         (val.get("champion") or {}).get(headline),
     )
     change = improvement(headline, new, old)
-    if change is None or change >= -tolerance:
+    if change is None or change >= -relative * abs(float(old)):
         return None
     return (
         f"regresses on the val split ({val.get('rows')} rows, {val.get('episodes')} episodes): "
-        f"{headline} {_fmt(new)} vs champion {_fmt(old)}, worse by {-change:.4g} > tolerance "
-        f"{tolerance:g} (a win on the evaluation data alone is not enough)"
+        f"{headline} {_fmt(new)} vs champion {_fmt(old)}, worse by {-change:.4g} > "
+        f"{relative:.0%} of the champion's (a win on the evaluation data alone is not enough)"
     )
 
 
@@ -321,6 +323,7 @@ def paired_bootstrap(
     champion_model: dict[str, Any],
     bootstrap: dict[str, Any],
     timestamp_column: str = "timestamp",
+    label_column: str | None = None,
 ) -> dict[str, Any]:
     """The interval of the challenger's gain over the champion per metric (positive = better),
     over block resamples of the evaluation rows: whole days (or episodes) drawn with
@@ -328,6 +331,8 @@ def paired_bootstrap(
 
     Rows of a day are autocorrelated, so blocks, not rows, are the units. With fewer than
     ``bootstrap.min_blocks`` blocks there is no interval (``gain`` empty, ``note`` says why).
+    With ``label_column`` (a 0/1 label) a resample without a positive row is skipped: F1 is
+    undefined there (both models score 0, a gain of 0 that says nothing).
     """
     block = str(bootstrap.get("block", "day"))
     blocks = _block_of(evaluation, block, timestamp_column)
@@ -351,6 +356,9 @@ def paired_bootstrap(
     for _ in range(int(bootstrap["resamples"])):
         picked = rng.integers(0, len(uniques), len(uniques))
         rows = evaluation.iloc[np.concatenate([members[k] for k in picked])]
+        if label_column is not None and not pd.to_numeric(rows[label_column]).fillna(0).any():
+            out["skipped_without_positives"] = out.get("skipped_without_positives", 0) + 1
+            continue
         new, old = score_rows(challenger_model, rows), score_rows(champion_model, rows)
         for metric in new:
             change = improvement(metric, new.get(metric), old.get(metric))
@@ -359,8 +367,8 @@ def paired_bootstrap(
     for metric, values in gains.items():
         finite = np.asarray(values, dtype=np.float64)
         finite = finite[np.isfinite(finite)]
-        # a metric undefined on most resamples (e.g. F1 without positives) has no interval
-        if len(finite) >= len(values) / 2:
+        # a metric undefined on most resamples has no interval
+        if len(finite) >= out["resamples"] / 2:
             lo, hi = np.quantile(finite, [alpha, 1 - alpha])
             out["gain"][metric] = [float(lo), float(hi)]
     return out
@@ -416,6 +424,7 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
             champion["model"],
             bootstrap,
             timestamp_column,
+            label_column if label_column is not None and label_column in evaluation else None,
         )
     if (
         (promotion or {}).get("val_guard")
