@@ -195,3 +195,28 @@ def test_hidden_state_follows_the_splits_and_is_empty_with_production_rows(sourc
     matured = collect_matured_production(log, labels, MACHINE, ON)
     train, val, test, _ = extend_splits_with_production(*source, matured, SPLITS, ON, MACHINE)
     assert all(h.empty for h in align_hidden_state(train, val, test, *hidden))
+
+
+def test_production_weight_repeats_the_trained_production_episodes_under_new_ids(source):
+    log, labels, _ = production_partitions(10, 6, "2025-02-01", matured=5)
+    matured = collect_matured_production(log, labels, MACHINE, ON)
+    plain = extend_splits_with_production(*source, matured, SPLITS, ON, MACHINE)
+    weighted = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"production_weight": 3}, MACHINE
+    )
+    train, report = weighted[0], weighted[3]
+    assert report["production_weight"] == 3
+    assert len(train) == len(plain[0]) + 2 * 3 * 48  # episodes 10-12, twice more each
+    for original in (10, 11, 12):
+        copies = [e for e in train[c.EPISODE].unique() if e % 15 == original and e != original]
+        assert len(copies) == 2  # new ids after every id of train and holdout (max 14)
+        rows = train[train[c.EPISODE] == copies[0]].drop(columns=c.EPISODE).reset_index(drop=True)
+        again = train[train[c.EPISODE] == original].drop(columns=c.EPISODE).reset_index(drop=True)
+        pd.testing.assert_frame_equal(rows, again)
+    assert set(train[c.EPISODE]).isdisjoint(set(weighted[2][c.EPISODE]))  # not the holdout's
+    for got, want in zip(weighted[1:3], plain[1:3], strict=True):  # the same val and holdout
+        pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(ValueError, match="m1: retraining_data.production_weight"):
+        extend_splits_with_production(
+            *source, matured, SPLITS, ON | {"production_weight": 0}, MACHINE
+        )

@@ -118,6 +118,25 @@ def _oldest_episodes(
     return frame[frame[c.EPISODE].isin(order[:keep])].reset_index(drop=True), keep
 
 
+def _weight_episodes(
+    train: pd.DataFrame, episode_ids: np.ndarray, weight: int, *others: pd.DataFrame
+) -> pd.DataFrame:
+    """``train`` with its rows of ``episode_ids`` present ``weight`` times: each extra copy a
+    whole episode under a new id (after every id of ``train`` and ``others``), so window
+    features stay per episode. For the row-wise learners, a row present k times weighs k times
+    in the loss: the recent episodes count beside many older ones."""
+    chosen = train[train[c.EPISODE].isin(episode_ids)]
+    if weight <= 1 or chosen.empty:
+        return train
+    top = max(int(f[c.EPISODE].max()) for f in (train, *others) if len(f)) + 1
+    copies = [chosen.assign(**{c.EPISODE: chosen[c.EPISODE] + top * k}) for k in range(1, weight)]
+    return (
+        pd.concat([train, *copies], ignore_index=True)
+        .sort_values([c.TIMESTAMP, c.EPISODE], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
 def _span(frame: pd.DataFrame) -> dict[str, Any]:
     stamps = pd.to_datetime(frame[c.TIMESTAMP]) if len(frame) else None
     return {
@@ -227,11 +246,18 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
     train = history[~history[c.EPISODE].isin(val_ids)].reset_index(drop=True)
     train, kept = _oldest_episodes(train, fraction, max_episodes)
     trained_production = int(train[c.EPISODE].isin(earlier[c.EPISODE].unique()).sum())
+    weight = int(retraining_data.get("production_weight", 1))
+    if weight < 1:
+        raise ValueError(
+            f"{machine_id}: retraining_data.production_weight must be an integer >= 1, got {weight}"
+        )
+    train = _weight_episodes(train, earlier[c.EPISODE].unique(), weight, holdout)
     report |= {
         "source": "the source's splits plus the matured production rows; the newest matured "
         "production episodes held out as the test split",
         "production_rows": len(production),
         "production_split": placement,
+        "production_weight": weight,
         "production_rows_trained": trained_production,
         "production_rows_val": int(val[c.EPISODE].isin(earlier[c.EPISODE].unique()).sum()),
         "train_episodes_kept": kept,
