@@ -16,8 +16,9 @@ performance-worse window, performance judged as the trigger does: beyond both un
 with ``retraining.performance_min_failures``; null where every machine missed it; a window is
 drift-flagged by a drifted sensor or ``monitoring.min_drifted_features`` drifted features.
 Prediction drift of the failure probability and RUL is not counted: it is recorded per window,
-but on the base config its thresholds are mostly at or above what KS and PSI can reach, and where
-it votes it flagged healthy windows before any change), ``backlog_cycle_s`` (the first cycle: N-1 days),
+but on the base config its KS and PSI thresholds are mostly above what they can reach, it flagged
+no window of any scenario, and where it is not blind it already passed 2 of 3 thresholds on
+healthy windows before the change (hydraulic_beckwood_press_011's failure probability)), ``backlog_cycle_s`` (the first cycle: N-1 days),
 ``daily_cycle_s`` (the next cycle, when the last day arrives: score + monitor + decide the one new
 day of every machine, no retraining).
 
