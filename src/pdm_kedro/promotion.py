@@ -3,8 +3,10 @@
 Every training run registers its model as a new version with the alias ``challenger``. Promotion
 re-scores the current champion and the challenger on the same evaluation data (the newest
 labelled data, which neither was trained on) and moves ``champion`` only when the challenger is
-better by the configured margin on the family's headline metric and no guard metric regresses
-(beyond ``guard_tolerance``). The old champion keeps the alias ``previous_champion``.
+better by the configured margin on the family's headline metric, is not worse on the val split
+beyond ``val_guard.relative_tolerance``, its gain holds under a paired day-block bootstrap of the
+evaluation rows (``bootstrap``: the lower end of the interval above 0) and no guard metric
+regresses (beyond ``guard_tolerance``). The old champion keeps the alias ``previous_champion``.
 
 The decision is pure (this module); applying it (aliases, version tags, the audit line in
 ``08_reporting/promotions.jsonl``) is done by the catalog dataset
