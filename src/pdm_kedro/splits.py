@@ -167,7 +167,9 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
     into train and val with the ``splits`` train:val ratio (of all episodes), val the newest
     source episodes. With ``production_split`` "time_order" every older labelled episode,
     production ones too, is re-split in time order, val the newest: at full size the few
-    matured production episodes all land in val and the challenger trains on none of them. ``train_fraction`` < 1 keeps only the oldest share of the train episodes, and
+    matured production episodes all land in val and the challenger trains on none of them.
+    ``production_weight`` k > 1 repeats the trained production episodes k times (new ids).
+    ``train_fraction`` < 1 keeps only the oldest share of the train episodes, and
     ``train_episodes`` (when set) at most that many of them (a deliberately weaker challenger:
     too little data, and none of the recent).
     """
