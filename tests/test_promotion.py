@@ -134,3 +134,137 @@ def test_score_both_counts_the_positives_of_a_labelled_evaluation():
     out = score_both(challenger, None, frame, lambda m: {"f1": 1.0}, label_column="label")
     assert out["evaluation"]["positives"] == 2
     assert "positives" not in score_both(challenger, None, frame, lambda m: {})["evaluation"]
+
+
+BOOTSTRAP = {"block": "day", "resamples": 200, "confidence": 0.9, "seed": 13, "min_blocks": 7}
+
+
+def _regression_days(n_days: int, errors: dict[str, list[float]]) -> pd.DataFrame:
+    """Hourly rows over ``n_days`` days; each model's absolute error per day (cycled)."""
+    stamps = pd.date_range("2025-02-01", periods=24 * n_days, freq="h")
+    day = (stamps - stamps[0]).days
+    return pd.DataFrame(
+        {"timestamp": stamps, "episode_id": 7}
+        | {name: [e[d % len(e)] for d in day] for name, e in errors.items()}
+    )
+
+
+def _rmse_of(model, rows):
+    return {"rmse": float((rows[model["column"]] ** 2).mean() ** 0.5)}
+
+
+def _paired(frame: pd.DataFrame, rules: dict) -> dict:
+    challenger = {"model": {"column": "new"}, **package("2")}
+    champion = {"model": {"column": "old"}, **package("1")}
+    return score_both(
+        challenger,
+        champion,
+        frame,
+        lambda m: _rmse_of(m, frame),
+        score_rows=_rmse_of,
+        promotion=rules,
+    )
+
+
+def test_a_gain_made_on_a_few_days_does_not_hold_under_the_paired_bootstrap():
+    """The challenger is better on the evaluation's mean but only because of 2 of 20 days
+    (the champion erred by 60 h there, 10 h elsewhere; the challenger 12 h every day): the
+    point RMSE gain clears the margin, the day-block bootstrap's lower end does not."""
+    rules = PROMOTION | {"bootstrap": BOOTSTRAP}
+    old = [10.0] * 9 + [60.0]  # cycled: 2 bad days in 20
+    frame = _regression_days(20, {"old": old, "new": [12.0]})
+    scored = _paired(frame, rules)
+    assert scored["bootstrap"]["blocks"] == 20 and scored["bootstrap"]["block"] == "day"
+    lo, hi = scored["bootstrap"]["gain"]["rmse"]
+    gain = scored["champion"]["rmse"] - scored["challenger"]["rmse"]
+    assert gain > 1.0 and lo <= 0.0 < gain < hi  # the point gain sits inside the interval
+    keep = decide("regression", package("2"), package("1"), scored, rules)
+    assert not keep["promote"] and "does not hold under a paired bootstrap" in keep["reason"]
+    # the same point figures without the bootstrap rule: promoted on the margin alone
+    assert decide("regression", package("2"), package("1"), scored, PROMOTION)["promote"]
+    # and seeded: the same interval again
+    assert _paired(frame, rules)["bootstrap"]["gain"]["rmse"] == [lo, hi]
+
+
+def test_a_gain_on_every_day_holds_under_the_paired_bootstrap():
+    rules = PROMOTION | {"bootstrap": BOOTSTRAP}
+    frame = _regression_days(20, {"old": [20.0, 30.0, 25.0], "new": [14.0, 22.0, 18.0]})
+    scored = _paired(frame, rules)
+    assert scored["bootstrap"]["gain"]["rmse"][0] > 0
+    promote = decide("regression", package("2"), package("1"), scored, rules)
+    assert promote["promote"] and "paired bootstrap gain interval" in promote["reason"]
+
+
+def test_too_few_evaluation_days_for_a_bootstrap_keep_the_champion():
+    rules = PROMOTION | {"bootstrap": BOOTSTRAP}
+    frame = _regression_days(3, {"old": [20.0], "new": [10.0]})  # 3 days < min_blocks 7
+    scored = _paired(frame, rules)
+    assert scored["bootstrap"]["gain"] == {} and "3 days" in scored["bootstrap"]["note"]
+    keep = decide("regression", package("2"), package("1"), scored, rules)
+    assert not keep["promote"] and "too little evidence" in keep["reason"]
+    # episodes as blocks: one episode is never enough evidence
+    by_episode = PROMOTION | {"bootstrap": BOOTSTRAP | {"block": "episode", "min_blocks": 3}}
+    frame = _regression_days(20, {"old": [20.0], "new": [10.0]})
+    assert "1 episodes" in _paired(frame, by_episode)["bootstrap"]["note"]
+    with pytest.raises(ValueError, match="promotion.bootstrap.block"):
+        _paired(frame, PROMOTION | {"bootstrap": BOOTSTRAP | {"block": "week"}})
+
+
+def test_a_win_on_the_evaluation_data_that_regresses_on_val_keeps_the_champion():
+    """pump_grundfos_cr3_004 (base config): a challenger trained on one episode beat the
+    champion on the one-episode holdout (RMSE 44 vs 64 h, bootstrap interval of the gain 2.6 to
+    36 h) while far worse on the 4-episode val split (117 vs 84 h for the good challenger)."""
+    rules = PROMOTION | {
+        "bootstrap": BOOTSTRAP,
+        "val_guard": {"relative_tolerance": 0.15},
+    }
+    frame = _regression_days(20, {"old": [20.0, 30.0, 25.0], "new": [14.0, 22.0, 18.0]})
+    val = _regression_days(30, {"old": [30.0], "new": [45.0]}).assign(
+        episode_id=lambda f: f.index // 240
+    )
+    challenger = {"model": {"column": "new"}, **package("2")}
+    champion = {"model": {"column": "old"}, **package("1")}
+
+    def scored(val_frame):
+        return score_both(challenger, champion, frame, lambda m: _rmse_of(m, frame),
+                          score_rows=_rmse_of, promotion=rules, guard_evaluation=val_frame)  # fmt: skip
+
+    out = scored(val)
+    assert out["val"]["rows"] == 720 and out["val"]["episodes"] == 3
+    assert out["val"]["challenger"]["rmse"] == 45.0 and out["val"]["champion"]["rmse"] == 30.0
+    keep = decide("regression", challenger, champion, out, rules)
+    assert (
+        not keep["promote"]
+        and "regresses on the val split (720 rows, 3 episodes)" in (keep["reason"])
+    )
+    assert keep["val"] == out["val"] and keep["bootstrap"]["blocks"] == 20  # audited
+    # within the tolerance on val (34 vs 30 h: 13 %): promoted on the evaluation data's clear win
+    close = scored(val.assign(new=34.0))
+    assert decide("regression", challenger, champion, close, rules)["promote"]
+    # no val guard asked for: not scored, the evaluation data alone decide
+    plain = score_both(challenger, champion, frame, lambda m: _rmse_of(m, frame),
+                       score_rows=_rmse_of, promotion=PROMOTION, guard_evaluation=val)  # fmt: skip
+    assert "val" not in plain
+
+
+def test_resamples_without_a_positive_row_are_skipped_for_f1():
+    """A one-episode holdout over 5 days with its failure horizon on the last day: a resample
+    missing that day has no positive row, both F1 are 0 and the 'gain' of 0 is no evidence."""
+    stamps = pd.date_range("2025-02-01", periods=5 * 24, freq="h")
+    label = (stamps >= pd.Timestamp("2025-02-05")).astype(int)
+    frame = pd.DataFrame({"timestamp": stamps, "episode_id": 1, "label": label,
+                          "new": label, "old": label * (stamps.hour % 2)})  # fmt: skip
+
+    def f1_of(model, rows):
+        y, hit = rows["label"].to_numpy(), rows[model["column"]].to_numpy()
+        tp = int((y & hit).sum())
+        return {"f1": 2 * tp / (y.sum() + hit.sum()) if (y.sum() + hit.sum()) else 0.0}
+
+    rules = PROMOTION | {"bootstrap": BOOTSTRAP | {"min_blocks": 5}}
+    challenger = {"model": {"column": "new"}, **package("2")}
+    champion = {"model": {"column": "old"}, **package("1")}
+    out = score_both(challenger, champion, frame, lambda m: f1_of(m, frame), label_column="label",
+                     score_rows=f1_of, promotion=rules)  # fmt: skip
+    assert out["bootstrap"]["skipped_without_positives"] > 0
+    assert out["bootstrap"]["gain"]["f1"][0] > 0  # every resample with the failure: a real gain
+    assert decide("classification", challenger, champion, out, rules)["promote"]

@@ -93,10 +93,24 @@ def test_the_newest_matured_episodes_are_the_holdout_and_nothing_leaks(source):
     every = [set(part[c.EPISODE]) for part in (train, val, test)]
     assert not (every[0] & every[1]) and not (every[0] & every[2]) and not (every[1] & every[2])
     assert set().union(*every) == set(range(15))  # the source's 10 episodes + 5 matured
-    # time order: train < val < holdout, so the models' trained_until precedes the holdout
-    assert train[c.TIMESTAMP].max() < val[c.TIMESTAMP].min()
-    assert val[c.TIMESTAMP].max() < test[c.TIMESTAMP].min()
-    assert sorted(val[c.EPISODE].unique()) == [11, 12]  # round(13 * 0.15 / 0.85) = 2 newest
+    # the earlier matured production episodes are trained on; val is the newest source
+    # episodes (round(13 * 0.15 / 0.85) = 2); both precede the holdout, so the models'
+    # trained_until precedes it
+    assert {10, 11, 12} <= every[0] and sorted(val[c.EPISODE].unique()) == [8, 9]
+    assert max(train[c.TIMESTAMP].max(), val[c.TIMESTAMP].max()) < test[c.TIMESTAMP].min()
+    # time_order: every older episode in time order, val the newest (production ones)
+    by_time = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"production_split": "time_order"}, MACHINE
+    )
+    assert by_time[0][c.TIMESTAMP].max() < by_time[1][c.TIMESTAMP].min()
+    assert sorted(by_time[1][c.EPISODE].unique()) == [11, 12]
+    assert by_time[3]["production_rows_trained"] == 48 and by_time[3]["production_rows_val"] == 96
+    pd.testing.assert_frame_equal(by_time[2], test)  # the same holdout
+    assert report["production_rows_val"] == 0 and report["production_split"] == "train"
+    with pytest.raises(ValueError, match="m1: retraining_data.production_split"):
+        extend_splits_with_production(
+            *source, matured, SPLITS, ON | {"production_split": "val"}, MACHINE
+        )
     assert list(train.columns) == list(source[0].columns)
     assert report["test"]["from"] == test[c.TIMESTAMP].min().isoformat()
 
@@ -132,6 +146,36 @@ def test_train_fraction_keeps_the_oldest_share_of_whole_train_episodes(source):
         )
 
 
+def test_train_episodes_caps_the_train_split_at_the_oldest_episodes(source):
+    """The deliberately worse control: the fewest train episodes a run accepts (one)."""
+    log, labels, _ = production_partitions(10, 6, "2025-02-01", matured=5)
+    matured = collect_matured_production(log, labels, MACHINE, ON)
+    full = extend_splits_with_production(*source, matured, SPLITS, ON, MACHINE)
+    one = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"train_episodes": 1}, MACHINE
+    )
+    assert sorted(one[0][c.EPISODE].unique()) == [0] and one[3]["train_episodes_kept"] == 1
+    assert one[3]["train_episodes"] == 1
+    for got, want in zip(one[1:3], full[1:3], strict=True):  # the same val and holdout
+        pd.testing.assert_frame_equal(got, want)
+    # with a fraction too: the smaller of the two; more than there are: all of them
+    both = ON | {"train_fraction": 0.3, "train_episodes": 2}
+    assert (
+        extend_splits_with_production(*source, matured, SPLITS, both, MACHINE)[3][
+            "train_episodes_kept"
+        ]
+        == 2
+    )
+    many = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"train_episodes": 1000}, MACHINE
+    )
+    pd.testing.assert_frame_equal(many[0], full[0])
+    with pytest.raises(ValueError, match="m1: retraining_data.train_episodes"):
+        extend_splits_with_production(
+            *source, pd.DataFrame(), SPLITS, ON | {"train_episodes": 0}, MACHINE
+        )
+
+
 def test_production_episode_ids_that_clash_with_the_source_are_an_error(source):
     log, labels, _ = production_partitions(9, 3, "2025-02-01", matured=3)
     matured = collect_matured_production(log, labels, MACHINE, ON)
@@ -151,3 +195,28 @@ def test_hidden_state_follows_the_splits_and_is_empty_with_production_rows(sourc
     matured = collect_matured_production(log, labels, MACHINE, ON)
     train, val, test, _ = extend_splits_with_production(*source, matured, SPLITS, ON, MACHINE)
     assert all(h.empty for h in align_hidden_state(train, val, test, *hidden))
+
+
+def test_production_weight_repeats_the_trained_production_episodes_under_new_ids(source):
+    log, labels, _ = production_partitions(10, 6, "2025-02-01", matured=5)
+    matured = collect_matured_production(log, labels, MACHINE, ON)
+    plain = extend_splits_with_production(*source, matured, SPLITS, ON, MACHINE)
+    weighted = extend_splits_with_production(
+        *source, matured, SPLITS, ON | {"production_weight": 3}, MACHINE
+    )
+    train, report = weighted[0], weighted[3]
+    assert report["production_weight"] == 3
+    assert len(train) == len(plain[0]) + 2 * 3 * 48  # episodes 10-12, twice more each
+    for original in (10, 11, 12):
+        copies = [e for e in train[c.EPISODE].unique() if e % 15 == original and e != original]
+        assert len(copies) == 2  # new ids after every id of train and holdout (max 14)
+        rows = train[train[c.EPISODE] == copies[0]].drop(columns=c.EPISODE).reset_index(drop=True)
+        again = train[train[c.EPISODE] == original].drop(columns=c.EPISODE).reset_index(drop=True)
+        pd.testing.assert_frame_equal(rows, again)
+    assert set(train[c.EPISODE]).isdisjoint(set(weighted[2][c.EPISODE]))  # not the holdout's
+    for got, want in zip(weighted[1:3], plain[1:3], strict=True):  # the same val and holdout
+        pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(ValueError, match="m1: retraining_data.production_weight"):
+        extend_splits_with_production(
+            *source, matured, SPLITS, ON | {"production_weight": 0}, MACHINE
+        )

@@ -3,8 +3,10 @@
 Every training run registers its model as a new version with the alias ``challenger``. Promotion
 re-scores the current champion and the challenger on the same evaluation data (the newest
 labelled data, which neither was trained on) and moves ``champion`` only when the challenger is
-better by the configured margin on the family's headline metric and no guard metric regresses
-(beyond ``guard_tolerance``). The old champion keeps the alias ``previous_champion``.
+better by the configured margin on the family's headline metric, is not worse on the val split
+beyond ``val_guard.relative_tolerance``, its gain holds under a paired day-block bootstrap of the
+evaluation rows (``bootstrap``: the lower end of the interval above 0) and no guard metric
+regresses (beyond ``guard_tolerance``). The old champion keeps the alias ``previous_champion``.
 
 The decision is pure (this module); applying it (aliases, version tags, the audit line in
 ``08_reporting/promotions.jsonl``) is done by the catalog dataset
@@ -19,9 +21,11 @@ from datetime import UTC, datetime
 from functools import partial, update_wrapper
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from kedro.pipeline import Node
 
+from pdm_kedro import contract as c
 from pdm_kedro.evaluation.regression_metrics import NASA_LATE_SCALE
 from pdm_kedro.evaluation.report import frame_fingerprint
 from pdm_kedro.families import get_family, greater_is_better
@@ -121,6 +125,8 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
         "margin": margin,
         "guard_tolerance": tolerance,
         "evaluation": scores.get("evaluation"),
+        "bootstrap": scores.get("bootstrap"),
+        "val": scores.get("val"),
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -158,6 +164,16 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
             f"data (min_positives {int(needed)}), too few to tell the two apart (one row moves "
             f"{spec.headline} by about {1 / max(positives, 1):.2g})",
         )
+    regressed = _val_guard_verdict(spec.headline, scores.get("val"), promotion)
+    if regressed is not None:
+        return result(False, regressed)
+    robust = _bootstrap_verdict(spec.headline, scores.get("bootstrap"), promotion)
+    if robust is not None:
+        return result(
+            False,
+            f"{spec.headline} {_fmt(new.get(spec.headline))} vs champion "
+            f"{_fmt(old.get(spec.headline))}: {robust}",
+        )
     for guard in spec.guards:
         change, allowed = guard_change(guard, new.get(guard), old.get(guard), promotion)
         if change is not None and change < -allowed:
@@ -168,11 +184,62 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
                 f"guard {guard} regresses: {_fmt(new.get(guard))} vs champion "
                 f"{_fmt(old.get(guard))}{on_scale} (tolerance {allowed:g})",
             )
+    interval = ((scores.get("bootstrap") or {}).get("gain") or {}).get(spec.headline)
+    held = f" (paired bootstrap gain interval {_fmt(interval[0])} to {_fmt(interval[1])})" if (
+        interval
+    ) else ""  # fmt: skip
     return result(
         True,
         f"{spec.headline} {_fmt(new.get(spec.headline))} beats champion "
-        f"{_fmt(old.get(spec.headline))} by {gain:.4g} > margin {margin:g}; no guard regresses",
+        f"{_fmt(old.get(spec.headline))} by {gain:.4g} > margin {margin:g}{held}; "
+        "no guard regresses",
     )
+
+
+def _val_guard_verdict(
+    headline: str, val: dict[str, Any] | None, promotion: dict[str, Any]
+) -> str | None:
+    """Why the challenger regresses on the val split (None when it does not, or when the rule
+    asks for no val guard or the family's scorer gives no val scores)."""
+    guard = promotion.get("val_guard")
+    if not guard or val is None:
+        return None
+    relative = float(guard.get("relative_tolerance", 0.0))
+    new, old = (
+        (val.get("challenger") or {}).get(headline),
+        (val.get("champion") or {}).get(headline),
+    )
+    change = improvement(headline, new, old)
+    if change is None or change >= -relative * abs(float(old)):
+        return None
+    return (
+        f"regresses on the val split ({val.get('rows')} rows, {val.get('episodes')} episodes): "
+        f"{headline} {_fmt(new)} vs champion {_fmt(old)}, worse by {-change:.4g} > "
+        f"{relative:.0%} of the champion's (a win on the evaluation data alone is not enough)"
+    )
+
+
+def _bootstrap_verdict(
+    headline: str, bootstrap: dict[str, Any] | None, promotion: dict[str, Any]
+) -> str | None:
+    """Why the headline gain does not hold under the paired bootstrap (None when it holds, or
+    when the rule asks for none: ``promotion.bootstrap`` unset or the family's scorer gives no
+    resampled scores, as forecasting's backtest does)."""
+    if not promotion.get("bootstrap") or bootstrap is None:
+        return None
+    interval = (bootstrap.get("gain") or {}).get(headline)
+    if interval is None:
+        return (
+            f"no paired bootstrap of the gain ({bootstrap.get('note', 'not computed')}): "
+            "too little evidence to promote"
+        )
+    if interval[0] is None or interval[0] <= 0.0:
+        return (
+            f"the gain does not hold under a paired bootstrap over {bootstrap['blocks']} "
+            f"{bootstrap['block']}s of the evaluation data: its {bootstrap['confidence']:.0%} "
+            f"interval is {_fmt(interval[0])} to {_fmt(interval[1])} (lower end must be > 0)"
+        )
+    return None
 
 
 def _fmt(value: Any) -> str:
@@ -242,7 +309,74 @@ def promotion_nodes(
     ]
 
 
-def score_both(
+def _block_of(evaluation: pd.DataFrame, block: str, timestamp_column: str) -> np.ndarray:
+    """The bootstrap unit of each evaluation row: its calendar day, or its episode."""
+    if block == "day":
+        return pd.to_datetime(evaluation[timestamp_column]).dt.strftime("%Y-%m-%d").to_numpy()
+    if block == "episode":
+        return evaluation[c.EPISODE].to_numpy()
+    raise ValueError(f"promotion.bootstrap.block must be 'day' or 'episode', got {block!r}")
+
+
+def paired_bootstrap(
+    evaluation: pd.DataFrame,
+    score_rows: Callable[[dict[str, Any], pd.DataFrame], dict[str, float]],
+    challenger_model: dict[str, Any],
+    champion_model: dict[str, Any],
+    bootstrap: dict[str, Any],
+    timestamp_column: str = "timestamp",
+    label_column: str | None = None,
+) -> dict[str, Any]:
+    """The interval of the challenger's gain over the champion per metric (positive = better),
+    over block resamples of the evaluation rows: whole days (or episodes) drawn with
+    replacement, the same draw for both models (paired), seeded.
+
+    Rows of a day are autocorrelated, so blocks, not rows, are the units. With fewer than
+    ``bootstrap.min_blocks`` blocks there is no interval (``gain`` empty, ``note`` says why).
+    With ``label_column`` (a 0/1 label) a resample without a positive row is skipped: F1 is
+    undefined there (both models score 0, a gain of 0 that says nothing).
+    """
+    block = str(bootstrap.get("block", "day"))
+    blocks = _block_of(evaluation, block, timestamp_column)
+    codes, uniques = pd.factorize(blocks)
+    out: dict[str, Any] = {
+        "block": block,
+        "blocks": len(uniques),
+        "resamples": int(bootstrap["resamples"]),
+        "confidence": float(bootstrap["confidence"]),
+        "seed": int(bootstrap["seed"]),
+        "gain": {},
+    }
+    if len(uniques) < int(bootstrap["min_blocks"]):
+        return out | {
+            "note": f"{len(uniques)} {block}s of evaluation data < min_blocks "
+            f"{int(bootstrap['min_blocks'])}"
+        }
+    members = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+    rng = np.random.default_rng(int(bootstrap["seed"]))
+    gains: dict[str, list[float]] = {}
+    for _ in range(int(bootstrap["resamples"])):
+        picked = rng.integers(0, len(uniques), len(uniques))
+        rows = evaluation.iloc[np.concatenate([members[k] for k in picked])]
+        if label_column is not None and not pd.to_numeric(rows[label_column]).fillna(0).any():
+            out["skipped_without_positives"] = out.get("skipped_without_positives", 0) + 1
+            continue
+        new, old = score_rows(challenger_model, rows), score_rows(champion_model, rows)
+        for metric in new:
+            change = improvement(metric, new.get(metric), old.get(metric))
+            gains.setdefault(metric, []).append(np.nan if change is None else change)
+    alpha = (1.0 - out["confidence"]) / 2
+    for metric, values in gains.items():
+        finite = np.asarray(values, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        # a metric undefined on most resamples has no interval
+        if len(finite) >= out["resamples"] / 2:
+            lo, hi = np.quantile(finite, [alpha, 1 - alpha])
+            out["gain"][metric] = [float(lo), float(hi)]
+    return out
+
+
+def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the bootstrap)
     challenger: dict[str, Any],
     champion: dict[str, Any] | None,
     evaluation: Any,
@@ -250,12 +384,19 @@ def score_both(
     timestamp_column: str = "timestamp",
     challenger_scores: dict[str, float] | None = None,
     label_column: str | None = None,
+    score_rows: Callable[[dict[str, Any], pd.DataFrame], dict[str, float]] | None = None,
+    promotion: dict[str, Any] | None = None,
+    guard_evaluation: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """``scores`` for :func:`decide`: ``score(model)`` of both packages on the same data.
 
     ``evaluation`` is the evaluation frame (its timestamps say where it starts);
     ``challenger_scores``, when given, are reused instead of scoring the challenger again;
-    ``label_column`` (a 0/1 label) adds the evaluation's count of ``positives``.
+    ``label_column`` (a 0/1 label) adds the evaluation's count of ``positives``;
+    ``score_rows(model, rows)`` (the metrics on any subset of the rows) with
+    ``promotion.bootstrap`` set adds the :func:`paired_bootstrap` of the gain (``bootstrap``);
+    ``guard_evaluation`` (the val split) with ``promotion.val_guard`` set adds both models'
+    metrics on it (``val``), for the non-regression guard of :func:`decide`.
     """
     stamps = pd.to_datetime(evaluation[timestamp_column]) if len(evaluation) else None
     start = stamps.min().isoformat() if stamps is not None else None
@@ -270,9 +411,36 @@ def score_both(
         summary["positives"] = int(pd.to_numeric(evaluation[label_column]).fillna(0).sum())
     new = challenger_scores if challenger_scores is not None else score(challenger["model"])
     old = score(champion["model"]) if champion is not None else None
-    return {
+    out = {
         "challenger": new,
         "champion": old,
         "evaluation": summary,
         "overlap": evaluation_overlap(start, challenger, champion),
     }
+    bootstrap = (promotion or {}).get("bootstrap")
+    if bootstrap and score_rows is not None and champion is not None and len(evaluation):
+        out["bootstrap"] = paired_bootstrap(
+            evaluation,
+            score_rows,
+            challenger["model"],
+            champion["model"],
+            bootstrap,
+            timestamp_column,
+            label_column if label_column is not None and label_column in evaluation else None,
+        )
+    if (
+        (promotion or {}).get("val_guard")
+        and score_rows is not None
+        and champion is not None
+        and guard_evaluation is not None
+        and len(guard_evaluation)
+    ):
+        out["val"] = {
+            "rows": len(guard_evaluation),
+            "episodes": int(guard_evaluation[c.EPISODE].nunique())
+            if c.EPISODE in guard_evaluation
+            else None,
+            "challenger": score_rows(challenger["model"], guard_evaluation),
+            "champion": score_rows(champion["model"], guard_evaluation),
+        }
+    return out

@@ -91,6 +91,9 @@ def collect_matured_production(
     return joined.sort_values([c.TIMESTAMP, c.EPISODE], kind="stable").reset_index(drop=True)
 
 
+PRODUCTION_SPLITS = ("train", "time_order")  # where retraining puts the earlier production episodes
+
+
 def _holdout_episodes(production: pd.DataFrame, holdout_days: float) -> np.ndarray:
     """The newest whole matured episodes that start within ``holdout_days`` of the newest
     labelled reading (at least the newest episode)."""
@@ -101,13 +104,37 @@ def _holdout_episodes(production: pd.DataFrame, holdout_days: float) -> np.ndarr
     return chosen if len(chosen) else first.index.to_numpy()[-1:]
 
 
-def _oldest_episodes(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, int]:
-    """The oldest ``fraction`` of the whole episodes of ``frame`` (at least one)."""
+def _oldest_episodes(
+    frame: pd.DataFrame, fraction: float, max_episodes: int | None = None
+) -> tuple[pd.DataFrame, int]:
+    """The oldest ``fraction`` of the whole episodes of ``frame``, at most ``max_episodes``
+    (at least one)."""
     order = frame.groupby(c.EPISODE, sort=False)[c.TIMESTAMP].min().sort_values().index
-    if fraction >= 1.0:
-        return frame, len(order)
     keep = max(1, round(len(order) * fraction))
+    if max_episodes is not None:
+        keep = max(1, min(keep, int(max_episodes)))
+    if keep >= len(order):
+        return frame, len(order)
     return frame[frame[c.EPISODE].isin(order[:keep])].reset_index(drop=True), keep
+
+
+def _weight_episodes(
+    train: pd.DataFrame, episode_ids: np.ndarray, weight: int, *others: pd.DataFrame
+) -> pd.DataFrame:
+    """``train`` with its rows of ``episode_ids`` present ``weight`` times: each extra copy a
+    whole episode under a new id (after every id of ``train`` and ``others``), so window
+    features stay per episode. For the row-wise learners, a row present k times weighs k times
+    in the loss: the recent episodes count beside many older ones."""
+    chosen = train[train[c.EPISODE].isin(episode_ids)]
+    if weight <= 1 or chosen.empty:
+        return train
+    top = max(int(f[c.EPISODE].max()) for f in (train, *others) if len(f)) + 1
+    copies = [chosen.assign(**{c.EPISODE: chosen[c.EPISODE] + top * k}) for k in range(1, weight)]
+    return (
+        pd.concat([train, *copies], ignore_index=True)
+        .sort_values([c.TIMESTAMP, c.EPISODE], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def _span(frame: pd.DataFrame) -> dict[str, Any]:
@@ -134,12 +161,17 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
     Without matured production rows (or ``use_production`` false) the source's own splits pass
     through. With them, the newest matured production episodes (those starting within
     ``holdout_days`` of the newest labelled reading) become the test split: the window promotion
-    re-scores champion and challenger on, which neither was trained on. Every older labelled
-    episode (the source's train, val and test splits, and the earlier matured production
-    episodes) is re-split by whole episodes in time order into train and val with the
-    ``splits`` train:val ratio, so val (thresholds, early stopping) is the newest data before
-    the holdout. ``train_fraction`` < 1 keeps only the oldest share of the train episodes (a
-    deliberately weaker challenger: too little data, and none of the recent).
+    re-scores champion and challenger on, which neither was trained on. The earlier matured
+    production episodes are trained on (``production_split`` "train", the default), and the
+    source's episodes (train, val and test splits) are re-split by whole episodes in time order
+    into train and val with the ``splits`` train:val ratio (of all episodes), val the newest
+    source episodes. With ``production_split`` "time_order" every older labelled episode,
+    production ones too, is re-split in time order, val the newest: at full size the few
+    matured production episodes all land in val and the challenger trains on none of them.
+    ``production_weight`` k > 1 repeats the trained production episodes k times (new ids).
+    ``train_fraction`` < 1 keeps only the oldest share of the train episodes, and
+    ``train_episodes`` (when set) at most that many of them (a deliberately weaker challenger:
+    too little data, and none of the recent).
     """
     machine_id = machine.get("machine_id", "?")
     use = bool(retraining_data.get("use_production", False))
@@ -148,14 +180,20 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
         raise ValueError(
             f"{machine_id}: retraining_data.train_fraction must be in (0, 1], got {fraction}"
         )
+    max_episodes = retraining_data.get("train_episodes")
+    if max_episodes is not None and int(max_episodes) < 1:
+        raise ValueError(
+            f"{machine_id}: retraining_data.train_episodes must be null or >= 1, got {max_episodes}"
+        )
     report: dict[str, Any] = {
         "machine_id": machine_id,
         "use_production": use,
         "holdout_days": retraining_data.get("holdout_days"),
         "train_fraction": fraction,
+        "train_episodes": max_episodes,
     }
     if not use or production.empty:
-        train, kept = _oldest_episodes(split_train, fraction)
+        train, kept = _oldest_episodes(split_train, fraction, max_episodes)
         report |= {
             "source": "the source's own splits"
             + ("" if not use else " (no matured labelled production rows yet)"),
@@ -187,21 +225,43 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
     holdout_ids = _holdout_episodes(production, float(retraining_data.get("holdout_days", 7)))
     holdout = production[production[c.EPISODE].isin(holdout_ids)].reset_index(drop=True)
     earlier = production[~production[c.EPISODE].isin(holdout_ids)]
-    history = pd.concat([split_train, split_val, split_test, earlier], ignore_index=True)
-    order = history.groupby(c.EPISODE, sort=False)[c.TIMESTAMP].min().sort_values().index
-    n = len(order)
+    placement = str(retraining_data.get("production_split", "train"))
+    if placement not in PRODUCTION_SPLITS:
+        raise ValueError(
+            f"{machine_id}: retraining_data.production_split must be one of "
+            f"{list(PRODUCTION_SPLITS)}, got {placement!r}"
+        )
+    source = pd.concat([split_train, split_val, split_test], ignore_index=True)
+    # "train": the earlier matured production episodes are trained on and val is the newest
+    # source episodes; "time_order": every labelled episode in time order, val the newest (at
+    # full size the few production episodes all land in val and none is trained on)
+    history = pd.concat([source, earlier], ignore_index=True)
+    pool = source if placement == "train" else history
+    order = pool.groupby(c.EPISODE, sort=False)[c.TIMESTAMP].min().sort_values().index
+    n = len(order) + (earlier[c.EPISODE].nunique() if placement == "train" else 0)
     ratio = float(splits["val"]) / (float(splits["train"]) + float(splits["val"]))
     n_val = max(1, round(n * ratio))
-    if n - n_val < 1:
+    if len(order) - n_val < 1 and not (placement == "train" and len(earlier)):
         raise ValueError(f"{machine_id}: {n} labelled episodes leave none to train on")
-    val = history[history[c.EPISODE].isin(order[n - n_val :])].reset_index(drop=True)
-    train = history[history[c.EPISODE].isin(order[: n - n_val])].reset_index(drop=True)
-    train, kept = _oldest_episodes(train, fraction)
+    val_ids = order[max(len(order) - n_val, 0) :]
+    val = pool[pool[c.EPISODE].isin(val_ids)].reset_index(drop=True)
+    train = history[~history[c.EPISODE].isin(val_ids)].reset_index(drop=True)
+    train, kept = _oldest_episodes(train, fraction, max_episodes)
+    trained_production = int(train[c.EPISODE].isin(earlier[c.EPISODE].unique()).sum())
+    weight = int(retraining_data.get("production_weight", 1))
+    if weight < 1:
+        raise ValueError(
+            f"{machine_id}: retraining_data.production_weight must be an integer >= 1, got {weight}"
+        )
+    train = _weight_episodes(train, earlier[c.EPISODE].unique(), weight, holdout)
     report |= {
         "source": "the source's splits plus the matured production rows; the newest matured "
         "production episodes held out as the test split",
         "production_rows": len(production),
-        "production_rows_trained": len(earlier),
+        "production_split": placement,
+        "production_weight": weight,
+        "production_rows_trained": trained_production,
+        "production_rows_val": int(val[c.EPISODE].isin(earlier[c.EPISODE].unique()).sum()),
         "train_episodes_kept": kept,
         "holdout_episodes": [int(e) for e in holdout_ids],
     }
@@ -210,7 +270,7 @@ def extend_splits_with_production(  # noqa: PLR0913 (three splits, the productio
         "%s: retraining on %d rows (%d matured production rows), val %d, holdout %d rows from %s",
         machine_id,
         len(train),
-        len(earlier),
+        trained_production,
         len(val),
         len(holdout),
         _span(holdout)["from"],

@@ -46,3 +46,26 @@ def test_nothing_lost_nothing_to_recover(bench):
     better = bench.recovered_fraction(row("rmse", 25.0, 20.0, True), 30.0)
     assert better["recovered_fraction"] is None and "lost nothing" in better["note"]
     assert better["relative_gain"] == pytest.approx(0.2)
+
+
+def test_the_control_is_worse_on_val_only_when_worse_in_every_headline_family(bench):
+    good = {"classification": {"f1": 0.80}, "regression": {"rmse": 40.0}}
+    worse = {"classification": {"f1": 0.60}, "regression": {"rmse": 55.0}}
+    assert bench._worse_on_val(good, worse) is True
+    lucky = {"classification": {"f1": 0.60}, "regression": {"rmse": 39.0}}  # better RMSE
+    assert bench._worse_on_val(good, lucky) is False
+    assert bench._worse_on_val({}, worse) is None  # nothing to compare
+
+
+def test_val_figures_read_the_metrics_documents(bench, tmp_path):
+    import json  # noqa: PLC0415
+
+    for family, metric, value in (("classification", "f1", 0.7), ("regression", "rmse", 42.0)):
+        folder = tmp_path / "08_reporting" / "m1" / family
+        folder.mkdir(parents=True)
+        document = {"val_metrics": {"model": {metric: value}, "baseline": {metric: 0.0}}}
+        (folder / "metrics.json").write_text(json.dumps(document))
+    assert bench._val_figures(tmp_path, "m1") == {
+        "classification": {"f1": 0.7},
+        "regression": {"rmse": 42.0},
+    }

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pdm_kedro import contract as c
+from pdm_kedro.core.drift import DriftReference
 from pdm_kedro.pipelines.monitoring.nodes import (
     _calibrated,
     _performance,
@@ -19,6 +20,8 @@ from pdm_kedro.pipelines.monitoring.nodes import (
     performance_verdict,
     regime_adjusted,
     served_metrics,
+    window_flag,
+    with_attainable_quorum,
 )
 
 RETRAINING = {
@@ -202,3 +205,69 @@ def test_a_stored_drift_calibration_is_reused_with_the_same_thresholds():
     other: dict = {}  # another reference (a new champion): calibrated anew
     _calibrated("sensors", reference * 2.0, ["s", "t"], 50, options, made, other)
     assert list(other) and set(other).isdisjoint(made)
+
+
+def test_one_missed_failure_is_not_enough_evidence_for_the_performance_trigger():
+    """compressor_atlas_copco_ga30_001 on `none` (base config, 60 days): the window's only
+    failure was missed, F1 0 with a day-block interval of [0, 0], and the trigger fired; a
+    champion with test F1 0.62 misses some failures. One failure is one event: with
+    ``performance_min_failures.classification`` 2 the window is not judged; two missed
+    failures are."""
+    log, labels = labelled_window(days=14, positives_per_day=7, hit_rate=0.0, rul_error=5.0)
+    one = _performance(log, labels, 1000.0, MONITORING)
+    assert one["failures"] == 1 and one["classification"]["failures"] == 1
+    assert one["classification"]["f1"] == 0.0 and one["classification"]["f1_interval"] == [0, 0]
+    assert performance_verdict("classification", one["classification"], TEST, 0.1)["worse"]
+    assert performance_verdict("classification", one["classification"], TEST, 0.1, 2) is None
+    rules = RETRAINING | {"performance_min_failures": {"classification": 2, "regression": 1}}
+    quiet = {"machine_id": "m", "labelled_rows_total": 0, "champion": {"age_days": 1.0, "test": TEST},
+             "windows": [{"day": "2025-04-14", "performance": one}]}  # fmt: skip
+    assert decide_retraining(quiet, rules)["reasons"] == []
+    assert triggers(decide_retraining(quiet, RETRAINING)) == {"performance"}  # default 1
+    # two failures in the window, both missed: judged, and worse
+    second = labels.assign(**{c.EPISODE: np.where(np.arange(len(labels)) >= 7 * 24, 2, 1)})
+    two = _performance(log.assign(**{c.EPISODE: second[c.EPISODE]}), second, 1000.0, MONITORING)
+    assert two["failures"] == 2
+    fired = decide_retraining(
+        quiet | {"windows": [{"day": "2025-04-14", "performance": two}]}, rules
+    )
+    assert [(r["trigger"], r["family"]) for r in fired["reasons"]] == [
+        ("performance", "classification")
+    ]
+
+
+def test_a_statistic_that_cannot_reach_its_threshold_does_not_block_the_quorum():
+    """compressor_ingersoll_rand_2545_009 (base config): the sensor's level wanders between
+    episodes, so healthy reference chunks already reach KS 0.77 and the KS threshold (x 1.5)
+    is 1.16, above KS's maximum of 1; PSI's likewise above its ceiling. A 20-sd offset then
+    exceeded Wasserstein only and, with a quorum of 3, was never flagged."""
+    rng = np.random.default_rng(5)
+    wandering = np.concatenate([3.0 * k + rng.normal(size=100) for k in range(10)])
+    reference = pd.DataFrame({"s": wandering})
+    ref = DriftReference(reference, ["s"], 50, quantile=0.95, margin=1.5)
+    assert ref.thresholds["s"]["ks"] >= 1.0  # blind: KS is at most 1
+    offset = pd.DataFrame({"s": wandering[-50:] + 40.0})  # far beyond the reference's range
+    strict = ref.check(offset, 3)["s"]
+    assert "wasserstein" in strict["above"] and not strict["drifted"]
+    fixed = with_attainable_quorum(ref, ref.check(offset, 3), len(offset), 3)["s"]
+    assert "ks" in fixed["blind"] and fixed["quorum"] == 3 - len(fixed["blind"])
+    assert fixed["drifted"]
+    # healthy chunks of the same reference stay unflagged
+    for start in (0, 300, 600, 900):
+        healthy = pd.DataFrame({"s": wandering[start : start + 50]})
+        checked = with_attainable_quorum(ref, ref.check(healthy, 3), 50, 3)["s"]
+        assert not checked["drifted"], (start, checked)
+    # a reference whose thresholds are all reachable keeps the full quorum
+    calm = DriftReference(
+        pd.DataFrame({"s": rng.normal(size=1000)}), ["s"], 50, quantile=0.95, margin=1.5
+    )
+    window = pd.DataFrame({"s": rng.normal(size=50)})
+    assert with_attainable_quorum(calm, calm.check(window, 3), 50, 3)["s"]["quorum"] == 3
+
+
+def test_a_window_is_flagged_by_a_drifted_sensor_or_enough_drifted_features():
+    features = [f"f{i}" for i in range(6)]
+    assert window_flag(["s1"], [], 6) == {"flagged": True, "flagged_by_features": False}
+    assert window_flag([], features[:5], 6) == {"flagged": False, "flagged_by_features": False}
+    assert window_flag([], features, 6) == {"flagged": True, "flagged_by_features": True}
+    assert window_flag([], features, None)["flagged"] is False  # sensors only

@@ -6,8 +6,10 @@ runs it (the commands of docs/continuous_training.md, as written):
    drift alarm is tests/pipelines/monitoring/test_cycle.py's);
 2. the rest arrives; ``cycle --retrain`` retrains on the training data plus the matured production
    rows, the newest matured episodes held out; champion and challenger are re-scored on that same
-   holdout, which neither was trained on; the challenger beats the old champion and is promoted;
-   the service serves the new versions without a restart;
+   holdout, which neither was trained on; the classifier beats the old champion, its gain holds
+   under the paired day bootstrap, it is promoted and the service serves it without a restart;
+   the regressor is promoted exactly when its gain holds too (on this config it does not: RMSE
+   16.6 vs 19.2 h, interval -1.1 to 6.3 h);
 3. a deliberately worse challenger (only the oldest quarter of the train episodes) is not
    promoted;
 4. rollback restores the previous champion, and the service serves it again;
@@ -46,7 +48,7 @@ WORSE = (
     "kedro run -e small --namespaces motor_siemens_1la7_001 "
     "--params retraining_data.use_production=true,retraining_data.train_fraction=0.25"
 )
-ROLLBACK = "pdm-kedro models rollback -e small motor_siemens_1la7_001 regression"
+ROLLBACK = "pdm-kedro models rollback -e small motor_siemens_1la7_001 classification"
 HEADLINE_FAMILIES = ("classification", "regression")
 SWAP_TIMEOUT_S = 60
 
@@ -128,12 +130,15 @@ def test_faster_wear_retrains_promotes_a_better_model_keeps_a_worse_one_and_roll
             assert row["champion_metrics"] is not None, row["reason"]
         for family in HEADLINE_FAMILIES:
             row = first[family]
+            assert (row["challenger_version"], row["champion_version"]) == ("2", "1")
             new, old = (row[f"{k}_metrics"][row["headline"]] for k in ("challenger", "champion"))
             gain = new - old if greater_is_better(row["headline"]) else old - new
-            assert row["promote"] and gain > row["margin"], row["reason"]
-            assert (row["challenger_version"], row["champion_version"]) == ("2", "1")
-        served = wait_for_versions(server, {"regression": "2", "classification": "2"})
-        assert served["regression"] == served["classification"] == "2", served
+            low = row["bootstrap"]["gain"][row["headline"]][0]  # paired, on the same holdout
+            assert row["promote"] == (gain > row["margin"] and low > 0), row["reason"]
+        assert first["classification"]["promote"], first["classification"]["reason"]
+        wanted = {f: "2" if first[f]["promote"] else "1" for f in HEADLINE_FAMILIES}
+        served = wait_for_versions(server, wanted)
+        assert {f: served[f] for f in HEADLINE_FAMILIES} == wanted, served
 
         # 3. a challenger trained on too little data is not promoted
         run_documented(WORSE, cwd=shim, env=env, timeout=900)
@@ -144,22 +149,34 @@ def test_faster_wear_retrains_promotes_a_better_model_keeps_a_worse_one_and_roll
         for family in HEADLINE_FAMILIES:
             assert worse[family]["challenger_version"] == "3", worse[family]
             assert not worse[family]["promote"], worse[family]["reason"]
-        assert served_versions(server)["regression"] == "2"
+        assert served_versions(server)["classification"] == "2"
 
         # 4. rollback restores the previous champion, and the service serves it
         run_documented(ROLLBACK, cwd=shim, env=env, timeout=600)
         client = mlflow.MlflowClient(tracking_uri=env["PDM_MLFLOW_TRACKING_URI"])
-        name = f"{TEST_MACHINE}-regression"
+        name = f"{TEST_MACHINE}-classification"
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
-        served = wait_for_versions(server, {"regression": "1"})
-        assert served["regression"] == "1" and served["classification"] == "2", served
+        served = wait_for_versions(server, {"classification": "1"})
+        assert served["classification"] == "1" and served["regression"] == wanted["regression"]
 
         # 5. the next cycle judges the served champion by its own figures, and the labels the
         # retraining used are not new data any more (no `data` trigger right after it)
         run_documented(CYCLE, cwd=shim, env=env, timeout=600)
         report = json.loads((reporting / TEST_MACHINE / "monitoring.json").read_text())
-        served_f1 = first["classification"]["challenger_metrics"]["f1"]  # v2, not the kept v3
+        manifest = json.loads(
+            (data / "06_models" / TEST_MACHINE / "edge" / "manifest.json").read_text()
+        )
+        kept = json.loads(
+            (reporting / TEST_MACHINE / "classification" / "metrics.json").read_text()
+        )
+        served_f1 = next(  # v1's own test figure, from the served bundle
+            m["value"]
+            for m in manifest["models"]["classification"]["metrics"]["test"]
+            if m["metric"] == "f1"
+        )
+        kept_f1 = next(m["value"] for m in kept["metrics"] if m["metric"] == "f1")  # v3's run
         assert report["champion"]["test"]["classification"]["f1"] == pytest.approx(served_f1)
+        assert served_f1 != pytest.approx(kept_f1)
         assert report["labelled_rows_new"] < report["labelled_rows_total"]
         again = json.loads((reporting / TEST_MACHINE / "retraining_decision.json").read_text())
         assert "data" not in {r["trigger"] for r in again["reasons"]}

@@ -522,13 +522,22 @@ def promotion_metrics(model: dict[str, Any], frame: pd.DataFrame) -> dict[str, f
 
 
 def score_for_promotion(
-    challenger: dict[str, Any], champion: dict[str, Any] | None, features_test: pd.DataFrame
+    challenger: dict[str, Any],
+    champion: dict[str, Any] | None,
+    features_test: pd.DataFrame,
+    features_val: pd.DataFrame | None = None,
+    promotion: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Challenger and champion on the same evaluation rows (the newest labelled split)."""
+    """Challenger and champion on the same evaluation rows (the newest labelled split), with
+    the paired bootstrap of the gain when ``promotion.bootstrap`` is set and both scored on the
+    val split when ``promotion.val_guard`` is."""
     return score_both(
         challenger,
         champion,
         features_test,
         lambda m: promotion_metrics(m, features_test),
         label_column=LABEL,
+        score_rows=promotion_metrics,
+        promotion=promotion,
+        guard_evaluation=features_val,
     )

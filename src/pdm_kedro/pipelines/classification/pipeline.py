@@ -136,7 +136,9 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             outputs="registered_model",
             name="register_model",
         ),
-        *promotion_nodes(FAMILY, score_for_promotion, ["features_test"]),
+        *promotion_nodes(
+            FAMILY, score_for_promotion, ["features_test", "features_val", "params:promotion"]
+        ),
     ]
     return Pipeline(
         nodes,

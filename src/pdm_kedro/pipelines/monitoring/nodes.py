@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pdm_kedro import contract as c
-from pdm_kedro.core.drift import DriftReference
+from pdm_kedro.core.drift import FLAGGING, DriftReference
 from pdm_kedro.edge.bundle import EdgeBundle
 from pdm_kedro.evaluation.report import frame_fingerprint
 from pdm_kedro.fleet import parse_machine
@@ -142,6 +142,53 @@ def _bootstrap(days: np.ndarray, statistic: Any, bootstrap: dict[str, Any]) -> l
     return [float(lo), float(hi)]
 
 
+def with_attainable_quorum(
+    reference: DriftReference, checked: dict[str, dict], n_rows: int, min_statistics: int
+) -> dict[str, dict]:
+    """``checked`` (from ``reference.check``) with ``drifted`` decided among the statistics
+    that can exceed their threshold on a window of ``n_rows`` rows.
+
+    A bounded statistic (KS, PSI with its smoothing, Jensen-Shannon) cannot pass its maximum,
+    the value it takes on a window wholly beyond the reference's range. Where the reference's
+    healthy chunks vary so much that ``threshold_quantile`` x ``threshold_margin`` lands at or
+    above that maximum (a sensor whose level wanders between episodes: KS threshold 1.16), the
+    statistic is blind; counting it in the ``min_statistics`` quorum makes the sensor
+    undetectable (a 20-sd offset never flagged). The quorum is ``min_statistics`` of the
+    statistics that can vote (at least one); ``blind`` lists the others.
+    """
+    out = {}
+    for col, entry in checked.items():
+        values = reference.values[col]
+        finite = values[np.isfinite(values)]
+        if not len(finite) or n_rows < 1:
+            out[col] = entry
+            continue
+        beyond = np.full(n_rows, finite.max() + 10.0 * max(reference.scales[col], 1e-12))
+        ceiling = reference.statistics_of(col, beyond)
+        thresholds = reference.thresholds[col]
+        blind = [s for s in FLAGGING if np.isfinite(ceiling[s]) and thresholds[s] >= ceiling[s]]
+        quorum = min(int(min_statistics), max(1, len(FLAGGING) - len(blind)))
+        out[col] = entry | {
+            "blind": blind,
+            "quorum": quorum,
+            "drifted": len(entry["above"]) >= quorum,
+        }
+    return out
+
+
+def window_flag(
+    drifted_sensors: list[str], drifted_features: list[str], min_drifted_features: int | None
+) -> dict[str, bool]:
+    """Is the drift window flagged: a sensor drifts, or at least ``min_drifted_features`` model
+    features do (None: sensors only). Extra sensor noise leaves each sensor's distribution
+    near its reference (the regime-adjusted level is unchanged) but moves the rolling
+    statistics among the features."""
+    by_features = min_drifted_features is not None and len(drifted_features) >= int(
+        min_drifted_features
+    )
+    return {"flagged": bool(drifted_sensors) or by_features, "flagged_by_features": by_features}
+
+
 def _performance(
     log: pd.DataFrame,
     labels: pd.DataFrame,
@@ -159,6 +206,10 @@ def _performance(
         return out | {"classification": None, "regression": None}
     days = _day_of(joined).to_numpy()
     bootstrap = monitoring["bootstrap"]
+    # failures whose horizon lies in the window: the independent events the figures rest on
+    out["failures"] = failures = int(
+        joined.loc[joined[c.FAILURE_WITHIN_HORIZON].astype(bool), c.EPISODE].nunique()
+    )
     out["classification"] = None
     if "failure.decision" in joined:
         truth = joined[c.FAILURE_WITHIN_HORIZON].to_numpy().astype(bool)
@@ -169,6 +220,7 @@ def _performance(
                 "f1": _f1(truth, decision),
                 "f1_interval": _bootstrap(days, lambda i: _f1(truth[i], decision[i]), bootstrap),
                 "positives": positives,
+                "failures": failures,
             }
     out["regression"] = None
     if "rul_hours.value" in joined:
@@ -179,6 +231,7 @@ def _performance(
             "rmse_interval": _bootstrap(
                 days, lambda i: float(np.sqrt(np.mean(err[i] ** 2))), bootstrap
             ),
+            "failures": failures,
         }
     return out
 
@@ -274,6 +327,8 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
         "margin": float(monitoring["threshold_margin"]),
     }
     min_stats = int(monitoring["min_statistics"])
+    min_features = monitoring.get("min_drifted_features")
+    min_features = None if min_features is None else int(min_features)
     manifest = bundle.manifest
     sensors = spec.sensor_names
     days = sorted(prediction_log or {})
@@ -365,6 +420,10 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
                     [n for n in sorted(scored_features or {}) if n[:10] in span],
                 )
                 sensor_drift = sensor_ref.check(adjusted, min_stats)
+                if monitoring.get("blind_statistics_abstain", False):
+                    sensor_drift = with_attainable_quorum(
+                        sensor_ref, sensor_drift, len(adjusted), min_stats
+                    )
                 feature_drift = feature_ref.check(feature_rows, min_stats)
                 pred_drift = {
                     family: ref.check(
@@ -376,7 +435,7 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
                 drifted_sensors = [s for s, v in sensor_drift.items() if v["drifted"]]
                 drifted_features = [f for f, v in feature_drift.items() if v["drifted"]]
                 entry["drift"] = {
-                    "flagged": bool(drifted_sensors),
+                    **window_flag(drifted_sensors, drifted_features, min_features),
                     "drifted_sensors": drifted_sensors,
                     "drifted_features": len(drifted_features),
                     "features_checked": len(features),
@@ -459,10 +518,17 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
 HEADLINES = {"classification": ("f1", True), "regression": ("rmse", False)}
 
 
-def performance_verdict(family: str, realised: dict | None, test: dict, drop: float) -> dict | None:
+def performance_verdict(
+    family: str, realised: dict | None, test: dict, drop: float, min_failures: int = 1
+) -> dict | None:
     """Is the realised headline more than ``drop`` worse than the champion's test figure, beyond
     the uncertainty of both? None when it cannot be judged (too few labelled rows or positives:
-    the figure is null, or the champion has no test figure).
+    the figure is null; fewer than ``min_failures`` failures in the window; or the champion has
+    no test figure).
+
+    A window's figures rest on the failures whose horizon it holds: with one failure, F1 is
+    all or nothing (that failure caught or missed, a [0, 0] interval when missed), and the
+    day-block interval cannot show how often a healthy champion misses one failure.
 
     The optimistic end of the realised window's bootstrap interval is compared with the
     pessimistic end of the champion's test interval (``value_lo`` / ``value_hi``), moved by
@@ -473,6 +539,9 @@ def performance_verdict(family: str, realised: dict | None, test: dict, drop: fl
     value = (realised or {}).get(metric)
     ref = (test.get(family) or {}).get(metric)
     if value is None or ref is None:
+        return None
+    failures = realised.get("failures")
+    if failures is not None and int(failures) < int(min_failures):
         return None
     r_lo, r_hi = realised.get(f"{metric}_interval") or [value, value]
     t_lo, t_hi = test[family].get(f"{metric}_interval") or [ref, ref]
@@ -492,6 +561,11 @@ def performance_verdict(family: str, realised: dict | None, test: dict, drop: fl
     }
 
 
+def min_failures_of(retraining: dict[str, Any], family: str) -> int:
+    """``retraining.performance_min_failures[family]`` (1 when unset)."""
+    return int((retraining.get("performance_min_failures") or {}).get(family, 1))
+
+
 def decide_retraining(
     report: dict[str, Any], retraining: dict[str, Any], manual: bool = False
 ) -> dict[str, Any]:
@@ -506,7 +580,11 @@ def decide_retraining(
     drop = float(retraining["performance_drop"])
     for family in ("classification", "regression"):
         verdict = performance_verdict(
-            family, (last.get("performance") or {}).get(family), report["champion"]["test"], drop
+            family,
+            (last.get("performance") or {}).get(family),
+            report["champion"]["test"],
+            drop,
+            min_failures_of(retraining, family),
         )
         if verdict and verdict["worse"]:
             reasons.append(
