@@ -89,7 +89,7 @@ def test_catalog_factories_resolve_every_output(isolated_project_env):
     registry = {
         ".registered_model": "MlflowModelRegistryDataset",
         ".production_model": "MlflowPromotionDataset",
-        ".mlflow_metrics": "MlflowMetricsHistoryDataset",
+        ".mlflow_metrics": "MlflowMetricsBatchDataset",
     }
     for name in pipe.all_outputs() - {f"{M}.forecasting.promotion_scores"}:  # in memory
         dataset = catalog[name]
