@@ -17,6 +17,8 @@ from pdm_kedro.tracking_hook import KEDRO_MLFLOW_PLUGIN, TrackingHook
 def logged(tmp_path, monkeypatch) -> list[tuple[str, object]]:
     """Every ``mlflow.log_param`` call (still made for real, on a tmp sqlite store)."""
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # an experiment of this store (another test of the worker may have set an active one)
+    mlflow.set_experiment("tracking-hook")
     calls: list[tuple[str, object]] = []
     real = mlflow.log_param
 

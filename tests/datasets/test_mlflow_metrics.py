@@ -19,6 +19,8 @@ METRICS = {
 @pytest.fixture
 def store(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # an experiment of this store (another test of the worker may have set an active one)
+    mlflow.set_experiment("metrics-batch")
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
