@@ -160,7 +160,6 @@ def _paired(frame: pd.DataFrame, rules: dict) -> dict:
         challenger,
         champion,
         frame,
-        lambda m: _rmse_of(m, frame),
         score_rows=_rmse_of,
         promotion=rules,
     )
@@ -226,8 +225,8 @@ def test_a_win_on_the_evaluation_data_that_regresses_on_val_keeps_the_champion()
     champion = {"model": {"column": "old"}, **package("1")}
 
     def scored(val_frame):
-        return score_both(challenger, champion, frame, lambda m: _rmse_of(m, frame),
-                          score_rows=_rmse_of, promotion=rules, guard_evaluation=val_frame)  # fmt: skip
+        return score_both(challenger, champion, frame, score_rows=_rmse_of, promotion=rules,
+                          guard_evaluation=val_frame)  # fmt: skip
 
     out = scored(val)
     assert out["val"]["rows"] == 720 and out["val"]["episodes"] == 3
@@ -242,8 +241,8 @@ def test_a_win_on_the_evaluation_data_that_regresses_on_val_keeps_the_champion()
     close = scored(val.assign(new=34.0))
     assert decide("regression", challenger, champion, close, rules)["promote"]
     # no val guard asked for: not scored, the evaluation data alone decide
-    plain = score_both(challenger, champion, frame, lambda m: _rmse_of(m, frame),
-                       score_rows=_rmse_of, promotion=PROMOTION, guard_evaluation=val)  # fmt: skip
+    plain = score_both(challenger, champion, frame, score_rows=_rmse_of, promotion=PROMOTION,
+                       guard_evaluation=val)  # fmt: skip
     assert "val" not in plain
 
 
@@ -263,8 +262,14 @@ def test_resamples_without_a_positive_row_are_skipped_for_f1():
     rules = PROMOTION | {"bootstrap": BOOTSTRAP | {"min_blocks": 5}}
     challenger = {"model": {"column": "new"}, **package("2")}
     champion = {"model": {"column": "old"}, **package("1")}
-    out = score_both(challenger, champion, frame, lambda m: f1_of(m, frame), label_column="label",
-                     score_rows=f1_of, promotion=rules)  # fmt: skip
+    out = score_both(challenger, champion, frame, label_column="label", score_rows=f1_of,
+                     promotion=rules)  # fmt: skip
     assert out["bootstrap"]["skipped_without_positives"] > 0
     assert out["bootstrap"]["gain"]["f1"][0] > 0  # every resample with the failure: a real gain
     assert decide("classification", challenger, champion, out, rules)["promote"]
+
+
+def test_score_both_needs_a_way_to_score():
+    frame = _regression_days(2, {"old": [1.0], "new": [1.0]})
+    with pytest.raises(ValueError, match="score or score_rows"):
+        score_both({"model": {"column": "new"}, **package("2")}, None, frame)

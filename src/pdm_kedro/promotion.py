@@ -380,7 +380,7 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
     challenger: dict[str, Any],
     champion: dict[str, Any] | None,
     evaluation: Any,
-    score: Callable[[dict[str, Any]], dict[str, float]],
+    score: Callable[[dict[str, Any]], dict[str, float]] | None = None,
     timestamp_column: str = "timestamp",
     challenger_scores: dict[str, float] | None = None,
     label_column: str | None = None,
@@ -390,6 +390,8 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
 ) -> dict[str, Any]:
     """``scores`` for :func:`decide`: ``score(model)`` of both packages on the same data.
 
+    Without ``score``, a model is scored by ``score_rows(model, evaluation)``.
+
     ``evaluation`` is the evaluation frame (its timestamps say where it starts);
     ``challenger_scores``, when given, are reused instead of scoring the challenger again;
     ``label_column`` (a 0/1 label) adds the evaluation's count of ``positives``;
@@ -398,6 +400,13 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
     ``guard_evaluation`` (the val split) with ``promotion.val_guard`` set adds both models'
     metrics on it (``val``), for the non-regression guard of :func:`decide`.
     """
+    if score is None:
+        if score_rows is None:
+            raise ValueError("score_both needs score or score_rows")
+
+        def score(model: Any) -> dict[str, float]:
+            return score_rows(model, evaluation)
+
     stamps = pd.to_datetime(evaluation[timestamp_column]) if len(evaluation) else None
     start = stamps.min().isoformat() if stamps is not None else None
     summary = {

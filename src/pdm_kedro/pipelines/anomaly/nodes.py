@@ -535,7 +535,6 @@ def score_for_promotion(
         challenger,
         champion,
         features_test,
-        lambda m: promotion_metrics(m, features_test),
         label_column=LABEL,
         score_rows=promotion_metrics,
         promotion=promotion,

@@ -349,7 +349,6 @@ def score_for_promotion(
         challenger,
         champion,
         features_test,
-        lambda m: promotion_metrics(m, features_test),
         score_rows=promotion_metrics,
         promotion=promotion,
         guard_evaluation=features_val,
