@@ -150,13 +150,7 @@ def speedup(work: Path, workers: int) -> dict:
     sequential = time.perf_counter() - started
     priority = _priority()
     loads["before_dask"] = os.getloadavg()[0]
-    started = time.perf_counter()
-    subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "pdm_kedro", "fleet", "run", "--machines", ",".join(priority),
-         "--workers", str(workers), "--retries", "0"],
-        cwd=PROJECT, env=base_env(dask_root), check=True, capture_output=True,
-    )  # fmt: skip
-    distributed = time.perf_counter() - started
+    distributed = _fleet_run_s(priority, workers, dask_root)
     summary_path = dask_root / "data" / "08_reporting" / "fleet_run" / "summary.json"
     # a second fleet run on a fresh data root that holds only the first run's timings (as a
     # nightly run finds the previous night's): machines submitted longest first
@@ -164,13 +158,7 @@ def speedup(work: Path, workers: int) -> dict:
     (nightly_root / "data" / "08_reporting" / "fleet_run").mkdir(parents=True)
     shutil.copy(summary_path, nightly_root / "data" / "08_reporting" / "fleet_run" / "summary.json")
     loads["before_dask_with_history"] = os.getloadavg()[0]
-    started = time.perf_counter()
-    subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "pdm_kedro", "fleet", "run", "--machines", ",".join(priority),
-         "--workers", str(workers), "--retries", "0"],
-        cwd=PROJECT, env=base_env(nightly_root), check=True, capture_output=True,
-    )  # fmt: skip
-    nightly = time.perf_counter() - started
+    nightly = _fleet_run_s(priority, workers, nightly_root)
     a = fleet_table(seq_root / "data" / "08_reporting" / "fleet_metrics.csv")
     same = all(
         _same_metrics(a, fleet_table(root / "data" / "08_reporting" / "fleet_metrics.csv"))
@@ -213,6 +201,17 @@ def speedup(work: Path, workers: int) -> dict:
             },
         },
     }
+
+
+def _fleet_run_s(machines: list[str], workers: int, root: Path) -> float:
+    """Seconds of ``pdm-kedro fleet run`` of ``machines`` on ``workers``, data under ``root``."""
+    started = time.perf_counter()
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pdm_kedro", "fleet", "run", "--machines", ",".join(machines),
+         "--workers", str(workers), "--retries", "0"],
+        cwd=PROJECT, env=base_env(root), check=True, capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - started
 
 
 def _same_metrics(a, b) -> bool:  # noqa: ANN001 (two fleet tables)
