@@ -142,14 +142,13 @@ def run(
             tracking_uri = server.uri
     try:
         bootstrap_project(project_path)
-        machine_ids = _machine_list(machines, kedro_env, project_path)
+        try:
+            machine_ids = _machine_list(machines, kedro_env, project_path)
+        except UnknownMachineError as error:
+            raise click.ClickException(str(error)) from None
         if not machine_ids:
             raise click.ClickException("No machines to run.")
-    except (UnknownMachineError, click.ClickException) as error:
-        if server is not None:
-            server.stop()
-        raise click.ClickException(getattr(error, "message", None) or str(error)) from None
-    except BaseException:
+    except BaseException:  # the server started above must not outlive the command
         if server is not None:
             server.stop()
         raise
