@@ -49,6 +49,9 @@ def test_two_workers_match_the_sequential_run_and_log_to_the_server(tmp_path, sm
         runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.info.run_name for r in runs) == sorted([TEST_MACHINE, OTHER])
     assert all(r.info.status == "FINISHED" for r in runs)
+    for run in runs:  # the parameters (one batch at the start) and the held metrics arrived
+        assert run.data.params["splits"] and f"{run.info.run_name}.machine" in run.data.params
+        assert f"{run.info.run_name}.classification.f1" in run.data.metrics
     assert "2 of 2 machines done" in result.stderr
 
     for machine in (TEST_MACHINE, OTHER):
@@ -61,6 +64,7 @@ def test_two_workers_match_the_sequential_run_and_log_to_the_server(tmp_path, sm
         (dask_root / "data" / "08_reporting" / "fleet_run" / "summary.json").read_text()
     )
     assert {m["status"] for m in summary["machines"].values()} == {"done"}
+    assert all(0 < m["cpu_s"] <= m["seconds"] * 1.5 for m in summary["machines"].values())
 
 
 def broken_conf_shim(root: Path) -> Path:
