@@ -11,6 +11,7 @@ import pytest
 from pdm_kedro.evaluation.classification_metrics import (
     best_f1_threshold,
     confusion_counts,
+    pr_auc,
     ranking_metrics,
     threshold_metrics,
 )
@@ -73,6 +74,14 @@ def test_ranking_metrics_nan_with_one_class():
     assert math.isnan(got["pr_auc"]) and math.isnan(got["roc_auc"])
     got = ranking_metrics(np.zeros(3), np.array([0.1, 0.2, 0.3]))
     assert math.isnan(got["pr_auc"]) and math.isnan(got["roc_auc"])
+    assert math.isnan(pr_auc(np.zeros(3), np.array([0.1, 0.2, 0.3])))
+
+
+def test_pr_auc_alone_is_the_ranking_metrics_pr_auc() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=200)
+    s = rng.random(200) + 0.3 * y
+    assert pr_auc(y, s) == ranking_metrics(y, s)["pr_auc"]
 
 
 def test_best_f1_threshold_by_hand():

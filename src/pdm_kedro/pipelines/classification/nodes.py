@@ -19,6 +19,7 @@ from pdm_kedro.evaluation.ceiling import ceiling_values
 from pdm_kedro.evaluation.classification_metrics import (
     best_f1_threshold,
     confusion_counts,
+    pr_auc,
     ranking_metrics,
     threshold_metrics,
 )
@@ -370,7 +371,7 @@ def assess_alarm_events(
                     level,
                 ),
                 "pr_auc": bootstrap_interval(
-                    episode, lambda r: ranking_metrics(y[r], proba[r])["pr_auc"], resamples,
+                    episode, lambda r: pr_auc(y[r], proba[r]), resamples,
                     seed, level,
                 ),
             },
@@ -399,7 +400,7 @@ def assess_alarm_events(
             episode, lambda r: threshold_metrics(y[r], alarm[r])["f1"], resamples, seed, level
         ),
         "pr_auc": bootstrap_interval(
-            episode, lambda r: ranking_metrics(y[r], proba[r])["pr_auc"], resamples, seed, level
+            episode, lambda r: pr_auc(y[r], proba[r]), resamples, seed, level
         ),
         **{m: records_interval(model_records, m, resamples, seed, level) for m in EVENT_METRICS},
     }
