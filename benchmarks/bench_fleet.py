@@ -14,7 +14,8 @@ Writes ``<data root>/08_reporting/fleet_benchmark.json``:
 - ``sequential_s`` / ``dask_s`` / ``speedup`` / ``identical_metrics``: the 10 priority machines
   by one ``kedro run`` and by ``pdm-kedro fleet run`` on a LocalCluster of 2 single-threaded
   workers (a fresh data root: machines in the given order), comparing their
-  ``fleet_metrics.csv``; ``dask_with_history_s`` / ``speedup_with_history``: the fleet run again
+  ``fleet_metrics.csv`` (each machine's seconds and CPU seconds on its worker in
+  ``dask_machine_s`` / ``dask_machine_cpu_s``); ``dask_with_history_s`` / ``speedup_with_history``: the fleet run again
   on a fresh root holding only the first fleet run's ``summary.json`` (as a nightly run finds
   the previous night's timings: machines submitted longest first), its metrics compared too;
   and ``projection`` from the measured per-machine cost (a projection, not a measurement).
@@ -187,6 +188,9 @@ def speedup(work: Path, workers: int) -> dict:
         "dask_machine_s": {
             m: round(o["seconds"], 1) for m, o in summary["machines"].items() if o["seconds"]
         },  # fmt: skip
+        "dask_machine_cpu_s": {  # CPU seconds of each task: the rest of its seconds it waited
+            m: round(o["cpu_s"], 1) for m, o in summary["machines"].items() if o.get("cpu_s")
+        },
         "dask_fixed_s": round(distributed - summary["wall_s"], 1),
         "dask_phases_s": summary.get("phases_s"),
         "projection": {
