@@ -118,3 +118,12 @@ def test_a_failing_machine_is_reported_retried_and_the_other_finishes(tmp_path, 
     assert family_metrics(tmp_path / "data", TEST_MACHINE) == family_metrics(
         small_run["data"], TEST_MACHINE
     )
+    # the command started the server over tmp_path/mlflow.db: the experiment it created keeps
+    # its artifacts beside that store, written by the worker, not uploaded through the server
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    store = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = store.get_experiment_by_name("pdm_kedro")
+    assert experiment.artifact_location == (tmp_path / "mlartifacts").resolve().as_uri()
+    assert list((tmp_path / "mlartifacts").rglob("MLmodel"))  # the good machine's models
+    assert "mlflow-artifacts" not in (tmp_path / "mlflow_server.log").read_text()

@@ -172,7 +172,12 @@ def run(
         if server is not None:
             tracking_server.wait_until_up(server)
         experiment = _experiment_name(project_path, kedro_env)
-        tracking_server.ensure_experiment(tracking_uri, experiment)
+        # a server this command started serves this host's workers only: a new experiment's
+        # artifacts go where `kedro run` on the same store puts them (mlartifacts/ beside it),
+        # written by the workers, not uploaded through the server (31 files per machine)
+        tracking_server.ensure_experiment(
+            tracking_uri, experiment, server.artifacts_uri if server is not None else None
+        )
         phase("tracking_server_wait")
         console.print(
             f"{len(machine_ids)} machines on "

@@ -36,6 +36,7 @@ class TrackingServer:
     uri: str
     process: subprocess.Popen
     log_path: Path
+    artifacts_uri: str  # the folder the server serves artifacts from (file URI)
 
     def terminate(self) -> None:
         """Ask the server to stop (SIGTERM to its process group) without waiting."""
@@ -81,11 +82,12 @@ def start_tracking_server(
     port = port or free_port()
     store = backend_store_uri or f"sqlite:///{root.resolve() / 'mlflow_server.db'}"
     log_path = root / "mlflow_server.log"
+    artifacts_uri = (root.resolve() / "mlartifacts").as_uri()
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", store,
-        "--serve-artifacts", "--artifacts-destination", (root.resolve() / "mlartifacts").as_uri(),
+        "--serve-artifacts", "--artifacts-destination", artifacts_uri,
         "--workers", "1",  # one process: no supervisor killing slow-starting children
     ]  # fmt: skip
     # no job runner: its huey consumers (4 more processes) serve MLflow's GenAI jobs, unused here
@@ -96,7 +98,7 @@ def start_tracking_server(
         process = subprocess.Popen(  # noqa: S603
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-    server = TrackingServer(f"http://127.0.0.1:{port}", process, log_path)
+    server = TrackingServer(f"http://127.0.0.1:{port}", process, log_path, artifacts_uri)
     if not wait:
         return server
     try:
@@ -127,10 +129,12 @@ def wait_until_up(server: TrackingServer, timeout: float = SERVER_START_TIMEOUT_
     raise RuntimeError(f"mlflow server at {server.uri} did not answer within {timeout:.0f} s")
 
 
-def ensure_experiment(tracking_uri: str, name: str) -> str:
+def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | None = None) -> str:
     """Create the experiment ``name`` on the tracking server unless it exists; its id.
 
     Done once, before any worker starts, so concurrent runs never race to create it.
+    ``artifact_location``: where a new experiment's artifacts go (None: the server's default,
+    uploaded through the server); an existing experiment keeps its own.
     """
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
@@ -140,4 +144,4 @@ def ensure_experiment(tracking_uri: str, name: str) -> str:
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
         return experiment.experiment_id
-    return client.create_experiment(name)
+    return client.create_experiment(name, artifact_location=artifact_location)
