@@ -73,8 +73,11 @@ def start_tracking_server(
 ) -> TrackingServer:
     """Start ``mlflow server`` on 127.0.0.1 with its store and artifacts under ``root``.
 
-    The backend store defaults to ``sqlite:///<root>/mlflow_server.db``; artifacts go to
-    ``<root>/mlartifacts`` (served by the server, so workers need no access to that folder).
+    The backend store defaults to ``sqlite:///<root>/mlflow_server.db``; the server serves
+    artifacts from ``<root>/mlartifacts`` (``artifacts_uri``): uploaded through it for an
+    experiment with the server's default location, written there directly by same-host
+    clients for an experiment created with that folder as its location
+    (:func:`ensure_experiment`).
     ``wait=False`` returns at once (its URI is known): call :func:`wait_until_up` before use,
     meanwhile the caller can start workers.
     """
