@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -167,3 +168,32 @@ def test_a_failed_run_keeps_the_metrics_of_the_nodes_that_finished(logged) -> No
             error=RuntimeError("a later node failed"), run_params={}, pipeline=None, catalog=None
         )
     assert MlflowClient().get_run(run.info.run_id).data.metrics == {"m1.classification.f1": 0.5}
+
+
+def test_metrics_that_cannot_be_sent_on_a_failed_run_warn_and_keep_the_run_error(
+    logged, caplog
+) -> None:
+    """The node's error is what the user sees; the lost metrics are named in a warning."""
+    from pdm_kedro.datasets.mlflow_metrics import (  # noqa: PLC0415
+        MlflowMetricsBatchDataset,
+        hold_metrics,
+    )
+
+    missing_run = "0" * 32  # a run the store does not have: sending fails
+    hook = TrackingHook()
+    hook._is_mlflow_enabled = True
+    hook._already_active_mlflow = True
+    with mlflow.start_run():
+        hold_metrics(missing_run)
+        dataset = MlflowMetricsBatchDataset(run_id=missing_run, prefix="m1.classification")
+        dataset.save({"f1": {"value": 0.5, "step": 0}})
+        hook_logger = logging.getLogger("pdm_kedro.tracking_hook")
+        hook_logger.addHandler(caplog.handler)  # whatever the project's logging config did
+        try:
+            hook.on_pipeline_error(
+                error=RuntimeError("a node failed"), run_params={}, pipeline=None, catalog=None
+            )
+        finally:
+            hook_logger.removeHandler(caplog.handler)
+    assert "metrics of the failed run could not be sent" in caplog.text
+    assert "not found" in caplog.text  # MLflow's reason

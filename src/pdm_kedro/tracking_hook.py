@@ -21,6 +21,7 @@ Everything else is kedro-mlflow's behaviour.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -31,6 +32,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
 from pdm_kedro.datasets.mlflow_metrics import flush_held_metrics, hold_metrics
+
+logger = logging.getLogger(__name__)
 
 # the plugin's distribution name, as Kedro matches it in DISABLE_HOOKS_FOR_PLUGINS
 KEDRO_MLFLOW_PLUGIN = "kedro_mlflow"
@@ -66,17 +69,27 @@ class TrackingHook(MlflowHook):
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """The held metrics, then kedro-mlflow's end of the run."""
-        flush_held_metrics()
-        super().after_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+        """The held metrics, then kedro-mlflow's end of the run (also when sending failed: the
+        error is then the run's)."""
+        try:
+            flush_held_metrics()
+        finally:
+            super().after_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
 
     @hook_impl
     def on_pipeline_error(
         self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any
     ) -> None:
-        """The metrics of the nodes that finished are kept: sent before the run is closed."""
+        """The metrics of the nodes that finished are kept: sent before the run is closed. If
+        they cannot be sent, a warning says so and the run's own error stays the one raised."""
         try:
             flush_held_metrics()
+        except Exception as send_error:  # noqa: BLE001 (the node's error matters more)
+            logger.warning(
+                "the metrics of the failed run could not be sent to MLflow: %s: %s",
+                type(send_error).__name__,
+                send_error,
+            )
         finally:
             super().on_pipeline_error(
                 error=error, run_params=run_params, pipeline=pipeline, catalog=catalog
