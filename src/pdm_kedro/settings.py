@@ -28,7 +28,8 @@ CONFIG_LOADER_ARGS = {
 # ConsoleHook shows progress and ends the run with a summary.
 # ScaleOutHooks: see pdm_kedro.distributed.hooks. RunGuardHook: one run per machine and data root,
 # aliases only after success, interrupted runs FAILED, edge bundles swapped in whole.
-# kedro-mlflow's hook, registered here as TrackingHook (each parameter logged once per run)
+# kedro-mlflow's hook, registered here as TrackingHook (parameters logged once per run, in one
+# request at its start; metrics held and sent when the run ends)
 DISABLE_HOOKS_FOR_PLUGINS = (KEDRO_MLFLOW_PLUGIN,)
 HOOKS = (
     ConfigCheckHook(), ConfigEnvHook(), ScaleOutHooks(), ConsoleHook(), RunGuardHook(), TrackingHook(),

@@ -47,14 +47,19 @@ class TrackingHook(MlflowHook):
         self._logged_run: str | None = None
         self._logged: dict[str, str] = {}
 
-    def _log_param(self, name: str, value: Any) -> Any:
-        if self._logged_run != self.run_id:  # a new run (a warm worker runs many sessions)
+    def _logged_this_run(self) -> dict[str, str]:
+        """``{name: value as logged}`` of the current run (a warm worker runs many sessions)."""
+        if self._logged_run != self.run_id:
             self._logged_run, self._logged = self.run_id, {}
+        return self._logged
+
+    def _log_param(self, name: str, value: Any) -> Any:
+        logged = self._logged_this_run()
         text = str(value)
-        if self._logged.get(name) == text:
+        if logged.get(name) == text:
             return None
         result = super()._log_param(name, value)  # a changed value still fails as MLflow says
-        self._logged[name] = text
+        logged[name] = text
         return result
 
     @hook_impl
@@ -111,16 +116,15 @@ class TrackingHook(MlflowHook):
         """Every parameter input of ``pipeline``, logged in ``log_batch`` requests."""
         names = sorted(n for n in pipeline.inputs() if n.startswith("params:") or n == "parameters")
         items = self._param_items({name: catalog.load(name) for name in names})
-        if self._logged_run != self.run_id:
-            self._logged_run, self._logged = self.run_id, {}
+        logged = self._logged_this_run()
         batch = []
         for name, value in items.items():
             text = str(value)
             if len(text) > MAX_PARAM_VAL_LENGTH:
                 self._log_param(name, value)  # tag, truncate or fail: the plugin's strategy
-            elif self._logged.get(name) != text:
+            elif logged.get(name) != text:
                 batch.append(Param(name, text))
         client = MlflowClient()
         for start in range(0, len(batch), MAX_PARAMS_TAGS_PER_BATCH):
             client.log_batch(self.run_id, params=batch[start : start + MAX_PARAMS_TAGS_PER_BATCH])
-        self._logged.update({param.key: param.value for param in batch})
+        logged.update({param.key: param.value for param in batch})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pdm_kedro.console.hooks import FLEET, node_group, stage_map, stage_names
+from pdm_kedro.console.hooks import FLEET, node_group, stage_map
+from pdm_kedro.pipeline_registry import discover_templates
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +19,7 @@ def test_every_node_gets_the_stage_whose_registered_pipeline_holds_it(isolated_p
     bootstrap_project(PROJECT)
     stages = stage_map()
     expected = {}
-    for stage in stage_names():
+    for stage in discover_templates():
         try:
             stage_pipeline = pipelines[stage]
         except KeyError:

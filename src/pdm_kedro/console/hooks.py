@@ -9,9 +9,7 @@ prints the summary table and saves it as the ``run_summary`` catalog dataset
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 import re
 import time
 from collections import defaultdict
@@ -43,15 +41,9 @@ SUMMARY_WIDTH = 160  # columns of the summary table when stdout is not a termina
 METRICS = re.compile(r"^(?P<machine>[^.]+)\.(?P<family>[^.]+)\.metrics$")
 
 
-def stage_names() -> list[str]:
-    """The template stages (one folder each under ``pdm_kedro/pipelines``), without importing."""
-    import pdm_kedro.pipelines as package  # noqa: PLC0415 (the bottom floor must not import it)
-
-    return [m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg]
-
-
 def stage_map() -> dict[str, str]:
-    """``{node name without its machine prefix: stage}`` from the stages' templates.
+    """``{node name without its machine prefix: stage}`` from the stages' templates
+    (:func:`pdm_kedro.pipeline_registry.discover_templates`, what the registry builds from).
 
     A machine's stage pipeline is its stage template under the machine's namespace, so the
     template's node names are the names without the machine prefix. The templates are read, not
@@ -60,11 +52,12 @@ def stage_map() -> dict[str, str]:
     progress display. Fleet-level nodes (not namespaced) are not in a template:
     :func:`node_group` takes their stage from their function's module.
     """
+    from pdm_kedro.pipeline_registry import discover_templates  # noqa: PLC0415 (at run start, not import)
+
     out: dict[str, str] = {}
     try:
-        for stage in stage_names():
-            module = importlib.import_module(f"pdm_kedro.pipelines.{stage}")
-            for node in module.create_pipeline().nodes:
+        for stage, template in discover_templates().items():
+            for node in template.nodes:
                 out.setdefault(node.name, stage)
     except Exception:  # noqa: BLE001  (progress must never break a run: fall back to namespaces)
         logger.debug("no stage templates: progress groups nodes by namespace", exc_info=True)

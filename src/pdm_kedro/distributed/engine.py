@@ -87,9 +87,8 @@ class MachineOutcome:
     status: str = "pending"  # pending, running, done, failed
     attempts: int = 0
     seconds: float | None = None
-    cpu_s: float | None = (
-        None  # CPU seconds of the task's process (session mode): seconds - cpu_s waited
-    )
+    # CPU seconds of the task's process (session mode): the rest of ``seconds`` it waited
+    cpu_s: float | None = None
     error: str | None = None
     worker: str | None = None
 
