@@ -75,8 +75,13 @@ class ConfigCheckHook:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
-        """Raise :class:`pdm_kedro.config_check.ConfigError` naming file, key and allowed values."""
-        check_parameters(context.params, Path(context.config_loader.conf_source), context.env)
+        """Raise :class:`pdm_kedro.config_check.ConfigError` naming file, key and allowed values.
+
+        Checks the parameters as configured (the files and ``--params``), read from the config
+        loader: ``context.params`` would also validate them against the type hints of every
+        registered pipeline's nodes, building each (the session validates the ones it runs)."""
+        parameters = context.config_loader["parameters"]
+        check_parameters(parameters, Path(context.config_loader.conf_source), context.env)
 
 
 class RunInterrupted(click.ClickException):

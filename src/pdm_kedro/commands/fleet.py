@@ -140,6 +140,8 @@ def run(
                 root, backend_store_uri=store, wait=False
             )
             tracking_uri = server.uri
+    if scheduler is None:  # the LocalCluster's workers: their libraries imported meanwhile
+        engine.start_worker_forkserver()
     try:
         bootstrap_project(project_path)
         try:
