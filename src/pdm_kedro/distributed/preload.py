@@ -16,5 +16,7 @@ try:
 
     import_run_libraries()
 except Exception:  # noqa: BLE001 (reported; the worker's warm-up raises it where it is seen)
-    print("pdm_kedro: the workers' forkserver could not import the run's libraries:", file=sys.stderr)
+    print(
+        "pdm_kedro: the workers' forkserver could not import the run's libraries:", file=sys.stderr
+    )
     traceback.print_exc()
