@@ -27,7 +27,7 @@ from kedro.pipeline import Pipeline
 from pdm_kedro.distributed.lazy_registry import LazyRegistry, concatenate
 from pdm_kedro.families import FAMILIES, family_names, family_of_namespace
 from pdm_kedro.fleet import load_project_parameters, machines_in_parameters, priority_machines
-from pdm_kedro.pipelines import diagnosis, reporting
+from pdm_kedro.pipelines import reporting
 
 # Stages that produce a machine's raw splits, by the machine's `source.type`.
 SOURCE_STAGES = {"synthetic": "data_generation", "file": "data_ingestion"}
@@ -167,6 +167,10 @@ def build_registry(templates: dict[str, Pipeline], parameters: dict) -> LazyRegi
     are left out of the training pipelines: ``scoring`` is its own pipeline over every defined
     machine (select one with ``--namespaces``).
     """
+    # the diagnosis stage's fleet node (its module imports scikit-learn): imported when a
+    # registry is built, not with the project's settings (a fleet command's own process)
+    from pdm_kedro.pipelines import diagnosis  # noqa: PLC0415
+
     machines = machines_in_parameters(parameters)
     priority = priority_machines(parameters)
     inference = {stage for stage in templates if is_inference_stage(stage)}

@@ -111,12 +111,12 @@ def run(
     tracking_uri: str | None,
 ) -> None:
     """One Kedro session per machine, as Dask tasks; then fleet_metrics for those that ran."""
-    from kedro.framework.startup import bootstrap_project
+    # what starts the tracking server and the workers' forkserver is imported first (standard
+    # library and paths only): both start before this process imports Kedro and Dask
     from rich.console import Console
-    from rich.live import Live
 
-    from pdm_kedro.distributed import engine, tracking_server
-    from pdm_kedro.fleet import UnknownMachineError
+    from pdm_kedro.distributed import tracking_server
+    from pdm_kedro.distributed.forkserver import start_worker_forkserver
     from pdm_kedro.paths import data_root, mlflow_tracking_uri, project_root
 
     command_started = time.perf_counter()
@@ -141,8 +141,14 @@ def run(
             )
             tracking_uri = server.uri
     if scheduler is None:  # the LocalCluster's workers: their libraries imported meanwhile
-        engine.start_worker_forkserver()
+        start_worker_forkserver()
     try:
+        from kedro.framework.startup import bootstrap_project
+        from rich.live import Live
+
+        from pdm_kedro.distributed import engine
+        from pdm_kedro.fleet import UnknownMachineError
+
         bootstrap_project(project_path)
         try:
             machine_ids = _machine_list(machines, kedro_env, project_path)

@@ -35,14 +35,13 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from pdm_kedro.config_check import CHECK_MACHINES_ENV
 from pdm_kedro.distributed.config_loader import machine_scope
+from pdm_kedro.distributed.forkserver import (
+    ONE_THREAD_ENV,
+    _environ,
+    start_worker_forkserver,
+)
 
 ISOLATIONS = ("session", "process")
-# numerical libraries: one thread per single-threaded worker (Dask's nanny sets the same)
-ONE_THREAD_ENV = {
-    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-    "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
-}  # fmt: skip
-
 # Dask config of the LocalCluster (its scheduler in the command's process, its workers get it
 # from their nannies): Dask's monitoring for its dashboard, which the LocalCluster does not serve,
 # runs less often. On 2 cores every one of these wake-ups is taken from a machine's run:
@@ -69,8 +68,6 @@ FORWARDED_ENV = (
     "PDM_DATA_ROOT", "PDM_MLFLOW_TRACKING_URI", "KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK",
     "MLFLOW_DISABLE_TELEMETRY", "PYTHONPATH", "KEDRO_LOGGING_CONFIG",
 )  # fmt: skip
-# imported once by the forkserver the LocalCluster's workers are forked from
-PRELOAD_MODULE = "pdm_kedro.distributed.preload"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 BOX = re.compile(r"[│╭╮╰╯─┃]")
 
@@ -182,31 +179,15 @@ def import_run_libraries() -> None:
     from pdm_kedro import pipeline_registry  # noqa: PLC0415
 
     pipeline_registry.discover_templates()
+    # imported on a run's way rather than by the modules above: MLflow's start_run looks for
+    # Databricks' dbutils through IPython and tags the run with its git commit (GitPython);
+    # Pandera's checks register its Hypothesis strategies; Kedro loads the plugins' hooks
+    import git  # noqa: F401, PLC0415
+    import IPython  # noqa: F401, PLC0415
+    import pandera.strategies  # noqa: F401, PLC0415
+    from kedro.framework.hooks.manager import _create_hook_manager  # noqa: PLC0415
 
-
-def start_worker_forkserver() -> None:
-    """Start the forkserver the LocalCluster's worker processes are forked from, with
-    :func:`import_run_libraries` done in it once (module :mod:`pdm_kedro.distributed.preload`).
-
-    Spawned workers (Dask's default) import the libraries each, about 5.5 s of CPU per worker
-    taken from the other processes starting on the same cores (the MLflow server, the
-    command); forked from this server they start with them imported. Call it as early as
-    possible: the forkserver imports while the command reads its configuration, and workers
-    asked for meanwhile wait for it. Numerical libraries get one thread (no thread pool is
-    running when the server forks). A forkserver already running in this process is kept.
-    """
-    import multiprocessing  # noqa: PLC0415
-    import multiprocessing.forkserver  # noqa: PLC0415
-
-    import dask  # noqa: PLC0415
-    from distributed.utils import get_mp_context  # noqa: PLC0415
-
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-        get_mp_context()  # Dask sets its own preload list once per process: ours replaces it
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["distributed", PRELOAD_MODULE])
-    with _environ(ONE_THREAD_ENV):
-        multiprocessing.forkserver.ensure_running()
+    _create_hook_manager().load_setuptools_entrypoints("kedro.hooks")
 
 
 @functools.cache
@@ -240,21 +221,6 @@ class WarmKedroWorker(WorkerPlugin):
         """Bootstrap the project in the worker process."""
         with _environ(self.env):
             warm_up(self.project_path)
-
-
-@contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``values`` set inside the block, as it was after it."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextlib.contextmanager
