@@ -163,10 +163,12 @@ def run(
     phase("start_and_machine_list")
     try:
         client, cluster = engine.connect(scheduler, workers)
-    except engine.SchedulerUnreachableError as error:
+    except BaseException as error:  # the server started above must not outlive the command
         if server is not None:
             server.stop()
-        raise click.ClickException(str(error)) from None
+        if isinstance(error, engine.SchedulerUnreachableError):
+            raise click.ClickException(str(error)) from None
+        raise
     phase("cluster_start")
     try:
         log_dir = data_root() / "08_reporting" / "fleet_run"

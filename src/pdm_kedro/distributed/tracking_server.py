@@ -47,19 +47,33 @@ class TrackingServer:
                 os.killpg(self.process.pid, signal.SIGTERM)
 
     def stop(self) -> None:
-        """Stop the server and its workers (it runs in its own process group)."""
+        """Stop the server and its workers (it runs in its own process group).
+
+        ``mlflow server`` is a launcher process that starts the HTTP server as its child and
+        waits for it. Once the server has stopped, the launcher is ended at once: left to exit
+        by itself it would spend about 0.8 s tearing down its interpreter (MLflow imported),
+        with nothing left to stop or flush.
+        """
         import signal  # noqa: PLC0415
+
+        import psutil  # noqa: PLC0415
 
         if self.process.poll() is not None:
             return
         try:
+            server = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            server = []
+        try:
             os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
         except ProcessLookupError:
-            pass
+            return
+        _, alive = psutil.wait_procs(server, timeout=20)
+        if alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.kill()  # the launcher: its server is gone
+        self.process.wait()
 
     def __enter__(self) -> TrackingServer:
         return self
