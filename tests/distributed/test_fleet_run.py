@@ -65,6 +65,12 @@ def test_two_workers_match_the_sequential_run_and_log_to_the_server(tmp_path, sm
     )
     assert {m["status"] for m in summary["machines"].values()} == {"done"}
     assert all(0 < m["cpu_s"] <= m["seconds"] * 1.5 for m in summary["machines"].values())
+    # each machine's session wrote its own full log (the two ran at the same time)
+    for machine, other in ((TEST_MACHINE, OTHER), (OTHER, TEST_MACHINE)):
+        log = (dask_root / "data" / "logs" / f"kedro_run_{machine}.log").read_text()
+        assert f"{machine}: data_generation done" in log
+        assert f"{other}: data_generation done" not in log
+    assert not (dask_root / "data" / "logs" / "kedro_run.log").exists()
 
 
 def broken_conf_shim(root: Path) -> Path:

@@ -33,6 +33,7 @@ from pdm_kedro.console.runlog import (
     install_scope_prefix,
     scope_of,
 )
+from pdm_kedro.distributed.config_loader import scoped_machines
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,10 @@ class ConsoleHook:
         from kedro.framework.project import LOGGING  # noqa: PLC0415
 
         adopt_library_loggers(dict(LOGGING.data))
-        self.run_log.open(paths.data_root())
+        scope = scoped_machines()  # a fleet task: one machine's session beside others
+        self.run_log.open(
+            paths.data_root(), next(iter(scope)) if scope and len(scope) == 1 else None
+        )
         uri = paths.mlflow_tracking_uri()
         if uri.startswith("sqlite:///"):  # e.g. data/<env>/mlflow.db: sqlite needs its folder
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -102,11 +102,18 @@ class RunLog:
         self.path: Path | None = None
         self._attached: list[logging.Logger] = []
 
-    def open(self, data_root: Path) -> Path:
+    def open(self, data_root: Path, machine: str | None = None) -> Path:
         """Start collecting the session's records for ``<data_root>/logs/kedro_run.log``; the
-        file is not touched until :meth:`start_file`."""
+        file is not touched until :meth:`start_file`.
+
+        ``machine``: the session runs that one machine as a task of ``pdm-kedro fleet run``,
+        next to other machines' sessions on the same data root: its log is
+        ``logs/kedro_run_<machine>.log`` (one shared file was truncated by every session and
+        written by two at once)."""
         self.close()
-        self.path = data_root / RUN_LOG
+        self.path = data_root / (
+            RUN_LOG if machine is None else RUN_LOG.with_name(f"kedro_run_{machine}.log")
+        )
         self._attach(PendingRecords())
         return self.path
 
