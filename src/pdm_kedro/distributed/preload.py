@@ -1,5 +1,5 @@
 """Imported once by the forkserver a LocalCluster's workers are forked from
-(:func:`pdm_kedro.distributed.engine.start_worker_forkserver`): the libraries every machine's
+(:func:`pdm_kedro.distributed.forkserver.start_worker_forkserver`): the libraries every machine's
 run imports, so that each forked worker starts with them imported.
 
 A failure here must not stop the forkserver (the workers could not start, with an obscure
