@@ -65,9 +65,15 @@ def mlflow_tracking_uri() -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-def mlflow_artifact_location() -> str:
-    """Artifact folder of new MLflow experiments: beside the sqlite store in use."""
+def mlflow_artifact_location() -> str | None:
+    """Artifact folder of new MLflow experiments: beside the sqlite store in use.
+
+    None for a tracking server (``http(s)://``, or any other non-sqlite store): a new
+    experiment gets the server's own default (artifacts proxied through it, or its
+    ``--default-artifact-root``). A folder of this host, as it used to be
+    (``<project>/mlartifacts``), is wrong for a server other hosts log to as well.
+    """
     uri = mlflow_tracking_uri()
     if uri.startswith("sqlite:///"):
         return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
-    return (project_root() / "mlartifacts").as_uri()
+    return None

@@ -37,3 +37,27 @@ def test_the_variables_win(monkeypatch, tmp_path):
         assert paths.mlflow_tracking_uri() == "sqlite:///x.db"
     finally:
         paths.use_session_env(None)
+
+
+def test_a_tracking_server_keeps_its_own_artifact_location(monkeypatch):
+    """With a tracking server, a new experiment gets the server's default artifact location
+    (proxied or its --default-artifact-root), not a folder of this host; mlflow.yml reads
+    the same through the project's config loader."""
+    from pdm_kedro import settings
+
+    monkeypatch.setenv(paths.TRACKING_URI_ENV, "http://127.0.0.1:5000")
+    assert paths.mlflow_artifact_location() is None
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(paths.project_root() / "conf"), **settings.CONFIG_LOADER_ARGS
+    )
+    loader.config_patterns["mlflow"] = ["mlflow*", "mlflow*/**", "**/mlflow*"]
+    experiment = loader["mlflow"]["tracking"]["experiment"]
+    assert experiment["create_experiment_kwargs"]["artifact_location"] is None
+    monkeypatch.setenv(paths.TRACKING_URI_ENV, "sqlite:////tmp/x/mlflow.db")
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(paths.project_root() / "conf"), **settings.CONFIG_LOADER_ARGS
+    )
+    loader.config_patterns["mlflow"] = ["mlflow*", "mlflow*/**", "**/mlflow*"]
+    assert loader["mlflow"]["tracking"]["experiment"]["create_experiment_kwargs"][
+        "artifact_location"
+    ] == "file:///tmp/x/mlartifacts"
