@@ -58,6 +58,7 @@ def test_a_tracking_server_keeps_its_own_artifact_location(monkeypatch):
         conf_source=str(paths.project_root() / "conf"), **settings.CONFIG_LOADER_ARGS
     )
     loader.config_patterns["mlflow"] = ["mlflow*", "mlflow*/**", "**/mlflow*"]
-    assert loader["mlflow"]["tracking"]["experiment"]["create_experiment_kwargs"][
-        "artifact_location"
-    ] == "file:///tmp/x/mlartifacts"
+    assert (
+        loader["mlflow"]["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"]
+        == "file:///tmp/x/mlartifacts"
+    )

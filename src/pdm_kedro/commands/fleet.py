@@ -156,18 +156,14 @@ def run(
             raise click.ClickException(str(error)) from None
         if not machine_ids:
             raise click.ClickException("No machines to run.")
+        phase("start_and_machine_list")
+        try:
+            client, cluster = engine.connect(scheduler, workers)
+        except engine.SchedulerUnreachableError as error:
+            raise click.ClickException(str(error)) from None
     except BaseException:  # the server started above must not outlive the command
         if server is not None:
             server.stop()
-        raise
-    phase("start_and_machine_list")
-    try:
-        client, cluster = engine.connect(scheduler, workers)
-    except BaseException as error:  # the server started above must not outlive the command
-        if server is not None:
-            server.stop()
-        if isinstance(error, engine.SchedulerUnreachableError):
-            raise click.ClickException(str(error)) from None
         raise
     phase("cluster_start")
     try:

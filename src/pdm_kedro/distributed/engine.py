@@ -28,6 +28,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -185,9 +186,9 @@ def import_run_libraries() -> None:
     import git  # noqa: F401, PLC0415
     import IPython  # noqa: F401, PLC0415
     import pandera.strategies  # noqa: F401, PLC0415
-    from kedro.framework.hooks.manager import _create_hook_manager  # noqa: PLC0415
 
-    _create_hook_manager().load_setuptools_entrypoints("kedro.hooks")
+    for plugin in entry_points(group="kedro.hooks"):  # what Kedro loads into each session
+        plugin.load()
 
 
 @functools.cache
