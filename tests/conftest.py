@@ -41,6 +41,10 @@ SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# two xdist workers share the two cores: one OpenMP thread per process (and per `kedro run` it
+# starts). The XGBoost families' n_jobs null reads it (evaluation.model_inputs.thread_budget);
+# their trees are the same for any thread count (tests/evaluation/test_model_inputs.py).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # hypothesis (schemathesis' engine, tests/service) keeps its example database and caches in
 # ./.hypothesis by default: inside the project. Keep them in a temporary folder instead.
 os.environ.setdefault(

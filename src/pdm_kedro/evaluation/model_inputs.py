@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,9 +31,27 @@ def feature_matrix(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return frame[list(names)].to_numpy(dtype=np.float32)
 
 
+def thread_budget() -> int:
+    """Threads one model fit may use: ``OMP_NUM_THREADS`` when set (the fleet's Dask workers set
+    1 each, as may a user on a shared machine), else every core this process may run on."""
+    configured = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def xgboost_settings(params: dict[str, Any]) -> dict[str, Any]:
-    """XGBoost constructor arguments from a family's parameters (seeded)."""
+    """XGBoost constructor arguments from a family's parameters (seeded).
+
+    ``n_jobs`` null (or absent) is :func:`thread_budget`. The ``hist`` trees and their
+    predictions are identical for any thread count (``tests/evaluation/test_model_inputs.py``),
+    so the budget changes only the time a fit takes.
+    """
     settings = dict(params["xgboost"])
+    if settings.get("n_jobs") is None:
+        settings["n_jobs"] = thread_budget()
     settings["random_state"] = int(params["seed"])
     settings["early_stopping_rounds"] = int(params["early_stopping_rounds"])
     return settings

@@ -5,6 +5,7 @@ import pytest
 
 from pdm_kedro.pipelines.reporting.nodes import (
     FLEET_COLUMNS,
+    _model_section,
     beats_baseline,
     build_fleet_metrics,
     write_model_card,
@@ -148,3 +149,13 @@ def test_fleet_event_rows_pool_every_machines_test_episodes():
     assert fleet.loc["median_lead_time_h", "value"] == 30.0
     assert bool(fleet.loc["false_alarms_per_1000h", "beats_baseline"])
     assert (fleet["value_lo"] <= fleet["value_hi"]).all()
+
+
+def test_model_card_lists_a_null_setting_as_null() -> None:
+    """XGBoost's ``n_jobs: null`` (the process's thread budget) reads as in metrics.json, not as a
+    nested setting to look up there."""
+    lines = _model_section(
+        {"family": "classification", "model": {"max_depth": 3, "n_jobs": None, "grid": [1, 2]}}
+    )
+    assert "`max_depth` = 3, `n_jobs` = null" in lines
+    assert "More settings in `classification/metrics.json`: grid." in lines

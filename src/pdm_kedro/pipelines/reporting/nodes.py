@@ -118,9 +118,18 @@ def _fmt(value: Any) -> str:
 def _model_section(doc: dict[str, Any]) -> list[str]:
     lines = [f"### {doc['family']}", ""]
     model = doc.get("model") or {}
-    simple = {k: v for k, v in model.items() if isinstance(v, str | int | float | bool)}
+    # a null setting (e.g. XGBoost's n_jobs: the process's thread budget) reads as in the JSON
+    simple = {
+        k: v for k, v in model.items() if v is None or isinstance(v, str | int | float | bool)
+    }
     if simple:
-        lines += [", ".join(f"`{key}` = {_fmt(value)}" for key, value in simple.items()), ""]
+        lines += [
+            ", ".join(
+                f"`{key}` = {'null' if value is None else _fmt(value)}"
+                for key, value in simple.items()
+            ),
+            "",
+        ]
     nested = [k for k in model if k not in simple]
     if nested:
         lines += [f"More settings in `{doc['family']}/metrics.json`: {', '.join(nested)}.", ""]
