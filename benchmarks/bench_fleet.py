@@ -12,14 +12,18 @@ Writes ``<data root>/08_reporting/fleet_benchmark.json``:
 - ``one_machine_startup_s[n]``: ``kedro run -e <generated env> --namespaces <machine>`` from
   process start to its first node;
 - ``sequential_s`` / ``dask_s`` / ``speedup`` / ``identical_metrics``: the 10 priority machines
-  by one ``kedro run`` and by ``pdm-kedro fleet run`` on a LocalCluster of 2 single-threaded
-  workers (a fresh data root: machines in the given order), comparing their
-  ``fleet_metrics.csv`` (each machine's seconds and CPU seconds on its worker in
+  by one single-threaded ``kedro run`` (``OMP_NUM_THREADS=1``: the same work as the workers do,
+  one machine after another) and by ``pdm-kedro fleet run`` on a LocalCluster of 2
+  single-threaded workers (a fresh data root: machines in the given order), comparing their
+  ``fleet_metrics.csv``; ``default_run_s`` / ``speedup_vs_default_run``: the default
+  ``kedro run`` as a user starts it (XGBoost on every core, ``n_jobs: null``), its metrics
+  compared too (each machine's seconds and CPU seconds on its worker in
   ``dask_machine_s`` / ``dask_machine_cpu_s``); ``dask_with_history_s`` / ``speedup_with_history``: the fleet run again
   on a fresh root holding only the first fleet run's ``summary.json`` (as a nightly run finds
   the previous night's timings: machines submitted longest first), its metrics compared too;
   and ``projection`` from the measured per-machine cost (a projection, not a measurement).
-  About 10 minutes on an idle 2-core host (the sequential run alone is about 250 s);
+  About 13 minutes on an idle 2-core host (the single-threaded run alone is about 250 s, the
+  default run about 205 s);
 - ``isolation`` (``--isolation-compare``, small config, two machines, 2 workers): each
   machine's seconds on its worker with ``--isolation session`` (a KedroSession in the warm
   worker) and ``--isolation process`` (a ``kedro run`` subprocess per machine), and each
@@ -143,12 +147,12 @@ def speedup(work: Path, workers: int) -> dict:
     """The 10 priority machines: one `kedro run` vs `pdm-kedro fleet run` on a LocalCluster."""
     seq_root, dask_root = work / "sequential", work / "dask"
     loads = {"before_sequential": os.getloadavg()[0]}  # 1-min load average: was the host idle?
-    started = time.perf_counter()
-    subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "kedro", "run"], cwd=PROJECT, env=base_env(seq_root),
-        check=True, capture_output=True,
-    )  # fmt: skip
-    sequential = time.perf_counter() - started
+    # the same work one machine after another on one thread, as each worker does it
+    sequential = _kedro_run_s(seq_root, {"OMP_NUM_THREADS": "1"})
+    # the default `kedro run`: one machine after another, XGBoost on every core (n_jobs null)
+    loads["before_default_run"] = os.getloadavg()[0]
+    default_root = work / "default_run"
+    default_run = _kedro_run_s(default_root, {"OMP_NUM_THREADS": None})
     priority = _priority()
     loads["before_dask"] = os.getloadavg()[0]
     distributed = _fleet_run_s(priority, workers, dask_root)
@@ -163,7 +167,7 @@ def speedup(work: Path, workers: int) -> dict:
     a = fleet_table(seq_root / "data" / "08_reporting" / "fleet_metrics.csv")
     same = all(
         _same_metrics(a, fleet_table(root / "data" / "08_reporting" / "fleet_metrics.csv"))
-        for root in (dask_root, nightly_root)
+        for root in (dask_root, nightly_root, default_root)
     )
     summary = json.loads(summary_path.read_text())
     nightly_summary = json.loads(
@@ -178,6 +182,8 @@ def speedup(work: Path, workers: int) -> dict:
         "dask_s": round(distributed, 1),
         "speedup": round(sequential / distributed, 3),
         "identical_metrics": same,
+        "default_run_s": round(default_run, 1),
+        "speedup_vs_default_run": round(default_run / distributed, 3),
         "dask_order": summary.get("order"),
         "dask_with_history_s": round(nightly, 1),
         "speedup_with_history": round(sequential / nightly, 3),
@@ -205,6 +211,23 @@ def speedup(work: Path, workers: int) -> dict:
             },
         },
     }
+
+
+def _kedro_run_s(root: Path, threads: dict[str, str | None]) -> float:
+    """Seconds of one default ``kedro run`` with data under ``root`` and ``threads`` set in its
+    environment (``None``: unset)."""
+    env = base_env(root)
+    for name, value in threads.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    started = time.perf_counter()
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "kedro", "run"], cwd=PROJECT, env=env, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - started
 
 
 def _fleet_run_s(machines: list[str], workers: int, root: Path) -> float:
