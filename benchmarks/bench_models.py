@@ -14,6 +14,8 @@ sqlite store) in a scratch data root, twice by default, and prints and saves:
   and RMSE within 110 % of the ceiling's, anomaly F1 >= 0.85; fleet-wide >= 90 % of the test
   failures warned >= 24 h ahead, <= 1 false alarm per 1,000 h, and >= 18 of the 20 key sensors
   whose forecast beats both naive and seasonal naive (``beats_baseline`` of their MAPE rows);
+- whether the failure classifier and the RUL model agree on test (``p_rul_consistency``,
+  :func:`consistency_table`): the share of alarms whose predicted RUL is over twice the horizon;
 - reproducibility: whether both runs wrote identical ``fleet_metrics.csv`` values.
 
     python benchmarks/bench_models.py [--runs 2] [--data-root DIR] [--params a.b=1,c=2]
@@ -254,6 +256,50 @@ def target_table(fleet_csv: Path, machines: list[str]) -> list[dict]:
     return rows
 
 
+def consistency_table(data_root: Path, machines: list[str], horizon_h: float) -> dict:
+    """Do the failure classifier and the RUL model agree on the test rows (issue 10, item 3)?
+
+    Per machine, from the run's test predictions of both families (same rows, same order):
+    the alarms (P(failure) at or above the chosen threshold), the share of them whose predicted
+    RUL is above twice the failure horizon (the classifier says "within the horizon", the RUL
+    model says "far beyond it"), the median predicted RUL at an alarm, and the rows whose
+    predicted RUL is within half the horizon but have no alarm."""
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    out: dict = {"horizon_h": horizon_h, "machines": {}}
+    total_alarms = total_far = 0
+    for m in machines:
+        folder = data_root / "07_model_output" / m
+        cls_path = folder / "classification" / "test_predictions.parquet"
+        rul_path = folder / "regression" / "test_predictions.parquet"
+        if not (cls_path.exists() and rul_path.exists()):
+            continue
+        cls, rul = pd.read_parquet(cls_path), pd.read_parquet(rul_path)
+        if len(cls) != len(rul):
+            out["machines"][m] = {"note": f"{len(cls)} vs {len(rul)} test rows: not compared"}
+            continue
+        alarm = cls["alarm"].to_numpy().astype(bool)
+        predicted = rul["rul_predicted"].to_numpy(np.float64)
+        far = alarm & (predicted > 2 * horizon_h)
+        total_alarms += int(alarm.sum())
+        total_far += int(far.sum())
+        out["machines"][m] = {
+            "alarms": int(alarm.sum()),
+            "alarms_with_rul_over_2x_horizon": round(float(far.sum() / max(alarm.sum(), 1)), 3),
+            "median_rul_at_alarm_h": (
+                round(float(np.median(predicted[alarm])), 1) if alarm.any() else None
+            ),
+            "rows_rul_under_half_horizon_without_alarm": int(
+                (~alarm & (predicted < horizon_h / 2)).sum()
+            ),
+        }
+    out["fleet_alarms_with_rul_over_2x_horizon"] = (
+        round(total_far / total_alarms, 3) if total_alarms else None
+    )
+    return out
+
+
 def main() -> None:
     """Run the benchmark and save its figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -294,6 +340,10 @@ def main() -> None:
         reproducible = all(f.equals(frames[0]) for f in frames[1:])
 
     first = runs[0]
+    horizon_h = float(
+        load_project_parameters("base", PROJECT_ROOT / "conf")["labels"]["failure_horizon_hours"]
+    )
+    consistency = consistency_table(Path(first["data_root"]), machines, horizon_h)
     results = {
         "benchmark": "models: default kedro run (data through reports, tracking on)",
         "machines": len(machines),
@@ -315,6 +365,7 @@ def main() -> None:
         "targets": rows,
         "targets_met": sum(r["met"] for r in rows),
         "targets_total": len(rows),
+        "p_rul_consistency": consistency,
     }
     data_root = args.data_root or Path(first["data_root"])
     out = data_root / "08_reporting" / "benchmark_models.json"
@@ -342,6 +393,13 @@ def main() -> None:
               f"{fmt(r['baseline']):>9s} {fmt(r.get('ceiling')):>9s} {fmt(r['threshold']):>9s}  "
               f"{'yes' if r['met'] else 'no'}  ({r['target']})")  # fmt: skip
     print(f"  targets met: {results['targets_met']} / {results['targets_total']}")
+    print("  failure probability vs RUL on test (alarms whose predicted RUL is over "
+          f"{2 * horizon_h:g} h):")  # fmt: skip
+    for m, c in consistency["machines"].items():
+        if "alarms" in c:
+            print(f"    {m:36s} {c['alarms_with_rul_over_2x_horizon']:6.1%} of {c['alarms']} "
+                  f"alarms, median RUL at an alarm {c['median_rul_at_alarm_h']} h")  # fmt: skip
+    print(f"    fleet: {consistency['fleet_alarms_with_rul_over_2x_horizon']}")
     print(f"saved {out}")
 
 
