@@ -12,6 +12,7 @@ from pdm_kedro.evaluation.model_inputs import (
     feature_matrix,
     gain_importance,
     select_feature_names,
+    thread_budget,
     xgboost_settings,
 )
 from pdm_kedro.evaluation.report import frame_fingerprint, metric_rows
@@ -169,6 +170,7 @@ def test_xgboost_settings_are_seeded():
     params = {"xgboost": {"max_depth": 3}, "seed": "7", "early_stopping_rounds": "5"}
     assert xgboost_settings(params) == {
         "max_depth": 3,
+        "n_jobs": thread_budget(),  # absent: the process's thread budget
         "random_state": 7,
         "early_stopping_rounds": 5,
     }

@@ -25,7 +25,7 @@ from pdm_kedro.evaluation.classification_metrics import (
     ranking_metrics,
     threshold_metrics,
 )
-from pdm_kedro.evaluation.model_inputs import xgboost_settings
+from pdm_kedro.evaluation.model_inputs import refit_settings, xgboost_settings
 from pdm_kedro.evaluation.regression_metrics import regression_metrics
 
 logger = logging.getLogger(__name__)
@@ -131,10 +131,21 @@ def ceiling_regressor_metrics(
     estimator.fit(
         x_train, target(features_train), eval_set=[(x_val, target(features_val))], verbose=False
     )
+    described = _describe(estimator)
+    if params.get("refit_on_train_val", False):  # the same rule as the RUL model's final trees
+        estimator = xgb.XGBRegressor(**refit_settings(params, described["best_iteration"]))
+        estimator.fit(
+            np.vstack([x_train, x_val]),
+            np.concatenate([target(features_train), target(features_val)]),
+            verbose=False,
+        )
+        described["fitted_on"] = (
+            "train (tree count, early stopping on val), then train+val (trees); test only scored"
+        )
     predicted = np.clip(estimator.predict(x_test).astype(np.float64), 0.0, cap)
     metrics = regression_metrics(target(features_test), predicted)
     logger.info("regression ceiling: test RMSE %.1f h, R2 %.3f", metrics["rmse"], metrics["r2"])
-    return {**_describe(estimator), "metrics": metrics}
+    return {**described, "metrics": metrics}
 
 
 def ceiling_values(ceiling: dict[str, Any] | None) -> dict[str, float]:

@@ -57,6 +57,15 @@ def xgboost_settings(params: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def refit_settings(params: dict[str, Any], best_iteration: int) -> dict[str, Any]:
+    """:func:`xgboost_settings` for a refit of the final trees on train+val: the number of trees
+    early stopping chose on val (``best_iteration + 1``), no early stopping."""
+    settings = xgboost_settings(params)
+    settings.pop("early_stopping_rounds")
+    settings["n_estimators"] = int(best_iteration) + 1
+    return settings
+
+
 def gain_importance(estimator: Any, names: Sequence[str]) -> pd.DataFrame:
     """``feature, importance`` (total gain, normalised to sum 1), most important first."""
     scores = estimator.get_booster().get_score(importance_type="total_gain")

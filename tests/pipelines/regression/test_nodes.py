@@ -86,8 +86,10 @@ def test_near_failure_weights_cost_more_near_failure_and_are_optional():
 def test_weighting_makes_the_last_hours_less_optimistic(tiny_features, reg_params):
     """Same data, same seed: with rows near failure weighted up, the mean error over the
     last hours before each failure of val does not grow (the point of the weighting)."""
-    plain = {**reg_params, "near_failure_weighting": None}
-    weighted = {**reg_params, "near_failure_weighting": {"offset_hours": 10, "power": 1.0}}
+    # val scores the trees here, so they are fitted on train only
+    train_only = {**reg_params, "refit_on_train_val": False}
+    plain = {**train_only, "near_failure_weighting": None}
+    weighted = {**train_only, "near_failure_weighting": {"offset_hours": 10, "power": 1.0}}
     val = tiny_features["val"]
     near = n.near_failure_rows(val, 24.0)
     truth = n.capped_rul(val, reg_params["rul_cap_hours"])
@@ -96,3 +98,20 @@ def test_weighting_makes_the_last_hours_less_optimistic(tiny_features, reg_param
         model = n.train_rul_regressor(tiny_features["train"], val, params)
         errors.append(np.mean(np.abs(n.predict_rul(model, val) - truth)[near]))
     assert errors[1] < errors[0]
+
+
+def test_refit_on_train_val_keeps_the_val_chosen_tree_count(tiny_features, reg_params):
+    """The final trees learn from train+val with the number of trees early stopping chose on
+    val; without the option they are the train-only trees (fitted_on says which)."""
+    train, val = tiny_features["train"], tiny_features["val"]
+    train_only = n.train_rul_regressor(train, val, {**reg_params, "refit_on_train_val": False})
+    refit = n.train_rul_regressor(train, val, {**reg_params, "refit_on_train_val": True})
+    assert train_only["fitted_on"] == "train" and refit["fitted_on"] == "train+val"
+    assert refit["best_iteration"] == train_only["best_iteration"]
+    trees = len(refit["estimator"].get_booster().get_dump())
+    assert trees == refit["best_iteration"] + 1
+    truth = n.capped_rul(val, reg_params["rul_cap_hours"])
+    error = [np.mean(np.abs(n.predict_rul(m, val) - truth)) for m in (train_only, refit)]
+    assert error[1] < error[0], "the refitted trees have seen val"
+    again = n.train_rul_regressor(train, val, {**reg_params, "refit_on_train_val": True})
+    np.testing.assert_array_equal(n.predict_rul(refit, val), n.predict_rul(again, val))

@@ -33,6 +33,7 @@ from pdm_kedro.evaluation.events import (
 from pdm_kedro.evaluation.model_inputs import (
     feature_matrix,
     gain_importance,
+    refit_settings,
     select_feature_names,
     xgboost_settings,
 )
@@ -167,9 +168,7 @@ def choose_threshold_by_grouped_cv(
     fold, folds = threshold_folds(pooled, selection, int(params["seed"]))
     y = pooled[LABEL].to_numpy(np.int8)
     x = feature_matrix(pooled, names)
-    settings = xgboost_settings(params)
-    settings.pop("early_stopping_rounds")
-    settings["n_estimators"] = classifier["best_iteration"] + 1
+    settings = refit_settings(params, classifier["best_iteration"])
     oof = np.zeros(len(pooled))
     thinned = np.arange(len(pooled)) % max(int(selection.get("row_stride", 1)), 1) == 0
     for k in range(folds):
@@ -208,9 +207,7 @@ def refit_failure_classifier(
         return classifier
     pooled = pd.concat([features_train, features_val], ignore_index=True)
     names = classifier["feature_names"]
-    settings = xgboost_settings(params)
-    settings.pop("early_stopping_rounds")
-    settings["n_estimators"] = classifier["best_iteration"] + 1
+    settings = refit_settings(params, classifier["best_iteration"])
     estimator = xgb.XGBClassifier(**settings, scale_pos_weight=classifier["scale_pos_weight"])
     estimator.fit(feature_matrix(pooled, names), pooled[LABEL].to_numpy(np.int8), verbose=False)
     logger.info(

@@ -21,6 +21,7 @@ from pdm_kedro.evaluation.model_inputs import (
     episode_age_hours,
     feature_matrix,
     gain_importance,
+    refit_settings,
     select_feature_names,
     xgboost_settings,
 )
@@ -105,7 +106,11 @@ def near_failure_weights(
 def train_rul_regressor(
     features_train: pd.DataFrame, features_val: pd.DataFrame, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """XGBoost on the capped RUL of train, early-stopped on val; the ``model`` artefact."""
+    """XGBoost on the capped RUL of train, early-stopped on val; the ``model`` artefact.
+
+    With ``refit_on_train_val`` the final trees are fitted again on train+val (same weights,
+    settings and seed) with the tree count early stopping chose on val. Test is never read.
+    """
     cap = float(params["rul_cap_hours"])
     names = select_feature_names(features_train, params.get("feature_columns"))
     y_train, y_val = capped_rul(features_train, cap), capped_rul(features_val, cap)
@@ -121,19 +126,37 @@ def train_rul_regressor(
         sample_weight_eval_set=None if w_val is None else [w_val],
         verbose=False,
     )
+    best_iteration = int(estimator.best_iteration)
     logger.info(
         "RUL regressor: %d features, cap %.0f h, best iteration %d%s",
         len(names),
         cap,
-        estimator.best_iteration,
+        best_iteration,
         "" if w_train is None else ", rows near failure weighted up",
     )
+    fitted_on = "train"
+    if params.get("refit_on_train_val", False):
+        # the tree count is chosen on val; the final trees then learn from the val episodes too
+        estimator = xgb.XGBRegressor(**refit_settings(params, best_iteration))
+        estimator.fit(
+            feature_matrix(pd.concat([features_train, features_val]), names),
+            np.concatenate([y_train, y_val]),
+            sample_weight=None if w_train is None else np.concatenate([w_train, w_val]),
+            verbose=False,
+        )
+        fitted_on = "train+val"
+        logger.info(
+            "RUL regressor refitted on train+val (%d rows, %d trees)",
+            len(y_train) + len(y_val),
+            best_iteration + 1,
+        )
     return {
         "family": FAMILY,
         "estimator": estimator,
         "feature_names": names,
         "rul_cap_hours": cap,
-        "best_iteration": int(estimator.best_iteration),
+        "best_iteration": best_iteration,
+        "fitted_on": fitted_on,
     }
 
 
@@ -229,6 +252,7 @@ def evaluate_rul_model(
         "ceiling": ceiling,
         "other_baselines": {other: headline_other},
         "val_metrics": {
+            # with the refit on train+val these are in-sample figures ("trees_fitted_on")
             "model": regression_metrics(y_val, predict_rul(model, features_val)),
             "baseline": regression_metrics(y_val, predict_rul_baseline(baseline, features_val)),
         },
@@ -239,6 +263,7 @@ def evaluate_rul_model(
             "best_iteration": model["best_iteration"],
             "rul_cap_hours": cap,
             "early_stopping_on": "val",
+            "trees_fitted_on": model.get("fitted_on", "train"),
             **dict(params["xgboost"]),
             "seed": int(params["seed"]),
         },
