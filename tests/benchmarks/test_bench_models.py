@@ -3,23 +3,18 @@ on a ``fleet_metrics.csv``, and the agreement of the failure classifier with the
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from pdm_kedro.pipelines.reporting.nodes import FLEET_COLUMNS
+from tests.benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_models", PROJECT_ROOT / "benchmarks" / "bench_models.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_models")
 
 
 def _fleet_csv(path: Path) -> Path:
@@ -43,18 +38,7 @@ def _fleet_csv(path: Path) -> Path:
         ("fleet", "classification", "warned_24h_fraction", 0.9, 0.3, nan, True),
         ("fleet", "classification", "false_alarms_per_1000h", 1.2, 2.0, nan, True),
     ]
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "machine_id",
-            "family",
-            "metric",
-            "value",
-            "baseline",
-            "ceiling",
-            "beats_baseline",
-        ],
-    )
+    frame = pd.DataFrame(rows, columns=FLEET_COLUMNS[:7])  # without value_lo / value_hi
     out = path / "fleet_metrics.csv"
     frame.to_csv(out, index=False)
     return out

@@ -3,7 +3,6 @@ run-to-failure file source with truncated test units, scored by its declared pro
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.benchmarks import load_benchmark
 from tests.conftest import PROJECT_ROOT
 from tests.docs.kedro_cli import isolated_env
 
@@ -20,12 +20,7 @@ MACHINE = "bench_unit"
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location(
-        "bench_real_data", PROJECT_ROOT / "benchmarks" / "bench_real_data.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_real_data")
 
 
 def _units(n, seed, truncate):

@@ -3,22 +3,15 @@ is scored for both models of both families, on train+val rows only."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 
-from tests.conftest import PROJECT_ROOT
+from tests.benchmarks import load_benchmark
 from tests.pipelines.classification.conftest import shrink
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_refit", PROJECT_ROOT / "benchmarks" / "bench_refit.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_refit")
 
 
 def test_nested_cv_scores_both_models_per_held_out_group(tiny_features, project_params) -> None:

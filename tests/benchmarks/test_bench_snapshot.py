@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -14,6 +13,7 @@ import yaml
 
 from pdm_kedro import contract as c
 from pdm_kedro.contract import feature_columns
+from tests.benchmarks import load_benchmark
 from tests.conftest import PROJECT_ROOT
 from tests.docs.kedro_cli import isolated_env
 
@@ -22,12 +22,7 @@ MACHINE = "snapshot_pump"
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location(
-        "bench_snapshot", PROJECT_ROOT / "benchmarks" / "bench_snapshot.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_snapshot")
 
 
 def _write_environment(root: Path) -> Path:
