@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import os
 import resource
 import subprocess
@@ -48,6 +49,7 @@ WARNED_24H = 0.90  # fleet: share of test failures warned >= 24 h ahead
 FALSE_ALARMS_PER_1000H = 1.0  # fleet
 FORECAST_SENSORS_BEATING_NAIVE = 18  # of the 20 key sensors: beat naive and seasonal naive
 ANOMALY_F1 = 0.85
+COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
 
 
 def runtime_params(spec: str | None) -> dict:
@@ -200,15 +202,18 @@ def target_table(fleet_csv: Path, machines: list[str]) -> list[dict]:
 
     rows: list[dict] = []
 
-    def check(machine: str, family: str, metric: str, target: str, met, found: dict | None,  # noqa: ANN001
-              threshold: float | None) -> None:  # fmt: skip
+    def check(machine: str, family: str, metric: str, found: dict | None, op: str,
+              needs: float | None, target: str) -> None:  # fmt: skip
+        """One row: met when ``found``'s value ``op`` ``needs`` (a missing value or bound is not
+        met); ``threshold`` in the row is ``needs``."""
         value = None if found is None else found["value"]
         rows.append({
             "machine_id": machine, "family": family, "metric": metric, "value": value,
             "baseline": None if found is None else found["baseline"],
             "ceiling": None if found is None else found["ceiling"],
-            "target": target, "threshold": threshold,
-            "met": bool(value is not None and met(value, found)),
+            "target": target, "threshold": needs,
+            "met": bool(value is not None and needs is not None
+                        and COMPARE[op](value, needs)),
         })  # fmt: skip
 
     sensors_total = sensors_beating = 0
@@ -220,39 +225,30 @@ def target_table(fleet_csv: Path, machines: list[str]) -> list[dict]:
             need = CEILING_SHARE * ceiling
             if ceiling >= CLASSIFICATION_F1:
                 need = max(need, CLASSIFICATION_F1)
-        check(m, "classification", "f1",
-              f">= {CLASSIFICATION_F1:g} where the ceiling reaches it, >= {CEILING_SHARE:.0%} of the ceiling",
-              lambda v, _f, n=need: n is not None and v >= n, f1, need)  # fmt: skip
-        check(m, "classification", "pr_auc", "> baseline",
-              lambda v, f: f["baseline"] is not None and v > f["baseline"],
-              row(m, "classification", "pr_auc"), None)  # fmt: skip
-        check(m, "regression", "r2", f">= {RUL_R2:g}", lambda v, _f: v >= RUL_R2,
-              row(m, "regression", "r2"), RUL_R2)  # fmt: skip
+        check(m, "classification", "f1", f1, ">=", need,
+              f">= {CLASSIFICATION_F1:g} where the ceiling reaches it, >= {CEILING_SHARE:.0%} of the ceiling")  # fmt: skip
+        pr = row(m, "classification", "pr_auc")
+        check(m, "classification", "pr_auc", pr, ">", (pr or {}).get("baseline"), "> baseline")
+        check(m, "regression", "r2", row(m, "regression", "r2"), ">=", RUL_R2, f">= {RUL_R2:g}")
         rmse = row(m, "regression", "rmse")
-        limit = (
-            None
-            if not rmse or rmse["ceiling"] is None
-            else RUL_RMSE_CEILING_FACTOR * rmse["ceiling"]
-        )
-        check(m, "regression", "rmse", f"<= {RUL_RMSE_CEILING_FACTOR:.0%} of the ceiling's",
-              lambda v, _f, x=limit: x is not None and v <= x, rmse, limit)  # fmt: skip
-        check(m, "anomaly", "f1", f">= {ANOMALY_F1:g}", lambda v, _f: v >= ANOMALY_F1,
-              row(m, "anomaly", "f1"), ANOMALY_F1)  # fmt: skip
+        limit = None if not rmse or rmse["ceiling"] is None else RUL_RMSE_CEILING_FACTOR * rmse["ceiling"]  # fmt: skip
+        check(m, "regression", "rmse", rmse, "<=", limit,
+              f"<= {RUL_RMSE_CEILING_FACTOR:.0%} of the ceiling's")  # fmt: skip
+        check(m, "anomaly", "f1", row(m, "anomaly", "f1"), ">=", ANOMALY_F1, f">= {ANOMALY_F1:g}")
         mape = table[(table.machine_id == m) & (table.family == "forecasting")
                      & table.metric.str.startswith("mape[")]  # fmt: skip
         sensors_total += len(mape)
         sensors_beating += int(mape.beats_baseline.astype(str).str.lower().eq("true").sum())
-    check("fleet", "classification", "warned_24h_fraction", f">= {WARNED_24H:g}",
-          lambda v, _f: v >= WARNED_24H, row("fleet", "classification", "warned_24h_fraction"),
-          WARNED_24H)  # fmt: skip
-    check("fleet", "classification", "false_alarms_per_1000h", f"<= {FALSE_ALARMS_PER_1000H:g}",
-          lambda v, _f: v <= FALSE_ALARMS_PER_1000H,
-          row("fleet", "classification", "false_alarms_per_1000h"), FALSE_ALARMS_PER_1000H)  # fmt: skip
+    check("fleet", "classification", "warned_24h_fraction",
+          row("fleet", "classification", "warned_24h_fraction"), ">=", WARNED_24H,
+          f">= {WARNED_24H:g}")  # fmt: skip
+    check("fleet", "classification", "false_alarms_per_1000h",
+          row("fleet", "classification", "false_alarms_per_1000h"), "<=", FALSE_ALARMS_PER_1000H,
+          f"<= {FALSE_ALARMS_PER_1000H:g}")  # fmt: skip
     forecast = {"value": float(sensors_beating), "baseline": None, "ceiling": None}
     check("fleet", "forecasting", f"key sensors beating both naive baselines (of {sensors_total})",
-          f">= {FORECAST_SENSORS_BEATING_NAIVE}",
-          lambda v, _f: v >= FORECAST_SENSORS_BEATING_NAIVE, forecast,
-          float(FORECAST_SENSORS_BEATING_NAIVE))  # fmt: skip
+          forecast, ">=", float(FORECAST_SENSORS_BEATING_NAIVE),
+          f">= {FORECAST_SENSORS_BEATING_NAIVE}")  # fmt: skip
     return rows
 
 
@@ -331,7 +327,8 @@ def main() -> None:
 
     from pdm_kedro.fleet import load_project_parameters, priority_machines  # noqa: PLC0415
 
-    machines = priority_machines(load_project_parameters("base", PROJECT_ROOT / "conf"))
+    project_params = load_project_parameters("base", PROJECT_ROOT / "conf")
+    machines = priority_machines(project_params)
     csvs = [Path(r["data_root"]) / "08_reporting" / "fleet_metrics.csv" for r in runs]
     rows = target_table(csvs[0], machines)
     reproducible = None
@@ -340,9 +337,7 @@ def main() -> None:
         reproducible = all(f.equals(frames[0]) for f in frames[1:])
 
     first = runs[0]
-    horizon_h = float(
-        load_project_parameters("base", PROJECT_ROOT / "conf")["labels"]["failure_horizon_hours"]
-    )
+    horizon_h = float(project_params["labels"]["failure_horizon_hours"])
     consistency = consistency_table(Path(first["data_root"]), machines, horizon_h)
     results = {
         "benchmark": "models: default kedro run (data through reports, tracking on)",
