@@ -10,8 +10,11 @@ the family's own settings (``conf/base/parameters_{classification,regression}.ym
 - ``train_only``: the early-stopped trees (what ``refit_on_train_val: false`` ships);
 - ``refit``: the same number of trees fitted again on train+val (``refit_on_train_val: true``).
 
+Both are trained and scored by the families' own nodes (``train_failure_classifier`` /
+``refit_failure_classifier``, ``train_rul_regressor`` / ``refit_rul_regressor``).
+
 Scored on the held-out group: classification PR-AUC and best F1, regression R2 and RMSE on the
-capped RUL (the RUL rows weighted near failure as in training); the means over groups per
+capped RUL (predictions clipped to ``[0, cap]`` as the pipeline's); the means over groups per
 machine, and the means over machines.
 
     python benchmarks/bench_refit.py --data-root <data root of a default run>
@@ -29,19 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
-
-
-def _best_f1(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import precision_recall_curve  # noqa: PLC0415
-
-    precision, recall, _ = precision_recall_curve(y, p)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return float(np.nanmax(f1[:-1]))
 
 
 def nested_cv(
@@ -51,63 +45,44 @@ def nested_cv(
     folds: int,
     val_fraction: float,
 ) -> dict[str, list[float]]:
-    """Per held-out group: the train-only and the refitted model's scores (see the module doc)."""
-    from sklearn.metrics import average_precision_score, mean_squared_error, r2_score  # noqa: PLC0415
-
+    """Per held-out group: the train-only and the refitted model's scores (see the module doc),
+    both trained and scored by the family's own nodes."""
     from pdm_kedro import contract as c  # noqa: PLC0415
-    from pdm_kedro.evaluation.model_inputs import (  # noqa: PLC0415
-        feature_matrix,
-        refit_settings,
-        select_feature_names,
-        xgboost_settings,
-    )
-    from pdm_kedro.pipelines.regression.nodes import capped_rul, near_failure_weights  # noqa: PLC0415
+    from pdm_kedro.evaluation.classification_metrics import best_f1_threshold, pr_auc  # noqa: PLC0415
+    from pdm_kedro.evaluation.regression_metrics import regression_metrics  # noqa: PLC0415
+    from pdm_kedro.pipelines.classification import nodes as cls  # noqa: PLC0415
+    from pdm_kedro.pipelines.regression import nodes as reg  # noqa: PLC0415
 
-    names = select_feature_names(pooled, params.get("feature_columns"))
-    x = feature_matrix(pooled, names)
+    train_only = {**params, "refit_on_train_val": False}
+    refit_on = {**params, "refit_on_train_val": True}
     episode = pooled[c.EPISODE].to_numpy()
     episodes = list(pd.unique(episode))
     group = pd.Series({e: i % folds for i, e in enumerate(episodes)}).reindex(episode).to_numpy()
-    if family == "classification":
-        y = pooled[c.FAILURE_WITHIN_HORIZON].to_numpy(np.int8)
-        weight = None
-        kind = xgb.XGBClassifier
-    else:
-        cap = float(params["rul_cap_hours"])
-        y = capped_rul(pooled, cap)
-        weight = near_failure_weights(y, cap, params.get("near_failure_weighting"))
-        kind = xgb.XGBRegressor
     scores: dict[str, list[float]] = {}
     for k in range(folds):
-        held = group == k
+        held = pooled[group == k]
         others = [e for e in episodes if group[episode == e][0] != k]
         n_val = max(1, round(val_fraction * len(others)))
-        val = np.isin(episode, others[-n_val:])
-        train = np.isin(episode, others[:-n_val])
-        both = train | val
-        w = lambda rows: None if weight is None else weight[rows]  # noqa: E731
-        extra = {}
-        if family == "classification":  # as train_failure_classifier weighs the classes
-            spw = params.get("scale_pos_weight", "auto")
-            positives = max(int(y[train].sum()), 1)
-            extra["scale_pos_weight"] = float(
-                (train.sum() - positives) / positives if spw == "auto" else spw
-            )
-        model = kind(**xgboost_settings(params), **extra)
-        model.fit(x[train], y[train], sample_weight=w(train), eval_set=[(x[val], y[val])],
-                  sample_weight_eval_set=None if weight is None else [weight[val]],
-                  verbose=False)  # fmt: skip
-        refit = kind(**refit_settings(params, int(model.best_iteration)), **extra)
-        refit.fit(x[both], y[both], sample_weight=w(both), verbose=False)
-        for name, fitted in (("train_only", model), ("refit", refit)):
+        val = pooled[np.isin(episode, others[-n_val:])]
+        train = pooled[np.isin(episode, others[:-n_val])]
+        if family == "classification":
+            model = cls.train_failure_classifier(train, val, train_only)
+            models = {"train_only": model,
+                      "refit": cls.refit_failure_classifier(model, train, val, refit_on)}  # fmt: skip
+        else:
+            model = reg.train_rul_regressor(train, val, train_only)
+            models = {"train_only": model,
+                      "refit": reg.refit_rul_regressor(model, train, val, refit_on)}  # fmt: skip
+        for name, fitted in models.items():
             if family == "classification":
-                p = fitted.predict_proba(x[held])[:, 1]
-                pairs = {"pr_auc": average_precision_score(y[held], p),
-                         "best_f1": _best_f1(y[held], p)}  # fmt: skip
+                y = held[c.FAILURE_WITHIN_HORIZON].to_numpy()
+                p = cls.failure_probability(fitted, held)
+                pairs = {"pr_auc": pr_auc(y, p), "best_f1": best_f1_threshold(y, p)["f1"]}
             else:
-                p = fitted.predict(x[held])
-                pairs = {"r2": r2_score(y[held], p),
-                         "rmse": float(np.sqrt(mean_squared_error(y[held], p)))}  # fmt: skip
+                m = regression_metrics(
+                    reg.capped_rul(held, fitted["rul_cap_hours"]), reg.predict_rul(fitted, held)
+                )
+                pairs = {"r2": m["r2"], "rmse": m["rmse"]}
             for metric, value in pairs.items():
                 scores.setdefault(f"{name}.{metric}", []).append(float(value))
     return scores

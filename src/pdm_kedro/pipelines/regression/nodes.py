@@ -108,8 +108,8 @@ def train_rul_regressor(
 ) -> dict[str, Any]:
     """XGBoost on the capped RUL of train, early-stopped on val; the ``model`` artefact.
 
-    With ``refit_on_train_val`` the final trees are fitted again on train+val (same weights,
-    settings and seed) with the tree count early stopping chose on val. Test is never read.
+    With ``refit_on_train_val`` the final trees are fitted again on train+val
+    (:func:`refit_rul_regressor`). Test is never read.
     """
     cap = float(params["rul_cap_hours"])
     names = select_feature_names(features_train, params.get("feature_columns"))
@@ -126,38 +126,52 @@ def train_rul_regressor(
         sample_weight_eval_set=None if w_val is None else [w_val],
         verbose=False,
     )
-    best_iteration = int(estimator.best_iteration)
     logger.info(
         "RUL regressor: %d features, cap %.0f h, best iteration %d%s",
         len(names),
         cap,
-        best_iteration,
+        estimator.best_iteration,
         "" if w_train is None else ", rows near failure weighted up",
     )
-    fitted_on = "train"
-    if params.get("refit_on_train_val", False):
-        # the tree count is chosen on val; the final trees then learn from the val episodes too
-        estimator = xgb.XGBRegressor(**refit_settings(params, best_iteration))
-        estimator.fit(
-            feature_matrix(pd.concat([features_train, features_val]), names),
-            np.concatenate([y_train, y_val]),
-            sample_weight=None if w_train is None else np.concatenate([w_train, w_val]),
-            verbose=False,
-        )
-        fitted_on = "train+val"
-        logger.info(
-            "RUL regressor refitted on train+val (%d rows, %d trees)",
-            len(y_train) + len(y_val),
-            best_iteration + 1,
-        )
-    return {
+    model = {
         "family": FAMILY,
         "estimator": estimator,
         "feature_names": names,
         "rul_cap_hours": cap,
-        "best_iteration": best_iteration,
-        "fitted_on": fitted_on,
+        "best_iteration": int(estimator.best_iteration),
+        "fitted_on": "train",
     }
+    return refit_rul_regressor(model, features_train, features_val, params)
+
+
+def refit_rul_regressor(
+    model: dict[str, Any],
+    features_train: pd.DataFrame,
+    features_val: pd.DataFrame,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The final trees: with ``refit_on_train_val`` the regressor is fitted again on train+val
+    (same near-failure weights, settings and seed) with the number of trees early stopping chose
+    on val; without it, the train-only model unchanged (as
+    :func:`pdm_kedro.pipelines.classification.nodes.refit_failure_classifier`)."""
+    if not params.get("refit_on_train_val", False):
+        return model
+    pooled = pd.concat([features_train, features_val], ignore_index=True)
+    cap = model["rul_cap_hours"]
+    y = capped_rul(pooled, cap)
+    estimator = xgb.XGBRegressor(**refit_settings(params, model["best_iteration"]))
+    estimator.fit(
+        feature_matrix(pooled, model["feature_names"]),
+        y,
+        sample_weight=near_failure_weights(y, cap, params.get("near_failure_weighting")),
+        verbose=False,
+    )
+    logger.info(
+        "RUL regressor refitted on train+val (%d rows, %d trees)",
+        len(pooled),
+        model["best_iteration"] + 1,
+    )
+    return {**model, "estimator": estimator, "fitted_on": "train+val"}
 
 
 def predict_rul(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
