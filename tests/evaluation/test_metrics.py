@@ -248,6 +248,27 @@ def test_threshold_rule_quantile_grid():
     assert fit_threshold_rule(frame, ["b", "a"], "y", quantiles=3)["column"] == "b"
 
 
+def test_threshold_rule_is_the_best_of_every_candidate_scored_one_by_one():
+    """The counted F1 of every (threshold, direction) equals f1_score_binary on its flags, ties
+    and missing readings included, and the rule is the first best in the order tried."""
+    rng = np.random.default_rng(7)
+    a = np.round(rng.normal(size=400), 1)  # many ties
+    a[rng.random(400) < 0.15] = np.nan
+    frame = pd.DataFrame({"a": a, "y": ((np.nan_to_num(a) > 0.4) ^ (rng.random(400) < 0.2))})
+    frame["y"] = frame["y"].astype(int)
+    y = frame["y"].to_numpy().astype(bool)
+    best = (0.0, None, None)
+    for threshold in np.unique(np.quantile(a[np.isfinite(a)], np.linspace(0.01, 0.99, 40))):
+        for direction in (">=", "<="):
+            flags = a >= threshold if direction == ">=" else a <= threshold
+            f1 = f1_score_binary(y, flags)
+            if f1 > best[0]:
+                best = (f1, direction, float(threshold))
+    rule = fit_threshold_rule(frame, ["a"], "y", quantiles=40)
+    assert (rule["f1"], rule["direction"], rule["threshold"]) == best
+    assert 0.0 < best[0] < 1.0
+
+
 def test_precision_and_f1_when_counts_cancel():
     # tp == fp: precision 1/2 (a `tp - fp` guard would report 0)
     assert threshold_metrics(np.array([1, 0]), np.array([1, 1]))["precision"] == pytest.approx(0.5)

@@ -40,6 +40,21 @@ def _window_sums(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def _trailing_extreme(x: np.ndarray, window: int, pick: np.ufunc, pad: float) -> np.ndarray:
+    """Trailing-window minimum (``np.minimum``, pad ``inf``) or maximum of each column, expanding
+    at the start: the extreme of spans doubling in length (1, 2, 4, ... rows), then of the two
+    overlapping spans that cover the window. Exact (no arithmetic), NaN propagates as in
+    ``min``/``max``, and log2(window) array passes instead of one per row."""
+    n = x.shape[0]
+    padded = np.vstack([np.full((window - 1, x.shape[1]), pad), x])
+    span, extreme = 1, padded
+    while 2 * span <= window:
+        extreme = pick(extreme[span:], extreme[:-span])  # row i: rows i .. i + 2 * span - 1
+        span *= 2
+    # rows i .. i + span - 1 and i + window - span .. i + window - 1 cover the window at i
+    return pick(extreme[:n], extreme[window - span : window - span + n])
+
+
 def rolling_stats(
     x: np.ndarray, window: int, statistics: Sequence[str] = STATISTICS
 ) -> dict[str, np.ndarray]:
@@ -69,16 +84,10 @@ def rolling_stats(
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = np.where(var_t > 1e-12, cov / var_t, 0.0)
         out["slope"] = slope
-    if "min" in statistics or "max" in statistics:
-        pad_shape = (window - 1, x.shape[1])
-        if "min" in statistics:
-            padded = np.vstack([np.full(pad_shape, np.inf), x])
-            view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
-            out["min"] = view.min(axis=-1)
-        if "max" in statistics:
-            padded = np.vstack([np.full(pad_shape, -np.inf), x])
-            view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
-            out["max"] = view.max(axis=-1)
+    if "min" in statistics:
+        out["min"] = _trailing_extreme(x, window, np.minimum, np.inf)
+    if "max" in statistics:
+        out["max"] = _trailing_extreme(x, window, np.maximum, -np.inf)
     return {k: out[k] for k in statistics}
 
 

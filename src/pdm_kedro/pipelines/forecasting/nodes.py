@@ -231,7 +231,9 @@ def backtest_forecasters(
     use_native = split in set(forecasting["native_forecast_splits"])
     starts = episode_starts(hourly_before, hourly_target)
     first, last = int(hourly_target[HOUR].iloc[0]), int(hourly_target[HOUR].iloc[-1])
-    rows = []
+    columns: dict[str, list[np.ndarray]] = {
+        name: [] for name in BACKTEST_COLUMNS if name not in (c.TIMESTAMP, "forecast_source")
+    }
     with threadpool_limits(limits=int(forecasting["arima"]["blas_threads"])):
         for sensor, entry in model["sensors"].items():
             coef = entry["coefficients"]
@@ -283,29 +285,26 @@ def backtest_forecasters(
                     seasonal = np.where(seasonal_hours >= episode_start, seasonal, np.nan)
                 seasonal = np.where(np.isfinite(seasonal), seasonal, naive)
                 keep = np.isfinite(actual)
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "sensor": sensor,
-                            "origin_hour": origin,
-                            "step": np.arange(1, horizon + 1)[keep],
-                            "target_hour": targets[keep],
-                            c.TIMESTAMP: pd.to_datetime(targets[keep], unit="h"),
-                            "actual": actual[keep],
-                            "forecast": mean[keep],
-                            "lower": lower[keep],
-                            "upper": upper[keep],
-                            "forecast_linear": linear[keep],
-                            "forecast_source": "pmdarima" if use_native else "linear",
-                            "naive": naive,
-                            "seasonal_naive": seasonal[keep],
-                            "level": level_forecast(coef, x_future)[keep],
-                        }
-                    )
-                )
-    if not rows:
+                n_kept = int(keep.sum())
+                columns["sensor"].append(np.full(n_kept, sensor, dtype=object))
+                columns["origin_hour"].append(np.full(n_kept, origin, dtype=np.int64))
+                columns["step"].append(np.arange(1, horizon + 1)[keep])
+                columns["target_hour"].append(targets[keep])
+                columns["actual"].append(actual[keep])
+                columns["forecast"].append(mean[keep])
+                columns["lower"].append(lower[keep])
+                columns["upper"].append(upper[keep])
+                columns["forecast_linear"].append(linear[keep])
+                columns["naive"].append(np.full(n_kept, naive))
+                columns["seasonal_naive"].append(seasonal[keep])
+                columns["level"].append(level_forecast(coef, x_future)[keep])
+    if not columns["step"]:
         raise ValueError(f"{model['machine_id']}: no {split} backtest origin with data")
-    return pd.concat(rows, ignore_index=True)[BACKTEST_COLUMNS]
+    # one frame at the end: a frame per origin cost more than the forecasts themselves
+    out = pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
+    out[c.TIMESTAMP] = pd.to_datetime(out["target_hour"], unit="h")
+    out["forecast_source"] = "pmdarima" if use_native else "linear"
+    return out[BACKTEST_COLUMNS]
 
 
 def decay_grid(blend_params: dict[str, Any]) -> np.ndarray:
@@ -464,14 +463,16 @@ def per_step_errors(
     for sensor, entry in model["sensors"].items():
         part = backtest[backtest["sensor"] == sensor]
         floor = fraction * entry["level"]
+        steps, actual = part["step"].to_numpy(), part["actual"].to_numpy()
         curve: dict[str, list[float]] = {"step": list(range(1, horizon + 1))}
         for name in ("forecast", *REFERENCES):
+            predicted = part[name].to_numpy()
             values = []
             for h in range(1, horizon + 1):
-                at = part[part["step"] == h]
-                a = at["actual"].to_numpy()
+                at = steps == h
+                a = actual[at]
                 big = np.abs(a) >= floor
-                err = np.abs(a[big] - at[name].to_numpy()[big]) / np.abs(a[big])
+                err = np.abs(a[big] - predicted[at][big]) / np.abs(a[big])
                 values.append(float(100.0 * err.mean()) if big.any() else float("nan"))
             curve[name] = values
         out[sensor] = curve
