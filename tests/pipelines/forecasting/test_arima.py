@@ -25,9 +25,7 @@ def test_native_forecast_is_statsmodels_apply_then_get_forecast(tiny_forecaster,
         raw = raw.copy()
         raw[len(raw) // 2 :: 37] = np.nan  # missing hours inside the state windows
         for origin in range(int(test["hour"].iloc[0]) + 24, int(test["hour"].iloc[-1]), 48):
-            y_window, x_window = window_for_origin(
-                grid, raw, origin, model["state_hours"], fourier
-            )
+            y_window, x_window = window_for_origin(grid, raw, origin, model["state_hours"], fourier)
             targets = np.arange(origin, origin + horizon)
             x_future = fourier_terms(targets, fourier["period_hours"], fourier["terms"])
             mean, lower, upper = native_forecast(
