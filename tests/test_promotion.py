@@ -273,3 +273,25 @@ def test_score_both_needs_a_way_to_score():
     frame = _regression_days(2, {"old": [1.0], "new": [1.0]})
     with pytest.raises(ValueError, match="score or score_rows"):
         score_both({"model": {"column": "new"}, **package("2")}, None, frame)
+
+
+def test_a_challenger_refitted_on_val_cannot_pass_the_val_guard():
+    """With ``refit_on_train_val`` the challenger's val figure is in-sample: the one-episode
+    control of bench_monitoring, refitted that way, scored val RMSE 3.6 h against the champion's
+    80 h and was promoted. The guard keeps the champion and says why; without a val guard the
+    evaluation data alone decide, as before."""
+    rules = PROMOTION | {"val_guard": {"relative_tolerance": 0.15}}
+    old = {"rmse": 40.0, "nasa_score_mean": 5.0}
+    out = scores({**old, "rmse": 30.0}, old) | {
+        "val": {"rows": 720, "episodes": 3, "challenger": {"rmse": 3.6}, "champion": {"rmse": 80.0}}
+    }
+
+    def challenger(fitted_on: str) -> dict:
+        return package("2") | {"metrics": {"model": {"trees_fitted_on": fitted_on}}}
+
+    refitted = decide("regression", challenger("train+val"), package("1"), out, rules)
+    assert not refitted["promote"]
+    assert "cannot judge this challenger" in refitted["reason"]
+    assert "train+val" in refitted["reason"] and "3.6" in refitted["reason"]
+    assert decide("regression", challenger("train"), package("1"), out, rules)["promote"]
+    assert decide("regression", challenger("train+val"), package("1"), out, PROMOTION)["promote"]

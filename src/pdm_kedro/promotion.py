@@ -164,7 +164,7 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
             f"data (min_positives {int(needed)}), too few to tell the two apart (one row moves "
             f"{spec.headline} by about {1 / max(positives, 1):.2g})",
         )
-    regressed = _val_guard_verdict(spec.headline, scores.get("val"), promotion)
+    regressed = _val_guard_verdict(spec.headline, scores.get("val"), promotion, challenger)
     if regressed is not None:
         return result(False, regressed)
     robust = _bootstrap_verdict(spec.headline, scores.get("bootstrap"), promotion)
@@ -196,14 +196,38 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
     )
 
 
+def trees_fitted_on(package: dict[str, Any] | None) -> str:
+    """What a package's final trees were fitted on, as its metrics document says (``train``
+    unless ``refit_on_train_val`` refitted them on ``train+val``)."""
+    model = ((package or {}).get("metrics") or {}).get("model") or {}
+    return str(model.get("trees_fitted_on") or "train")
+
+
 def _val_guard_verdict(
-    headline: str, val: dict[str, Any] | None, promotion: dict[str, Any]
+    headline: str,
+    val: dict[str, Any] | None,
+    promotion: dict[str, Any],
+    challenger: dict[str, Any] | None = None,
 ) -> str | None:
-    """Why the challenger regresses on the val split (None when it does not, or when the rule
-    asks for no val guard or the family's scorer gives no val scores)."""
+    """Why the challenger regresses on the val split, or why the val split cannot tell (None
+    when it does not regress, or when the rule asks for no val guard or the family's scorer
+    gives no val scores).
+
+    A challenger whose final trees were refitted on train+val (``refit_on_train_val``) is scored
+    on rows it learned: its val figure is in-sample and vouches for nothing (a one-episode
+    control refitted that way scored val RMSE 3.6 h and was promoted), so the guard keeps the
+    champion.
+    """
     guard = promotion.get("val_guard")
     if not guard or val is None:
         return None
+    if "val" in trees_fitted_on(challenger).split("+"):
+        return (
+            f"the val guard cannot judge this challenger: its trees were refitted on "
+            f"{trees_fitted_on(challenger)} (refit_on_train_val), so its val figure "
+            f"{_fmt((val.get('challenger') or {}).get(headline))} is in-sample; without a val "
+            "guard (promotion.val_guard: null) the evaluation data alone decide"
+        )
     relative = float(guard.get("relative_tolerance", 0.0))
     new, old = (
         (val.get("challenger") or {}).get(headline),
