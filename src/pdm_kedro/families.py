@@ -39,6 +39,8 @@ LOWER_IS_BETTER = frozenset(
         "coverage_error",
         "false_alarms_per_1000h",
         "mae_last_100h",
+        "answer_rmse",  # the RUL as answered (capped while the failure alarm is on)
+        "answer_mae_last_100h",
     }
 )
 
@@ -125,7 +127,10 @@ FAMILIES: dict[str, Family] = {
             metrics=("rmse", "mae", "r2", "nasa_score", "nasa_score_mean"),
             headline="rmse",
             guards=("nasa_score_mean",),
-            answer_fields={"cap_hours": "rul_cap_hours"},
+            answer_fields={
+                "cap_hours": "rul_cap_hours",
+                "cap_at_alarm_hours": "cap_at_alarm_hours",
+            },
             plots=("rul_predicted_vs_true.png",),
         ),
         Family(

@@ -69,9 +69,12 @@ def test_consistency_counts_alarms_the_rul_model_contradicts(bench, tmp_path: Pa
     pd.DataFrame({"alarm": [1, 1, 1, 1, 0, 0]}).to_parquet(
         folder / "classification" / "test_predictions.parquet"
     )
-    pd.DataFrame({"rul_predicted": [10.0, 30.0, 97.0, 300.0, 20.0, 400.0]}).to_parquet(
-        folder / "regression" / "test_predictions.parquet"
-    )
+    pd.DataFrame(
+        {
+            "rul_predicted": [10.0, 30.0, 97.0, 300.0, 20.0, 400.0],
+            "rul_answer": [10.0, 30.0, 48.0, 48.0, 20.0, 400.0],  # capped at 48 h while alarmed
+        }
+    ).to_parquet(folder / "regression" / "test_predictions.parquet")
     out = bench.consistency_table(tmp_path, ["m", "missing"], 48.0)
     m = out["machines"]["m"]
     assert m["alarms"] == 4
@@ -80,3 +83,5 @@ def test_consistency_counts_alarms_the_rul_model_contradicts(bench, tmp_path: Pa
     assert m["rows_rul_under_half_horizon_without_alarm"] == 1  # 20 h, no alarm
     assert "missing" not in out["machines"]
     assert out["fleet_alarms_with_rul_over_2x_horizon"] == 0.5
+    assert m["answer_alarms_with_rul_over_2x_horizon"] == 0.0
+    assert out["fleet_answer_alarms_with_rul_over_2x_horizon"] == 0.0

@@ -5,7 +5,9 @@ Every family in the bundle answers by the kind its manifest entry declares (``an
 
 - ``probability`` (classification, key ``failure``): probability and decision (threshold chosen on
   validation data);
-- ``value`` (regression, key ``rul_hours``): remaining useful life in hours;
+- ``value`` (regression, key ``rul_hours``): remaining useful life in hours; while the failure
+  alarm is on, at most the model's ``cap_at_alarm_hours`` (:mod:`pdm_kedro.core.rul_answer`),
+  the RUL model's own value beside it as ``model_value``;
 - ``score`` (anomaly, key ``anomaly``): anomaly score and flag;
 - ``forecast`` (forecasting, key ``forecast``): 24-hour forecast of the key sensors.
 
@@ -20,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from pdm_kedro.core.rul_answer import rul_at_alarm
 from pdm_kedro.edge.bundle import INPUT_NAME, EdgeBundle
 from pdm_kedro.edge.explain import ExplainRequestError, check_top_n
 from pdm_kedro.edge.features import compute_features, model_inputs
 from pdm_kedro.edge.forecast import forecast_from_readings
 from pdm_kedro.edge.readings import Readings, check_readings
 
+CLASSIFICATION, REGRESSION = "classification", "regression"  # the two families the RUL rule joins
 FORECAST_PREFIX = "{sensor}__"  # names of one sensor's graph inside forecasting.onnx
 FORECAST_OUTPUTS = ("forecast", "lower", "upper")
 SECONDS_PER_HOUR = 3600
@@ -181,10 +185,52 @@ def predict(
         result[models[family]["answer"]["key"]] = answer(
             bundle, family, features, checked, all_rows
         )
+    apply_rul_rule(result, manifest, warnings)
     result["warnings"] = warnings
     if top_n is not None:
         result["explanation"] = explain_answers(bundle, features[-1:], top_n)
     return result
+
+
+def rul_rule(manifest: Mapping[str, Any]) -> tuple[str, str, float] | None:
+    """``(RUL answer key, failure answer key, cap)`` when the bundle's RUL model caps its answer
+    while the failure alarm is on (``cap_at_alarm_hours``), else None."""
+    models = manifest["models"]
+    if REGRESSION not in models or models[REGRESSION].get("cap_at_alarm_hours") is None:
+        return None
+    failure_key = models[CLASSIFICATION]["answer"]["key"] if CLASSIFICATION in models else None
+    return (
+        models[REGRESSION]["answer"]["key"],
+        failure_key,
+        float(models[REGRESSION]["cap_at_alarm_hours"]),
+    )
+
+
+def apply_rul_rule(
+    result: dict[str, Any], manifest: Mapping[str, Any], warnings: list[str]
+) -> None:
+    """The RUL answer consistent with the failure alarm, in place: ``value`` becomes the answer
+    (:func:`pdm_kedro.core.rul_answer.rul_at_alarm`), ``model_value`` the RUL model's own and
+    ``capped_by_alarm`` says where the alarm capped it (None, with a warning, when the
+    classification model did not answer: the model's value, unchecked)."""
+    rule = rul_rule(manifest)
+    if rule is None or result.get(rule[0]) is None:
+        return
+    rul_key, failure_key, cap = rule
+    rul = result[rul_key]
+    failure = result.get(failure_key) if failure_key else None
+    rul["model_value"] = rul["value"]
+    if failure is None:
+        rul["capped_by_alarm"] = None
+        warnings.append(
+            f"{rul_key}: the RUL model's value, not checked against the failure alarm (the "
+            f"classification model did not answer; with it the RUL is at most {cap:g} h while "
+            "the alarm is on)"
+        )
+        return
+    answer, capped = rul_at_alarm(np.asarray(rul["value"]), np.asarray(failure["decision"]), cap)
+    rul["value"] = answer.tolist()
+    rul["capped_by_alarm"] = capped.tolist()
 
 
 def explained_families(bundle: EdgeBundle) -> list[str]:
@@ -247,7 +293,7 @@ def answer(
     if kind == "forecast":
         return forecast(bundle, readings)
     values = family_output(bundle, family, features)
-    fields = {name: entry[key] for name, key in spec["fields"].items()}
+    fields = {name: entry.get(key) for name, key in spec["fields"].items()}
     if kind == "value":
         return {"value": _rows(values, all_rows), **fields}
     threshold = float(entry["threshold"])

@@ -115,8 +115,23 @@ class Failure(BaseModel):
 
 
 class Rul(BaseModel):
-    value: float | list[float]
+    value: float | list[float] = Field(
+        ...,
+        description="remaining useful life (hours); while the failure alarm is on at most "
+        "cap_at_alarm_hours",
+    )
     cap_hours: float
+    cap_at_alarm_hours: float | None = Field(
+        None,
+        description="the most the RUL answer says while the failure alarm is on (null: no rule)",
+    )
+    model_value: float | list[float] | None = Field(
+        None, description="the RUL model's own value, before the alarm rule"
+    )
+    capped_by_alarm: bool | list[bool] | None = Field(
+        None,
+        description="the alarm capped the value; null: not checked (no failure answer requested)",
+    )
 
 
 class Anomaly(BaseModel):

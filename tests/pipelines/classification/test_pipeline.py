@@ -22,11 +22,26 @@ class KeptMemoryDataset(MemoryDataset):
         pass
 
 
-def run_family(
-    family, tiny_features, machine, tiny_params, family_params, features_test=None, hidden=None
+def no_alarms(family: str, test) -> dict:  # noqa: ANN001
+    """The regression template reads the failure classifier's test alarms: none by default."""
+    if family != "regression":
+        return {}
+    frame = test[["timestamp", "episode_id"]].assign(alarm=np.zeros(len(test), dtype=np.int8))
+    return {f"{M}.classification.test_predictions": frame}
+
+
+def run_family(  # noqa: PLR0913
+    family,
+    tiny_features,
+    machine,
+    tiny_params,
+    family_params,
+    features_test=None,
+    hidden=None,
+    extra=None,
 ):
     """Run a family template on one namespace; ``hidden`` is the hidden state per split (by
-    default empty frames: no ceiling)."""
+    default empty frames: no ceiling); ``extra``: more input datasets by name."""
     pipe = namespace_for_machine(discover_templates()[family], M)
     test = tiny_features["test"] if features_test is None else features_test
     if hidden is None:
@@ -39,6 +54,8 @@ def run_family(
         f"params:{M}.machine": machine,
         "params:labels": tiny_params["labels"],
         f"params:{family}": family_params,
+        **no_alarms(family, test),
+        **(extra or {}),
     }
     catalog = DataCatalog(
         {

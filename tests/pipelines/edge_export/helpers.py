@@ -91,6 +91,7 @@ def train_tiny_models(features: dict[str, pd.DataFrame]) -> dict[str, dict[str, 
             "estimator": reg,
             "feature_names": names,
             "rul_cap_hours": 150.0,
+            "cap_at_alarm_hours": 12.0,  # the classifier's horizon
         },
         "anomaly": {
             "family": "anomaly",

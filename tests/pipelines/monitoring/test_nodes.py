@@ -271,3 +271,19 @@ def test_a_window_is_flagged_by_a_drifted_sensor_or_enough_drifted_features():
     assert window_flag([], features[:5], 6) == {"flagged": False, "flagged_by_features": False}
     assert window_flag([], features, 6) == {"flagged": True, "flagged_by_features": True}
     assert window_flag([], features, None)["flagged"] is False  # sensors only
+
+
+def test_monitoring_judges_the_rul_model_not_the_capped_answer():
+    """The served RUL is capped while the failure alarm is on; drift and realised performance
+    compare the RUL model's own value (``rul_hours.model_value``) with its test predictions and
+    figures. A log written before that column existed served the model's value."""
+    from pdm_kedro.pipelines.monitoring.nodes import PREDICTIONS, with_model_rul
+
+    new = pd.DataFrame({"rul_hours.value": [48.0, 30.0], "rul_hours.model_value": [120.0, 30.0]})
+    old = pd.DataFrame({"rul_hours.value": [200.0]})
+    both = with_model_rul(pd.concat([old, new], ignore_index=True))
+    assert both["rul_hours.model_value"].tolist() == [200.0, 120.0, 30.0]
+    assert both["rul_hours.value"].tolist() == [200.0, 48.0, 30.0]
+    assert PREDICTIONS["regression"] == ("rul_hours.model_value", "rul_predicted")
+    no_rul = pd.DataFrame({"failure.decision": [True]})
+    assert with_model_rul(no_rul) is no_rul

@@ -57,7 +57,15 @@ def test_metrics_stand_beside_the_baseline_on_the_capped_target(
         model, baseline, tiny_features["val"], preds, tiny_features["test"], machine, reg_params
     )
     names = [row["metric"] for row in metrics["metrics"]]
-    assert names == ["rmse", "mae", "r2", "nasa_score", "nasa_score_mean", "mae_last_100h"]
+    assert names == [
+        *("rmse", "mae", "r2", "nasa_score", "nasa_score_mean", "mae_last_100h"),
+        *("answer_rmse", "answer_r2", "answer_mae_last_100h"),
+    ]
+    # without the classifier's alarms the answer is the model's value
+    np.testing.assert_array_equal(preds["rul_answer"], preds["rul_predicted"])
+    by_name = {row["metric"]: row for row in metrics["metrics"]}
+    assert by_name["answer_rmse"]["value"] == by_name["rmse"]["value"]
+    assert by_name["answer_rmse"]["baseline"] == by_name["rmse"]["baseline"]
     assert all(row["baseline_name"] == baseline["kind"] for row in metrics["metrics"])
     expected = regression_metrics(preds["rul_capped"], preds["rul_baseline"])
     assert metrics["metrics"][0]["baseline"] == pytest.approx(expected["rmse"])
@@ -115,3 +123,31 @@ def test_refit_on_train_val_keeps_the_val_chosen_tree_count(tiny_features, reg_p
     assert error[1] < error[0], "the refitted trees have seen val"
     again = n.train_rul_regressor(train, val, {**reg_params, "refit_on_train_val": True})
     np.testing.assert_array_equal(n.predict_rul(refit, val), n.predict_rul(again, val))
+
+
+def test_the_rul_answer_respects_the_failure_alarm(
+    model, baseline, tiny_features, machine, reg_params
+):
+    """Where the classifier alarms the RUL answer is at most ``cap_at_alarm_hours``; the model's
+    own prediction and every model metric stay as they were; the answer's metrics are its own."""
+    test = tiny_features["test"]
+    plain = n.predict_test_rul(model, baseline, test)
+    assert model["cap_at_alarm_hours"] == reg_params["cap_at_alarm_hours"] == 48.0
+    alarm = plain["rul_predicted"].to_numpy() > 48.0  # alarms where the model says > 48 h
+    alarm[: len(alarm) // 2] = False
+    failure = test[["timestamp", "episode_id"]].assign(alarm=alarm.astype(np.int8))
+    preds = n.predict_test_rul(model, baseline, test, failure)
+    np.testing.assert_array_equal(preds["rul_predicted"], plain["rul_predicted"])
+    np.testing.assert_array_equal(preds["capped_by_alarm"], alarm)
+    np.testing.assert_array_equal(preds["rul_answer"][alarm], 48.0)
+    np.testing.assert_array_equal(preds["rul_answer"][~alarm], plain["rul_predicted"][~alarm])
+    metrics = n.evaluate_rul_model(
+        model, baseline, tiny_features["val"], preds, test, machine, reg_params
+    )
+    rows = {row["metric"]: row["value"] for row in metrics["metrics"]}
+    y = preds["rul_capped"].to_numpy()
+    assert rows["rmse"] == pytest.approx(regression_metrics(y, preds["rul_predicted"])["rmse"])
+    assert rows["answer_rmse"] == pytest.approx(regression_metrics(y, preds["rul_answer"])["rmse"])
+    assert metrics["answer"]["rows_capped"] == int(alarm.sum()) > 0
+    with pytest.raises(ValueError, match="not the rows of the RUL test features"):
+        n.predict_test_rul(model, baseline, test, failure.iloc[1:])

@@ -89,6 +89,11 @@ def test_answers_equal_the_edge_runtime_on_the_same_rows(scored):
     np.testing.assert_allclose(log["failure.probability"], edge["failure"]["probability"], 1e-6)
     np.testing.assert_array_equal(log["failure.decision"], edge["failure"]["decision"])
     np.testing.assert_allclose(log["rul_hours.value"], edge["rul_hours"]["value"], 1e-6)
+    # the RUL as answered (capped while the alarm is on) and the model's own, as the edge has them
+    np.testing.assert_allclose(log["rul_hours.model_value"], edge["rul_hours"]["model_value"], 1e-6)
+    np.testing.assert_array_equal(
+        log["rul_hours.capped_by_alarm"], edge["rul_hours"]["capped_by_alarm"]
+    )
     np.testing.assert_allclose(log["anomaly.score"], edge["anomaly"]["score"], 1e-6, 1e-9)
     np.testing.assert_array_equal(log["anomaly.flag"], edge["anomaly"]["flag"])
     for family in bundle.families:  # the versions that answered

@@ -265,7 +265,7 @@ def describe_for_edge(
             "threshold": float(model["threshold"]),
         }
     for key in spec.answer_fields.values():
-        value = model[key]
+        value = model.get(key)  # None: not set by the model (e.g. trained before the field existed)
         entry[key] = float(value) if isinstance(value, int | float) else value
     entry["hyperparameters"] = metrics.get("model", {})
     entry["metrics"] = {

@@ -28,11 +28,13 @@ logger = logging.getLogger(__name__)
 
 DAY = "%Y-%m-%d"
 TRIGGERS = ("age", "performance", "drift", "data", "manual")
-# the prediction-log column of each family's served value and the test-prediction column it is
-# compared with (prediction drift)
+RUL_VALUE, RUL_MODEL_VALUE = "rul_hours.value", "rul_hours.model_value"
+# the prediction-log column of each family's model output and the test-prediction column it is
+# compared with (prediction drift). The RUL model's own value, not the served answer (capped
+# while the failure alarm is on): monitoring judges each model against its own test figures
 PREDICTIONS = {
     "classification": ("failure.probability", "probability"),
-    "regression": ("rul_hours.value", "rul_predicted"),
+    "regression": (RUL_MODEL_VALUE, "rul_predicted"),
 }
 
 
@@ -223,8 +225,9 @@ def _performance(
                 "failures": failures,
             }
     out["regression"] = None
-    if "rul_hours.value" in joined:
-        err = joined["rul_hours.value"].to_numpy() - np.minimum(joined[c.RUL].to_numpy(), rul_cap)
+    if RUL_MODEL_VALUE in joined or RUL_VALUE in joined:
+        served = joined[RUL_MODEL_VALUE if RUL_MODEL_VALUE in joined else RUL_VALUE].to_numpy()
+        err = served - np.minimum(joined[c.RUL].to_numpy(), rul_cap)
         out["regression"] = {
             "rmse": float(np.sqrt(np.mean(err**2))),
             "mae": float(np.mean(np.abs(err))),
@@ -276,6 +279,15 @@ def _calibrated(
 
 def _window_days(days: list[str], i: int, n: int) -> list[str]:
     return days[max(0, i - n + 1) : i + 1]
+
+
+def with_model_rul(log: pd.DataFrame) -> pd.DataFrame:
+    """The log with the RUL model's own value in ``rul_hours.model_value`` (a log written before
+    that column existed served the model's value as ``rul_hours.value``)."""
+    if RUL_VALUE not in log:
+        return log
+    model = log[RUL_MODEL_VALUE] if RUL_MODEL_VALUE in log else pd.Series(np.nan, index=log.index)
+    return log.assign(**{RUL_MODEL_VALUE: model.fillna(log[RUL_VALUE]).to_numpy()})
 
 
 def _concat(partitions: dict[str, Any], names: list[str]) -> pd.DataFrame:
@@ -391,7 +403,7 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
         def log_of(span: list[str]) -> pd.DataFrame:
             for d in span:
                 if d not in logs:
-                    logs[d] = _concat(prediction_log, [d])
+                    logs[d] = with_model_rul(_concat(prediction_log, [d]))
             return pd.concat([logs[d] for d in span if len(logs[d])], ignore_index=True)
 
         labels_cache: dict[str, pd.DataFrame] = {}

@@ -15,6 +15,7 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 
 from pdm_kedro import contract as c
+from pdm_kedro.core.rul_answer import rul_at_alarm
 from pdm_kedro.evaluation.ceiling import ceiling_values
 from pdm_kedro.evaluation.events import bootstrap_interval
 from pdm_kedro.evaluation.model_inputs import (
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 FAMILY = "regression"
 LINEAR = "linear_degradation"
+ANSWER = "rul_answer"  # test_predictions: the RUL as answered (capped while the alarm is on)
 MEAN = "mean_capped_rul"
 
 
@@ -103,6 +105,10 @@ def near_failure_weights(
     return (float(cap_hours) / (y + offset)) ** float(weighting["power"])
 
 
+def _optional_hours(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def train_rul_regressor(
     features_train: pd.DataFrame, features_val: pd.DataFrame, params: dict[str, Any]
 ) -> dict[str, Any]:
@@ -138,6 +144,7 @@ def train_rul_regressor(
         "estimator": estimator,
         "feature_names": names,
         "rul_cap_hours": cap,
+        "cap_at_alarm_hours": _optional_hours(params.get("cap_at_alarm_hours")),
         "best_iteration": int(estimator.best_iteration),
         "fitted_on": "train",
     }
@@ -181,13 +188,34 @@ def predict_rul(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
 
 
 def predict_test_rul(
-    model: dict[str, Any], baseline: dict[str, Any], features_test: pd.DataFrame
+    model: dict[str, Any],
+    baseline: dict[str, Any],
+    features_test: pd.DataFrame,
+    failure_predictions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per-row test predictions: ids, true capped RUL, model and baseline predictions."""
+    """Per-row test predictions: ids, true capped RUL, model and baseline predictions, and the
+    RUL answer (``rul_answer``: at most the model's ``cap_at_alarm_hours`` where the failure
+    classifier's test ``alarm`` is on, :mod:`pdm_kedro.core.rul_answer`; ``capped_by_alarm``).
+    Without ``failure_predictions`` (a machine without the classification family) the answer is
+    the model's value."""
     out = features_test[[c.TIMESTAMP, c.EPISODE]].copy()
     out["rul_capped"] = capped_rul(features_test, model["rul_cap_hours"])
     out["rul_predicted"] = predict_rul(model, features_test)
     out["rul_baseline"] = predict_rul_baseline(baseline, features_test)
+    alarm = np.zeros(len(out), dtype=bool)
+    cap = None
+    if failure_predictions is not None:
+        same_rows = len(failure_predictions) == len(out) and np.array_equal(
+            failure_predictions[c.TIMESTAMP].to_numpy(), out[c.TIMESTAMP].to_numpy()
+        )
+        if not same_rows:
+            raise ValueError(
+                f"the failure classifier's test predictions ({len(failure_predictions)} rows) are "
+                f"not the rows of the RUL test features ({len(out)}): retrain both families"
+            )
+        alarm = failure_predictions["alarm"].to_numpy().astype(bool)
+        cap = model.get("cap_at_alarm_hours")
+    out["rul_answer"], out["capped_by_alarm"] = rul_at_alarm(out["rul_predicted"], alarm, cap)
     return out
 
 
@@ -230,6 +258,11 @@ def evaluate_rul_model(
             return metric_rows(model_m, baseline_m, baseline["kind"]), other_m
         model_m |= near["values"]
         baseline_m |= near["baseline"]
+        if ANSWER in rows:  # the RUL as answered (capped while the failure alarm is on)
+            answer_m = regression_metrics(y, rows[ANSWER].to_numpy())
+            model_m |= {f"answer_{k}": answer_m[k] for k in ("rmse", "r2")}
+            model_m |= near["answer"]["values"]
+            baseline_m |= {f"answer_{k}": baseline_m[k] for k in ("rmse", "r2", "mae_last_100h")}
         ceilings = ceiling_values(ceiling) if ceiling else None
         table = metric_rows(model_m, baseline_m, baseline["kind"], ceilings)
         return with_intervals(table, near["intervals"]), other_m
@@ -282,6 +315,14 @@ def evaluate_rul_model(
             "seed": int(params["seed"]),
         },
         "threshold": None,
+        "answer": {
+            "rule": "while the failure classifier alarms, the RUL answer is at most "
+            "cap_at_alarm_hours (the answer_* rows; the other rows are the RUL model's own)",
+            "cap_at_alarm_hours": model.get("cap_at_alarm_hours"),
+            "rows_capped": int(test_predictions["capped_by_alarm"].sum())
+            if "capped_by_alarm" in test_predictions
+            else 0,
+        },
         "plots": ["rul_predicted_vs_true.png"],
     }
 
@@ -311,6 +352,7 @@ def rul_near_failure_and_intervals(
 
     episode = features_test[c.EPISODE].to_numpy()
     everything = np.arange(len(y))
+    answer = test_predictions[ANSWER].to_numpy() if ANSWER in test_predictions else None
     resamples, seed, level = int(boot["resamples"]), int(boot["seed"]), float(boot["level"])
 
     def interval(statistic):
@@ -324,6 +366,9 @@ def rul_near_failure_and_intervals(
             "r2": interval(lambda r: regression_metrics(y[r], pred[r])["r2"]),
             "mae_last_100h": interval(lambda r: mae_near(r, pred)),
         },
+        "answer": None
+        if answer is None
+        else {"values": {"answer_mae_last_100h": mae_near(everything, answer)}},
         "near_failure_hours": window,
         "bootstrap": {"resamples": resamples, "seed": seed, "level": level, "over": "episodes"},
     }

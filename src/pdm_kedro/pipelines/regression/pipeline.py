@@ -1,5 +1,7 @@
 """Template pipeline of the regression family (nested as ``<machine>.regression``)."""
 
+import warnings
+
 from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.evaluation.ceiling import ceiling_regressor_metrics
@@ -17,9 +19,25 @@ from .nodes import (
     train_rul_regressor,
 )
 
+FAILURE_PREDICTIONS = "classification.test_predictions"  # the alarm the RUL answer respects
+
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
-    """Train on train, early-stop on val, score model and baseline on test only."""
+    """Train on train, early-stop on val, score model and baseline on test only; the RUL answer
+    respects the failure classifier's test alarms (``classification.test_predictions``)."""
+    return create_pipeline_for_families(["classification", FAMILY])
+
+
+def create_pipeline_for_families(families: list[str]) -> Pipeline:
+    """The template for a machine that trains ``families``: without the classification family
+    the RUL answer is the model's value (no alarm to respect)."""
+    with warnings.catch_warnings():
+        # the classifier's predictions are read under their family's name
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        return _pipeline("classification" in families)
+
+
+def _pipeline(with_alarms: bool) -> Pipeline:
     nodes = [
         Node(  # the only reader of the hidden state: its figures go into the metrics only
             ceiling_regressor_metrics,
@@ -49,7 +67,8 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         ),
         Node(
             predict_test_rul,
-            inputs=["model", "baseline", "features_test"],
+            inputs=["model", "baseline", "features_test"]
+            + ([FAILURE_PREDICTIONS] if with_alarms else []),
             outputs="test_predictions",
             name="predict_test_rul",
         ),
@@ -101,6 +120,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             "hidden_state_train",
             "hidden_state_val",
             "hidden_state_test",
+            *([FAILURE_PREDICTIONS] if with_alarms else []),
         },
         parameters={"params:machine", "params:regression", "params:promotion"},
     )

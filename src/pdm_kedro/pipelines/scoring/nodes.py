@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from pdm_kedro import contract as c
+from pdm_kedro.core.rul_answer import rul_at_alarm
 from pdm_kedro.edge.bundle import EdgeBundle
 from pdm_kedro.edge.errors import EdgeInputError
 from pdm_kedro.edge.readings import check_readings
-from pdm_kedro.edge.runtime import family_output, forecast
+from pdm_kedro.edge.runtime import family_output, forecast, rul_rule
 from pdm_kedro.fleet import parse_machine
 
 from .gate import BATCH
@@ -59,6 +60,23 @@ def _forecasts(
     return out, warnings
 
 
+def _rul_consistent_with_alarm(log: pd.DataFrame, manifest: dict[str, Any]) -> None:
+    """In place, as the edge runtime answers: ``<rul>.value`` at most the cap while the failure
+    alarm is on, ``<rul>.model_value`` the RUL model's own, ``<rul>.capped_by_alarm``."""
+    rule = rul_rule(manifest)
+    if rule is None or f"{rule[0]}.value" not in log:
+        return
+    rul_key, failure_key, cap = rule
+    value = f"{rul_key}.value"
+    log[f"{rul_key}.model_value"] = log[value].to_numpy()
+    decision = f"{failure_key}.decision"
+    if failure_key is None or decision not in log:
+        return
+    answer, capped = rul_at_alarm(log[value].to_numpy(), log[decision].to_numpy(), cap)
+    log[value] = answer
+    log[f"{rul_key}.capped_by_alarm"] = capped
+
+
 def answer_batch(
     features_incoming: pd.DataFrame,
     validated_incoming: pd.DataFrame,
@@ -72,7 +90,9 @@ def answer_batch(
     Per row: timestamp, episode, regime, the sensor readings, ``batch_file`` (the incoming file),
     ``history_complete`` (enough earlier readings of the episode for the features to equal
     training's), every family's answer (``failure.probability``, ``failure.decision``,
-    ``rul_hours.value``, ``anomaly.score``, ``anomaly.flag``; ``forecast`` as JSON on each day's
+    ``rul_hours.value`` (at most ``cap_at_alarm_hours`` while the alarm is on, as the edge
+    answers; ``rul_hours.model_value`` and ``rul_hours.capped_by_alarm`` beside it),
+    ``anomaly.score``, ``anomaly.flag``; ``forecast`` as JSON on each day's
     last new reading) and, per family, the ``registered_model`` and ``registry_version`` that
     answered. Context rows (``batch_file`` null: scored by an earlier cycle, there for the
     features' history) are not answered again; a day already in ``scored_log`` keeps its rows
@@ -112,6 +132,7 @@ def answer_batch(
                 log[f"{key}.{flag}"] = values >= float(entry["threshold"])
         log[f"{family}.registered_model"] = entry["registered_model"]
         log[f"{family}.registry_version"] = entry["registry_version"]
+    _rul_consistent_with_alarm(log, manifest)
     for sensor in spec.sensor_names:
         log[sensor] = validated[sensor].to_numpy()
     log[BATCH] = validated[BATCH].to_numpy() if BATCH in validated else None
