@@ -352,8 +352,13 @@ def test_edge_answers_every_row_of_an_episode_as_the_pipeline_did(small_run, edg
     reg = aligned(predictions(small_run, "regression", "test_predictions.parquet"))
     cap = answer["rul_hours"]["cap_hours"]
     np.testing.assert_allclose(
-        answer["rul_hours"]["value"], reg["rul_predicted"], atol=1e-4 + 2e-6 * cap
+        answer["rul_hours"]["model_value"], reg["rul_predicted"], atol=1e-4 + 2e-6 * cap
     )
+    # the answer respects the alarm (at most cap_at_alarm_hours) as the pipeline's rul_answer
+    np.testing.assert_allclose(
+        answer["rul_hours"]["value"], reg["rul_answer"], atol=1e-4 + 2e-6 * cap
+    )
+    np.testing.assert_array_equal(answer["rul_hours"]["capped_by_alarm"], reg["capped_by_alarm"])
     ano = aligned(predictions(small_run, "anomaly", "test_scores.parquet"))
     np.testing.assert_allclose(answer["anomaly"]["score"], ano["score"], atol=1e-5)
     np.testing.assert_array_equal(answer["anomaly"]["flag"], ano["flag"].astype(bool))
@@ -373,8 +378,10 @@ def test_edge_answers_the_last_reading_with_all_four_answers(small_run, edge_inp
         answer["failure"]["probability"] >= answer["failure"]["threshold"]
     )
     reg = predictions(small_run, "regression", "test_predictions.parquet")
-    rul = reg.loc[reg["timestamp"] == last["timestamp"], "rul_predicted"].iloc[0]
-    assert answer["rul_hours"]["value"] == pytest.approx(rul, abs=2e-3)
+    at = reg["timestamp"] == last["timestamp"]
+    rul, answered = reg.loc[at, "rul_predicted"].iloc[0], reg.loc[at, "rul_answer"].iloc[0]
+    assert answer["rul_hours"]["model_value"] == pytest.approx(rul, abs=2e-3)
+    assert answer["rul_hours"]["value"] == pytest.approx(answered, abs=2e-3)
     ano = predictions(small_run, "anomaly", "test_scores.parquet")
     score = ano.loc[ano["timestamp"] == last["timestamp"], "score"].iloc[0]
     assert answer["anomaly"]["score"] == pytest.approx(score, abs=1e-5)

@@ -31,6 +31,18 @@ def feature_matrix(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return frame[list(names)].to_numpy(dtype=np.float32)
 
 
+def failure_probability(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """P(failure within the horizon) of every row, from a failure classifier's ``model``
+    artefact (shared: the RUL answer respects that classifier's alarms)."""
+    matrix = feature_matrix(features, model["feature_names"])
+    return model["estimator"].predict_proba(matrix)[:, 1]
+
+
+def failure_alarms(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """The failure classifier's alarms: P(failure) at or above its chosen ``threshold``."""
+    return failure_probability(model, features) >= float(model["threshold"])
+
+
 def thread_budget() -> int:
     """Threads one model fit may use: ``OMP_NUM_THREADS`` when set (the fleet's Dask workers set
     1 each, as may a user on a shared machine), else every core this process may run on."""

@@ -10,6 +10,7 @@ from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machin
 from pdm_kedro.pipelines.data_ingestion.nodes import no_hidden_state
 from tests.conftest import TEST_MACHINE
 from tests.pipelines.classification.conftest import shrink
+from tests.pipelines.edge_export.helpers import train_tiny_models
 from tests.pipelines.family_catalog import promotion_datasets
 
 M = TEST_MACHINE
@@ -22,14 +23,6 @@ class KeptMemoryDataset(MemoryDataset):
         pass
 
 
-def no_alarms(family: str, test) -> dict:  # noqa: ANN001
-    """The regression template reads the failure classifier's test alarms: none by default."""
-    if family != "regression":
-        return {}
-    frame = test[["timestamp", "episode_id"]].assign(alarm=np.zeros(len(test), dtype=np.int8))
-    return {f"{M}.classification.test_predictions": frame}
-
-
 def run_family(  # noqa: PLR0913
     family,
     tiny_features,
@@ -39,9 +32,13 @@ def run_family(  # noqa: PLR0913
     features_test=None,
     hidden=None,
     extra=None,
+    classifier=None,
 ):
     """Run a family template on one namespace; ``hidden`` is the hidden state per split (by
-    default empty frames: no ceiling); ``extra``: more input datasets by name."""
+    default empty frames: no ceiling); ``extra``: more input datasets by name; ``classifier``:
+    the failure classifier the regression template reads (default: the tiny one)."""
+    if classifier is None and family == "regression":
+        classifier = train_tiny_models(tiny_features)["classification"]
     pipe = namespace_for_machine(discover_templates()[family], M)
     test = tiny_features["test"] if features_test is None else features_test
     if hidden is None:
@@ -54,7 +51,7 @@ def run_family(  # noqa: PLR0913
         f"params:{M}.machine": machine,
         "params:labels": tiny_params["labels"],
         f"params:{family}": family_params,
-        **no_alarms(family, test),
+        **({f"{M}.classification.model": classifier} if family == "regression" else {}),
         **(extra or {}),
     }
     catalog = DataCatalog(

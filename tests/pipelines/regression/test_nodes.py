@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from pdm_kedro.evaluation.model_inputs import failure_probability
 from pdm_kedro.evaluation.regression_metrics import nasa_scores, regression_metrics
 from pdm_kedro.pipelines.regression import nodes as n
 
@@ -126,21 +127,24 @@ def test_refit_on_train_val_keeps_the_val_chosen_tree_count(tiny_features, reg_p
 
 
 def test_the_rul_answer_respects_the_failure_alarm(
-    model, baseline, tiny_features, machine, reg_params
+    model, baseline, tiny_features, machine, reg_params, tiny_models
 ):
     """Where the classifier alarms the RUL answer is at most ``cap_at_alarm_hours``; the model's
     own prediction and every model metric stay as they were; the answer's metrics are its own."""
     test = tiny_features["test"]
     plain = n.predict_test_rul(model, baseline, test)
     assert model["cap_at_alarm_hours"] == reg_params["cap_at_alarm_hours"] == 48.0
-    alarm = plain["rul_predicted"].to_numpy() > 48.0  # alarms where the model says > 48 h
-    alarm[: len(alarm) // 2] = False
-    failure = test[["timestamp", "episode_id"]].assign(alarm=alarm.astype(np.int8))
-    preds = n.predict_test_rul(model, baseline, test, failure)
+    classifier = tiny_models["classification"]
+    probability = failure_probability(classifier, test)
+    threshold = float(np.quantile(probability, 0.5))  # half the rows alarm
+    alarm = probability >= threshold
+    preds = n.predict_test_rul(model, baseline, test, {**classifier, "threshold": threshold})
     np.testing.assert_array_equal(preds["rul_predicted"], plain["rul_predicted"])
-    np.testing.assert_array_equal(preds["capped_by_alarm"], alarm)
-    np.testing.assert_array_equal(preds["rul_answer"][alarm], 48.0)
-    np.testing.assert_array_equal(preds["rul_answer"][~alarm], plain["rul_predicted"][~alarm])
+    expected = alarm & (plain["rul_predicted"].to_numpy() > 48.0)
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(preds["capped_by_alarm"], expected)
+    np.testing.assert_array_equal(preds["rul_answer"][expected], 48.0)
+    np.testing.assert_array_equal(preds["rul_answer"][~expected], plain["rul_predicted"][~expected])
     metrics = n.evaluate_rul_model(
         model, baseline, tiny_features["val"], preds, test, machine, reg_params
     )
@@ -148,6 +152,7 @@ def test_the_rul_answer_respects_the_failure_alarm(
     y = preds["rul_capped"].to_numpy()
     assert rows["rmse"] == pytest.approx(regression_metrics(y, preds["rul_predicted"])["rmse"])
     assert rows["answer_rmse"] == pytest.approx(regression_metrics(y, preds["rul_answer"])["rmse"])
-    assert metrics["answer"]["rows_capped"] == int(alarm.sum()) > 0
-    with pytest.raises(ValueError, match="not the rows of the RUL test features"):
-        n.predict_test_rul(model, baseline, test, failure.iloc[1:])
+    assert metrics["answer"]["rows_capped"] == int(expected.sum()) > 0
+    # a classifier that never alarms: the answer is the model's value
+    never = n.predict_test_rul(model, baseline, test, {**classifier, "threshold": 2.0})
+    np.testing.assert_array_equal(never["rul_answer"], plain["rul_predicted"])

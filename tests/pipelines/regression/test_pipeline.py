@@ -5,14 +5,13 @@ from tests.pipelines.classification.test_pipeline import run_family
 
 
 def test_regression_pipeline_on_one_namespace(
-    tiny_features, tiny_hidden_state, machine, tiny_params, reg_params
+    tiny_features, tiny_hidden_state, machine, tiny_params, reg_params, tiny_models
 ):
-    test = tiny_features["test"]
-    # the failure classifier's test alarms (here a perfect one: on within the 48 h horizon)
-    alarms = test[["timestamp", "episode_id"]].assign(alarm=(test["rul"] <= 48).astype("int8"))
+    # the failure classifier at threshold 0: every test row alarms
+    always = {**tiny_models["classification"], "threshold": 0.0}
     pipe, catalog = run_family(
         "regression", tiny_features, machine, tiny_params, reg_params, None, tiny_hidden_state,
-        extra={f"{M}.classification.test_predictions": alarms},
+        classifier=always,
     )  # fmt: skip
     assert {n.namespace for n in pipe.nodes} == {f"{M}.regression"}
     metrics = catalog[f"{M}.regression.metrics"].load()
@@ -25,10 +24,11 @@ def test_regression_pipeline_on_one_namespace(
         for m, row in rows.items()
         if m != "mae_last_100h" and m not in answer_rows
     )
-    # capped to 48 h where a failure is within 48 h: never further from the truth near failure
-    assert rows["answer_mae_last_100h"]["value"] <= rows["mae_last_100h"]["value"]
     predictions = catalog[f"{M}.regression.test_predictions"].load()
-    assert metrics["answer"]["rows_capped"] == int(predictions["capped_by_alarm"].sum())
+    over = predictions["rul_predicted"] > 48.0
+    assert over.any() and metrics["answer"]["rows_capped"] == int(over.sum())
+    assert (predictions["rul_answer"] == predictions["rul_predicted"].clip(upper=48.0)).all()
+    assert rows["answer_rmse"]["value"] != rows["rmse"]["value"]
     assert rows["mae_last_100h"]["value"] > 0 and rows["mae_last_100h"]["baseline"] > 0
     assert rows["rmse"]["value_lo"] <= rows["rmse"]["value_hi"]
     entry = catalog[f"{M}.regression.registered_model"].load()

@@ -31,6 +31,7 @@ from pdm_kedro.evaluation.events import (
     records_interval,
 )
 from pdm_kedro.evaluation.model_inputs import (
+    failure_probability,
     feature_matrix,
     gain_importance,
     refit_settings,
@@ -97,12 +98,6 @@ def train_failure_classifier(
         "scale_pos_weight": float(weight),
         "best_iteration": int(estimator.best_iteration),
     }
-
-
-def failure_probability(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
-    """P(failure within the horizon) of every row."""
-    matrix = feature_matrix(features, model["feature_names"])
-    return model["estimator"].predict_proba(matrix)[:, 1]
 
 
 def choose_decision_threshold(

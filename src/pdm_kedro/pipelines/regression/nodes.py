@@ -20,6 +20,7 @@ from pdm_kedro.evaluation.ceiling import ceiling_values
 from pdm_kedro.evaluation.events import bootstrap_interval
 from pdm_kedro.evaluation.model_inputs import (
     episode_age_hours,
+    failure_alarms,
     feature_matrix,
     gain_importance,
     refit_settings,
@@ -191,30 +192,21 @@ def predict_test_rul(
     model: dict[str, Any],
     baseline: dict[str, Any],
     features_test: pd.DataFrame,
-    failure_predictions: pd.DataFrame | None = None,
+    failure_model: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Per-row test predictions: ids, true capped RUL, model and baseline predictions, and the
     RUL answer (``rul_answer``: at most the model's ``cap_at_alarm_hours`` where the failure
-    classifier's test ``alarm`` is on, :mod:`pdm_kedro.core.rul_answer`; ``capped_by_alarm``).
-    Without ``failure_predictions`` (a machine without the classification family) the answer is
-    the model's value."""
+    classifier (``failure_model``, its chosen threshold) alarms on the test row,
+    :mod:`pdm_kedro.core.rul_answer`; ``capped_by_alarm``). Without ``failure_model`` (a machine
+    without the classification family) the answer is the model's value."""
     out = features_test[[c.TIMESTAMP, c.EPISODE]].copy()
     out["rul_capped"] = capped_rul(features_test, model["rul_cap_hours"])
     out["rul_predicted"] = predict_rul(model, features_test)
     out["rul_baseline"] = predict_rul_baseline(baseline, features_test)
-    alarm = np.zeros(len(out), dtype=bool)
-    cap = None
-    if failure_predictions is not None:
-        same_rows = len(failure_predictions) == len(out) and np.array_equal(
-            failure_predictions[c.TIMESTAMP].to_numpy(), out[c.TIMESTAMP].to_numpy()
-        )
-        if not same_rows:
-            raise ValueError(
-                f"the failure classifier's test predictions ({len(failure_predictions)} rows) are "
-                f"not the rows of the RUL test features ({len(out)}): retrain both families"
-            )
-        alarm = failure_predictions["alarm"].to_numpy().astype(bool)
-        cap = model.get("cap_at_alarm_hours")
+    if failure_model is None:
+        alarm, cap = np.zeros(len(out), dtype=bool), None
+    else:
+        alarm, cap = failure_alarms(failure_model, features_test), model.get("cap_at_alarm_hours")
     out["rul_answer"], out["capped_by_alarm"] = rul_at_alarm(out["rul_predicted"], alarm, cap)
     return out
 

@@ -19,12 +19,15 @@ from .nodes import (
     train_rul_regressor,
 )
 
-FAILURE_PREDICTIONS = "classification.test_predictions"  # the alarm the RUL answer respects
+# the failure classifier (its chosen threshold): the RUL answer respects its alarms. Its model,
+# not its test predictions: a model-output input would make the regression group a layer cycle
+# (models -> model_output -> models) and kedro-viz would draw no layers
+FAILURE_MODEL = "classification.model"
 
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
     """Train on train, early-stop on val, score model and baseline on test only; the RUL answer
-    respects the failure classifier's test alarms (``classification.test_predictions``)."""
+    respects the failure classifier's test alarms (``classification.model``)."""
     return create_pipeline_for_families(["classification", FAMILY])
 
 
@@ -68,7 +71,7 @@ def _pipeline(with_alarms: bool) -> Pipeline:
         Node(
             predict_test_rul,
             inputs=["model", "baseline", "features_test"]
-            + ([FAILURE_PREDICTIONS] if with_alarms else []),
+            + ([FAILURE_MODEL] if with_alarms else []),
             outputs="test_predictions",
             name="predict_test_rul",
         ),
@@ -120,7 +123,7 @@ def _pipeline(with_alarms: bool) -> Pipeline:
             "hidden_state_train",
             "hidden_state_val",
             "hidden_state_test",
-            *([FAILURE_PREDICTIONS] if with_alarms else []),
+            *([FAILURE_MODEL] if with_alarms else []),
         },
         parameters={"params:machine", "params:regression", "params:promotion"},
     )
