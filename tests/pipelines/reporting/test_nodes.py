@@ -68,6 +68,27 @@ def test_beats_baseline_knows_which_metrics_are_lower_is_better():
     assert beats_baseline("mape", 5.0, 9.0) is True
     assert beats_baseline("f1", None, 0.4) is None
     assert beats_baseline("false_alarm_rate", 0.001, 0.01) is True
+    # the RUL as answered (capped while the failure alarm is on): lower is better, as for rmse
+    assert beats_baseline("answer_rmse", 30.0, 20.0) is False
+    assert beats_baseline("answer_mae_last_100h", 30.0, 40.0) is True
+    assert beats_baseline("answer_r2", 0.6, 0.0) is True
+
+
+def test_model_card_says_what_the_answer_rows_are(machine, tiny_baselines):
+    reporting = {
+        "retrain_command": "kedro run --namespaces {machine_id}",
+        "mlflow_ui_command": "ui",
+    }
+    doc = family_doc(machine["machine_id"], "regression", [("rmse", 10.0, 20.0)])
+    plain = write_model_card(machine, reporting, tiny_baselines, doc)
+    assert "`answer_*`" not in plain
+    doc["metrics"].append(
+        {"metric": "answer_rmse", "value": 9.0, "baseline": 20.0, "baseline_name": "rule"}
+    )
+    doc["answer"] = {"cap_at_alarm_hours": 48.0, "rows_capped": 7}
+    card = write_model_card(machine, reporting, tiny_baselines, doc)
+    assert "at most 48 h while the failure classifier alarms (7 test rows capped)" in card
+    assert "| regression | answer_rmse | 9 |  | 20 | rule | yes |  |" in card
 
 
 def test_model_card_lists_metrics_baselines_plots_and_retraining(machine, tiny_baselines):

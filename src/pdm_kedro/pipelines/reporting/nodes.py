@@ -298,6 +298,22 @@ def _split_text(spec: Any) -> str:
     return SPLIT_TEXT[split["method"]].format(**{**split, "val": val, "stratified": stratified})
 
 
+def _answer_note(docs: list[dict[str, Any]]) -> list[str]:
+    """What the ``answer_*`` rows are, when a family's metrics have them."""
+    notes = []
+    for doc in docs:
+        answer = doc.get("answer") or {}
+        if answer.get("cap_at_alarm_hours") is not None:
+            notes += [
+                f"`answer_*` ({doc['family']}): the RUL as the edge and the service answer it, at "
+                f"most {answer['cap_at_alarm_hours']:g} h while the failure classifier alarms "
+                f"({answer.get('rows_capped', 0)} test rows capped); the other RUL rows are the "
+                "RUL model's own.",
+                "",
+            ]
+    return notes
+
+
 def write_model_card(
     machine: dict[str, Any],
     reporting: dict[str, Any],
@@ -351,6 +367,7 @@ def write_model_card(
         "hours since the repair) with the same splits and rules: what the data allows at most. "
         "Empty where there is none (a machine's own files have no hidden state).",
         "",
+        *_answer_note(docs),
         "Test rows per family: "
         + ", ".join(f"{d['family']} {d.get('n_rows', 'n/a')}" for d in docs),
         "",
