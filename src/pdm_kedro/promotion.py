@@ -207,7 +207,7 @@ def _val_guard_verdict(
     headline: str,
     val: dict[str, Any] | None,
     promotion: dict[str, Any],
-    challenger: dict[str, Any] | None = None,
+    challenger: dict[str, Any],
 ) -> str | None:
     """Why the challenger regresses on the val split, or why the val split cannot tell (None
     when it does not regress, or when the rule asks for no val guard or the family's scorer
@@ -221,10 +221,11 @@ def _val_guard_verdict(
     guard = promotion.get("val_guard")
     if not guard or val is None:
         return None
-    if "val" in trees_fitted_on(challenger).split("+"):
+    fitted_on = trees_fitted_on(challenger)
+    if "val" in fitted_on.split("+"):
         return (
             f"the val guard cannot judge this challenger: its trees were refitted on "
-            f"{trees_fitted_on(challenger)} (refit_on_train_val), so its val figure "
+            f"{fitted_on} (refit_on_train_val), so its val figure "
             f"{_fmt((val.get('challenger') or {}).get(headline))} is in-sample; without a val "
             "guard (promotion.val_guard: null) the evaluation data alone decide"
         )

@@ -11,6 +11,7 @@ import pytest
 from pdm_kedro import contract as c
 from pdm_kedro.core.drift import DriftReference
 from pdm_kedro.pipelines.monitoring.nodes import (
+    PREDICTIONS,
     _calibrated,
     _performance,
     count_labelled_after,
@@ -22,6 +23,7 @@ from pdm_kedro.pipelines.monitoring.nodes import (
     served_metrics,
     window_flag,
     with_attainable_quorum,
+    with_model_rul,
 )
 
 RETRAINING = {
@@ -134,10 +136,10 @@ def labelled_window(days: int, positives_per_day: int, hit_rate: float, rul_erro
     truth = np.tile(np.arange(24) >= 24 - positives_per_day, days)
     decision = truth & (rng.random(len(stamps)) < hit_rate)
     rul = np.tile(np.arange(24, 0, -1) * 5.0, days)
-    log = pd.DataFrame(
+    log = with_model_rul(pd.DataFrame(
         {c.TIMESTAMP: stamps, c.EPISODE: 1, "history_complete": True,
          "failure.decision": decision, "rul_hours.value": rul + rng.normal(0, rul_error, len(rul))}
-    )  # fmt: skip
+    ))  # fmt: skip
     labels = pd.DataFrame(
         {c.TIMESTAMP: stamps, c.EPISODE: 1, c.FAILURE_WITHIN_HORIZON: truth.astype(int), c.RUL: rul}
     )
@@ -277,8 +279,6 @@ def test_monitoring_judges_the_rul_model_not_the_capped_answer():
     """The served RUL is capped while the failure alarm is on; drift and realised performance
     compare the RUL model's own value (``rul_hours.model_value``) with its test predictions and
     figures. A log written before that column existed served the model's value."""
-    from pdm_kedro.pipelines.monitoring.nodes import PREDICTIONS, with_model_rul
-
     new = pd.DataFrame({"rul_hours.value": [48.0, 30.0], "rul_hours.model_value": [120.0, 30.0]})
     old = pd.DataFrame({"rul_hours.value": [200.0]})
     both = with_model_rul(pd.concat([old, new], ignore_index=True))

@@ -231,9 +231,7 @@ def backtest_forecasters(
     use_native = split in set(forecasting["native_forecast_splits"])
     starts = episode_starts(hourly_before, hourly_target)
     first, last = int(hourly_target[HOUR].iloc[0]), int(hourly_target[HOUR].iloc[-1])
-    columns: dict[str, list[np.ndarray]] = {
-        name: [] for name in BACKTEST_COLUMNS if name not in (c.TIMESTAMP, "forecast_source")
-    }
+    columns: dict[str, list[np.ndarray]] = {}  # one frame at the end, not one per origin
     with threadpool_limits(limits=int(forecasting["arima"]["blas_threads"])):
         for sensor, entry in model["sensors"].items():
             coef = entry["coefficients"]
@@ -285,22 +283,24 @@ def backtest_forecasters(
                     seasonal = np.where(seasonal_hours >= episode_start, seasonal, np.nan)
                 seasonal = np.where(np.isfinite(seasonal), seasonal, naive)
                 keep = np.isfinite(actual)
-                n_kept = int(keep.sum())
-                columns["sensor"].append(np.full(n_kept, sensor, dtype=object))
-                columns["origin_hour"].append(np.full(n_kept, origin, dtype=np.int64))
-                columns["step"].append(np.arange(1, horizon + 1)[keep])
-                columns["target_hour"].append(targets[keep])
-                columns["actual"].append(actual[keep])
-                columns["forecast"].append(mean[keep])
-                columns["lower"].append(lower[keep])
-                columns["upper"].append(upper[keep])
-                columns["forecast_linear"].append(linear[keep])
-                columns["naive"].append(np.full(n_kept, naive))
-                columns["seasonal_naive"].append(seasonal[keep])
-                columns["level"].append(level_forecast(coef, x_future)[keep])
-    if not columns["step"]:
+                origin_columns = {
+                    "sensor": np.full(horizon, sensor, dtype=object),
+                    "origin_hour": np.full(horizon, origin, dtype=np.int64),
+                    "step": np.arange(1, horizon + 1),
+                    "target_hour": targets,
+                    "actual": actual,
+                    "forecast": mean,
+                    "lower": lower,
+                    "upper": upper,
+                    "forecast_linear": linear,
+                    "naive": np.full(horizon, naive),
+                    "seasonal_naive": seasonal,
+                    "level": level_forecast(coef, x_future),
+                }
+                for name, values in origin_columns.items():
+                    columns.setdefault(name, []).append(values[keep])
+    if not columns:
         raise ValueError(f"{model['machine_id']}: no {split} backtest origin with data")
-    # one frame at the end: a frame per origin cost more than the forecasts themselves
     out = pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
     out[c.TIMESTAMP] = pd.to_datetime(out["target_hour"], unit="h")
     out["forecast_source"] = "pmdarima" if use_native else "linear"

@@ -198,8 +198,8 @@ def _performance(
     monitoring: dict[str, Any],
 ) -> dict[str, Any]:
     """Realised performance on the matured labelled rows of a window: failure F1 (with its
-    positives) and RUL RMSE/MAE, each with a day-block bootstrap interval (``*_interval``).
-    None below ``min_labelled_rows``; classification also None below ``min_positives`` (the
+    positives) and RUL RMSE/MAE (of the RUL model's own value), each with a day-block bootstrap
+    interval (``*_interval``). None below ``min_labelled_rows``; classification also None below ``min_positives`` (the
     count is kept in ``positives``)."""
     joined = log.merge(labels, on=[c.TIMESTAMP, c.EPISODE], how="inner")
     joined = joined[joined["history_complete"]].reset_index(drop=True)
@@ -225,9 +225,8 @@ def _performance(
                 "failures": failures,
             }
     out["regression"] = None
-    if RUL_MODEL_VALUE in joined or RUL_VALUE in joined:
-        served = joined[RUL_MODEL_VALUE if RUL_MODEL_VALUE in joined else RUL_VALUE].to_numpy()
-        err = served - np.minimum(joined[c.RUL].to_numpy(), rul_cap)
+    if RUL_MODEL_VALUE in joined:  # the RUL model's own value (logs go through with_model_rul)
+        err = joined[RUL_MODEL_VALUE].to_numpy() - np.minimum(joined[c.RUL].to_numpy(), rul_cap)
         out["regression"] = {
             "rmse": float(np.sqrt(np.mean(err**2))),
             "mae": float(np.mean(np.abs(err))),

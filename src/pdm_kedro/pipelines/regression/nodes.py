@@ -207,7 +207,7 @@ def predict_test_rul(
         alarm, cap = np.zeros(len(out), dtype=bool), None
     else:
         alarm, cap = failure_alarms(failure_model, features_test), model.get("cap_at_alarm_hours")
-    out["rul_answer"], out["capped_by_alarm"] = rul_at_alarm(out["rul_predicted"], alarm, cap)
+    out[ANSWER], out["capped_by_alarm"] = rul_at_alarm(out["rul_predicted"], alarm, cap)
     return out
 
 

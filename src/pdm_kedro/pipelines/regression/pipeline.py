@@ -35,7 +35,7 @@ def create_pipeline_for_families(families: list[str]) -> Pipeline:
     """The template for a machine that trains ``families``: without the classification family
     the RUL answer is the model's value (no alarm to respect)."""
     with warnings.catch_warnings():
-        # the classifier's predictions are read under their family's name
+        # the failure classifier is read under its family's name (classification.model)
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
         return _pipeline("classification" in families)
 

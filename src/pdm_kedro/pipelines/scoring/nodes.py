@@ -69,9 +69,9 @@ def _rul_consistent_with_alarm(log: pd.DataFrame, manifest: dict[str, Any]) -> N
     rul_key, failure_key, cap = rule
     value = f"{rul_key}.value"
     log[f"{rul_key}.model_value"] = log[value].to_numpy()
-    decision = f"{failure_key}.decision"
-    if failure_key is None or decision not in log:
+    if failure_key is None or f"{failure_key}.decision" not in log:
         return
+    decision = f"{failure_key}.decision"
     answer, capped = rul_at_alarm(log[value].to_numpy(), log[decision].to_numpy(), cap)
     log[value] = answer
     log[f"{rul_key}.capped_by_alarm"] = capped
