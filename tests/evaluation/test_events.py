@@ -40,6 +40,43 @@ def test_sustained_needs_k_readings_in_a_row_of_one_episode():
     assert sustained(alarm, ids, 1).tolist() == alarm.astype(bool).tolist()
 
 
+def _in_a_row(alarm, ids, k):
+    """k readings in a row of one episode, one reading at a time (the definition, spelled out)."""
+    run, out = 0, []
+    for i, on in enumerate(alarm):
+        run = (run + 1 if i and ids[i] == ids[i - 1] else 1) if on else 0
+        out.append(run >= k)
+    return out
+
+
+def test_sustained_with_the_window_equal_to_k_is_k_in_a_row():
+    rng = np.random.default_rng(3)
+    alarm = rng.random(500) < 0.6
+    ids = np.repeat(np.arange(10), 50)
+    for k in (1, 2, 3, 4, 7):
+        assert sustained(alarm, ids, k).tolist() == _in_a_row(alarm, ids, k)
+        assert sustained(alarm, ids, k, k).tolist() == _in_a_row(alarm, ids, k)
+
+
+def test_k_of_n_holds_through_a_gap_and_never_counts_the_episode_before():
+    alarm = np.array([1, 1, 0, 1, 0, 0, 0, 1, 1, 1])
+    ids = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 1])
+    # 2 of the last 3 readings: on through the one-reading gap, off after two quiet readings
+    assert sustained(alarm, ids, 2, 3).astype(int).tolist() == [0, 1, 1, 1, 0, 0, 0, 0, 1, 1]
+    # a new episode starts its window afresh: its first reading alone is 1 of 1, not 3 of 3
+    assert not sustained(np.ones(4), np.array([0, 0, 1, 1]), 3, 3)[2]
+    with pytest.raises(ValueError, match="window_readings"):
+        sustained(alarm, ids, 3, 2)
+
+
+def test_an_off_delay_merges_a_flickering_alarm_into_one_event():
+    alarm, ids, rul = series(episode(200, [(100, 103), (106, 109), (0, 30)]))
+    in_a_row = episode_events(alarm, ids, rul, 1.0, HORIZON, k=2)
+    held = episode_events(alarm, ids, rul, 1.0, HORIZON, k=2, n=5)
+    assert in_a_row[0]["false_alarms"] == 2 and held[0]["false_alarms"] == 1
+    assert in_a_row[0]["lead_time_h"] == held[0]["lead_time_h"] == 29.0
+
+
 def test_known_lead_times_and_false_alarms():
     alarm, ids, rul = series(
         episode(200, [(0, 30)]),  # warned 30 h ahead

@@ -2,8 +2,11 @@
 
 Definitions (per test episode, rows in time order, numpy only):
 
-- a *sustained alarm* at row t: the row-level alarm is on at t and at the ``k - 1`` rows before
-  it in the same episode (``k`` = ``sustained_readings``);
+- a *sustained alarm* at row t: the row-level alarm is on at ``k`` of the ``n`` readings up to
+  and including t in the same episode (``k`` = ``sustained_readings``, ``n`` =
+  ``window_readings``, default ``k``: k readings in a row); with ``n > k`` a reading or two
+  below the threshold inside an alarm stretch does not end it and start a new one (a k-of-n
+  debounce, as alarm management does for noisy signals);
 - the *warning window* of a failure: the rows with ``rul <= horizon`` (the label's horizon)
   of an episode that ends in a failure (its last ``rul`` is 0);
 - *lead time* of a failure: the RUL at the first sustained-alarm row inside its warning window
@@ -25,16 +28,23 @@ import numpy as np
 EVENT_METRICS = ("warned_24h_fraction", "false_alarms_per_1000h", "median_lead_time_h")
 
 
-def sustained(alarm: np.ndarray, episode: np.ndarray, k: int) -> np.ndarray:
-    """True where the alarm has been on for ``k`` consecutive readings of the same episode."""
+def sustained(alarm: np.ndarray, episode: np.ndarray, k: int, n: int | None = None) -> np.ndarray:
+    """True where the alarm is on at ``k`` or more of the last ``n`` readings of the same episode
+    (the reading itself included; ``n`` None or ``k``: ``k`` readings in a row)."""
     alarm = np.asarray(alarm).astype(bool)
     episode = np.asarray(episode)
-    run = np.zeros(len(alarm), dtype=np.int64)
-    for i in range(len(alarm)):  # a loop: runs restart at every episode boundary
-        if alarm[i]:
-            same = i > 0 and episode[i] == episode[i - 1]
-            run[i] = run[i - 1] + 1 if same else 1
-    return run >= max(int(k), 1)
+    k = max(int(k), 1)
+    n = k if n is None else int(n)
+    if n < k:
+        raise ValueError(f"window_readings ({n}) must be >= sustained_readings ({k})")
+    if not len(alarm):
+        return alarm.copy()
+    starts = np.r_[True, episode[1:] != episode[:-1]]  # first row of each run of an episode
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(alarm)), 0))
+    total = np.r_[0, np.cumsum(alarm, dtype=np.int64)]
+    row = np.arange(len(alarm))
+    lo = np.maximum(row - n + 1, first)  # the window never reaches into the episode before
+    return (total[row + 1] - total[lo]) >= k
 
 
 def episode_events(
@@ -45,12 +55,14 @@ def episode_events(
     horizon_hours: float,
     k: int,
     warning_lead_hours: float = 24.0,
+    n: int | None = None,
 ) -> list[dict[str, Any]]:
     """One record per episode: ``episode_id``, ``failure`` (ends in a failure), ``lead_time_h``,
-    ``warned`` (lead >= ``warning_lead_hours``), ``false_alarms`` and ``hours``."""
+    ``warned`` (lead >= ``warning_lead_hours``), ``false_alarms`` and ``hours``; the sustained
+    alarm is ``k`` of the last ``n`` readings (:func:`sustained`)."""
     episode = np.asarray(episode)
     rul = np.asarray(rul, dtype=np.float64)
-    on = sustained(alarm, episode, k)
+    on = sustained(alarm, episode, k, n)
     records = []
     for value in dict.fromkeys(episode.tolist()):
         rows = np.flatnonzero(episode == value)

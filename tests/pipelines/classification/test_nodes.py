@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from pdm_kedro import contract as c
 from pdm_kedro.evaluation.classification_metrics import best_f1_threshold, threshold_metrics
 from pdm_kedro.pipelines.classification import nodes as n
 from pdm_kedro.pipelines.feature_engineering.nodes import feature_columns
@@ -114,3 +115,26 @@ def test_grouped_cv_threshold_is_seeded_uses_train_and_val_and_falls_back_to_val
     assert n.choose_threshold_by_grouped_cv(
         classifier, train, val, by_val
     ) == n.choose_decision_threshold(classifier, val, clf_params)
+
+
+def test_out_of_fold_probability_never_comes_from_a_model_that_saw_the_episode(
+    classifier, tiny_features, clf_params
+):
+    """Every train+val row is scored by a fold model fitted without its episode: other labels on
+    one episode change the other episodes' scores, never its own."""
+    train, val = tiny_features["train"], tiny_features["val"]
+    cv = {
+        **clf_params,
+        "threshold_selection": {"method": "grouped_cv", "folds": 3, "row_stride": 1},
+    }
+    pooled, oof = n.out_of_fold_probability(classifier, train, val, cv)
+    assert len(pooled) == len(oof) == len(train) + len(val)
+    assert pooled[c.EPISODE].tolist() == train[c.EPISODE].tolist() + val[c.EPISODE].tolist()
+    episode = train[c.EPISODE].iloc[0]
+    mine = (train[c.EPISODE] == episode).to_numpy()
+    label = "failure_within_horizon"
+    relabelled = train.assign(**{label: np.where(mine, 1 - train[label], train[label])})
+    _, again = n.out_of_fold_probability(classifier, relabelled, val, cv)
+    own = np.r_[mine, np.zeros(len(val), dtype=bool)]
+    np.testing.assert_array_equal(again[own], oof[own])
+    assert not np.array_equal(again[~own], oof[~own])

@@ -136,33 +136,23 @@ def threshold_folds(
     return pooled[c.EPISODE].map(fold_of).to_numpy(), folds
 
 
-def choose_threshold_by_grouped_cv(
+def out_of_fold_probability(
     classifier: dict[str, Any],
     features_train: pd.DataFrame,
     features_val: pd.DataFrame,
     params: dict[str, Any],
-) -> float:
-    """The P(failure) threshold that maximises the out-of-fold F1 over train+val episodes.
-
-    A threshold tuned on the few val episodes does not carry over to unseen ones. Here the
-    train+val episodes are split into ``threshold_selection.folds`` groups of whole episodes
-    (:func:`threshold_folds`: round robin in time order for ``grouped_cv``, seeded and
-    stratified on the label for ``stratified_cv``, the snapshot tables' choice); for each group
-    a classifier with the family's settings and the final model's number of trees (its
-    early-stopped ``best_iteration + 1``) is fitted on the other groups (every ``row_stride``-th
-    row: neighbouring readings add little but time) and scores every row of the held-out one.
-    The threshold maximising F1 over all out-of-fold scores is the decision threshold (never
-    below ``min_decision_threshold``). Test is never read. ``threshold_selection.method: val``
-    keeps the val-only choice.
-    """
-    selection = params.get("threshold_selection") or {"method": "val"}
-    if selection["method"] == "val":
-        return choose_decision_threshold(classifier, features_val, params)
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The train+val rows (train first) and each row's P(failure) from a classifier that never
+    saw its episode: ``threshold_selection.folds`` groups of whole episodes
+    (:func:`threshold_folds`); for each group a classifier with the family's settings and the
+    final model's number of trees (its early-stopped ``best_iteration + 1``) is fitted on the
+    other groups (every ``threshold_selection.row_stride``-th row: neighbouring readings add
+    little but time) and scores every row of the held-out one. Test is never read."""
+    selection = params["threshold_selection"]
     pooled = pd.concat([features_train, features_val], ignore_index=True)
-    names = classifier["feature_names"]
     fold, folds = threshold_folds(pooled, selection, int(params["seed"]))
     y = pooled[LABEL].to_numpy(np.int8)
-    x = feature_matrix(pooled, names)
+    x = feature_matrix(pooled, classifier["feature_names"])
     settings = refit_settings(params, classifier["best_iteration"])
     oof = np.zeros(len(pooled))
     thinned = np.arange(len(pooled)) % max(int(selection.get("row_stride", 1)), 1) == 0
@@ -172,13 +162,38 @@ def choose_threshold_by_grouped_cv(
         estimator = xgb.XGBClassifier(**settings, scale_pos_weight=classifier["scale_pos_weight"])
         estimator.fit(x[fit], y[fit], verbose=False)
         oof[held] = estimator.predict_proba(x[held])[:, 1]
-    best = best_f1_threshold(y, oof, float(params["min_decision_threshold"]))
+    return pooled, oof
+
+
+def choose_threshold_by_grouped_cv(
+    classifier: dict[str, Any],
+    features_train: pd.DataFrame,
+    features_val: pd.DataFrame,
+    params: dict[str, Any],
+) -> float:
+    """The P(failure) threshold that maximises the out-of-fold F1 over train+val episodes.
+
+    A threshold tuned on the few val episodes does not carry over to unseen ones. Here every
+    train+val row is scored by a classifier fitted without its episode
+    (:func:`out_of_fold_probability`: round robin groups in time order for ``grouped_cv``,
+    seeded and stratified on the label for ``stratified_cv``, the snapshot tables' choice). The
+    threshold maximising F1 over all out-of-fold scores is the decision threshold (never below
+    ``min_decision_threshold``). Test is never read. ``threshold_selection.method: val`` keeps
+    the val-only choice.
+    """
+    selection = params.get("threshold_selection") or {"method": "val"}
+    if selection["method"] == "val":
+        return choose_decision_threshold(classifier, features_val, params)
+    pooled, oof = out_of_fold_probability(classifier, features_train, features_val, params)
+    best = best_f1_threshold(
+        pooled[LABEL].to_numpy(np.int8), oof, float(params["min_decision_threshold"])
+    )
     logger.info(
         "decision threshold %.4f (out-of-fold F1 %.3f over %d train+val episodes, %d folds, %s)",
         best["threshold"],
         best["f1"],
         pooled[c.EPISODE].nunique(),
-        folds,
+        min(int(selection["folds"]), pooled[c.EPISODE].nunique()),
         selection["method"],
     )
     return best["threshold"]
@@ -345,6 +360,7 @@ def assess_alarm_events(
     """
     settings = params["events"]
     k = int(settings["sustained_readings"])
+    n = int(settings.get("window_readings") or k)
     boot = settings["bootstrap"]
     hours_per_row = 1.0 / parse_machine(machine).rows_per_hour
     episode = features_test[c.EPISODE].to_numpy()
@@ -379,6 +395,7 @@ def assess_alarm_events(
             float(labels["failure_horizon_hours"]),
             k,
             float(settings["warning_lead_hours"]),
+            n,
         )
 
     model_records = records(test_predictions["alarm"].to_numpy())
@@ -398,6 +415,7 @@ def assess_alarm_events(
     }
     return {
         "sustained_readings": k,
+        "window_readings": n,
         "warning_lead_hours": float(settings["warning_lead_hours"]),
         "horizon_hours": float(labels["failure_horizon_hours"]),
         "bootstrap": {"resamples": resamples, "seed": seed, "level": level, "over": "episodes"},
