@@ -75,6 +75,34 @@ def test_faster_wear_shortens_the_lives_after_the_change(machine, tiny_params, t
     assert fast["failures"] > none["failures"]
 
 
+def test_every_labelled_life_is_one_of_its_process_and_the_overhaul_cuts_the_running_one(
+    machine, tiny_params, tiny_splits
+):
+    """No episode is stretched or squeezed to end at a segment's end (the simulator's last
+    episode absorbs its remainder): each labelled life lies in its process's life range (halved
+    after ``faster_wear``), and the episodes running at the overhaul and at the end are cut."""
+    batches, labels, report = run(
+        machine, tiny_params, tiny_splits, days=30, start_day=10, scenario="faster_wear", size=1.0
+    )
+    known = pd.concat([f for f in labels.values() if len(f)], ignore_index=True)
+    readings = pd.concat(batches.values(), ignore_index=True)
+    life = tiny_params["simulation"]["life_hours"]
+    change = pd.Timestamp(report["change_day"])
+    hours_per_row = machine["sampling_interval_min"] / 60.0
+    sides = {True: 0, False: 0}
+    for _, rows in known.groupby(c.EPISODE):
+        hours = rows[c.RUL].iloc[0] + hours_per_row  # rul counts down to 0 at the last reading
+        before = bool(rows[c.TIMESTAMP].max() < change)
+        scale = 1.0 if before else 2.0
+        low, high = life["min"] / scale, life["max"] / scale
+        assert low - hours_per_row <= hours <= high + hours_per_row, (before, hours)
+        sides[before] += 1
+    assert sides[True] >= 1 and sides[False] >= 2
+    running_at_change = readings.loc[readings[c.TIMESTAMP] < change, c.EPISODE].max()
+    assert running_at_change not in set(known[c.EPISODE])
+    assert readings[c.EPISODE].max() not in set(known[c.EPISODE])
+
+
 def test_an_unknown_scenario_is_refused_in_one_line(machine, tiny_params, tiny_splits):
     with pytest.raises(
         ValueError, match="scenario 'sensor_drift' is not one of none, sensor_offset"

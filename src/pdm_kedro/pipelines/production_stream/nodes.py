@@ -60,9 +60,17 @@ def _segment(
     first_episode: int,
 ) -> pd.DataFrame:
     """``days`` days of readings and labels from ``start``, episodes numbered from
-    ``first_episode``; an episode cut at the end keeps no failure (its ``rul`` is unknown)."""
+    ``first_episode``; an episode cut at the end keeps no failure (its ``rul`` is unknown).
+
+    The simulator fills its rows with whole run-to-failure episodes, the last one absorbing the
+    remainder: it would fail exactly at the segment's end, whatever its life. So the segment is
+    simulated a longest plus a shortest life beyond its end and cut there: every episode runs
+    its own life, and the one running at the end (or at a scenario's overhaul) is cut,
+    unlabelled, as in a plant."""
     spec = parse_machine(machine)
-    rows = int(round(days * 24 * spec.rows_per_hour))
+    life = simulation["life_hours"]
+    beyond = float(life["max"]) + float(life["min"])  # the absorbing episode starts past the end
+    rows = int(round((days * 24 + beyond) * spec.rows_per_hour))
     sim = {**simulation, "seed": seed, "rows_per_machine": rows, "start": str(start)}
     history, _ = simulate_machine_history_and_hidden_state(machine, sim, labels)
     end = start + pd.Timedelta(days=days)
