@@ -295,3 +295,69 @@ def test_a_challenger_refitted_on_val_cannot_pass_the_val_guard():
     assert "train+val" in refitted["reason"] and "3.6" in refitted["reason"]
     assert decide("regression", challenger("train"), package("1"), out, rules)["promote"]
     assert decide("regression", challenger("train+val"), package("1"), out, PROMOTION)["promote"]
+
+
+def _shifted(baselines: dict, scales: float) -> dict:
+    """Sensor baselines whose medians sit ``scales`` scales higher (another run's train split)."""
+    return {
+        **baselines,
+        "sensors": {
+            name: {**sensor, "median": sensor["median"] + scales * sensor["scale"]}
+            for name, sensor in baselines["sensors"].items()
+        },
+    }
+
+
+def test_the_champion_is_scored_on_features_built_with_its_own_sensor_baselines(
+    tiny_splits, tiny_baselines, tiny_features, machine
+):
+    from pdm_kedro.evaluation.tracking import registration_entry  # noqa: PLC0415
+    from pdm_kedro.pipelines.feature_engineering.nodes import (  # noqa: PLC0415
+        build_window_features,
+    )
+    from pdm_kedro.promotion import champion_features  # noqa: PLC0415
+
+    _, val, test = tiny_splits
+    run_val, run_test = tiny_features["val"], tiny_features["test"]
+    splits = ((test, run_test), (val, run_val))
+    theirs = _shifted(tiny_baselines, 3.0)
+    metrics = {
+        "machine_id": "m",
+        "family": "regression",
+        "metrics": [{"metric": "rmse", "value": 1.0}],
+    }
+    entry = registration_entry({"estimator": "e"}, metrics, run_test, run_val, theirs)
+    assert entry["model"] == {"estimator": "e", "sensor_baselines": theirs}
+    champion = {"model": entry["model"], "registry_version": "1"}
+    # nothing to rebuild: no champion, one registered without baselines, the same baselines
+    assert champion_features(None, tiny_baselines, machine, *splits) is None
+    bare = {"model": {"estimator": "e"}}
+    assert champion_features(bare, tiny_baselines, machine, *splits) is None
+    assert champion_features(champion, theirs, machine, *splits) is None
+    own_test, own_val = champion_features(champion, tiny_baselines, machine, *splits)
+    pd.testing.assert_frame_equal(own_test, build_window_features(test, theirs, machine))
+    pd.testing.assert_frame_equal(own_val, build_window_features(val, theirs, machine))
+    assert own_test[["timestamp", "episode_id"]].equals(run_test[["timestamp", "episode_id"]])
+    column = next(name for name in run_test.columns if name.endswith("__zscore"))
+    assert not own_test[column].equals(run_test[column])  # the baselines reach the features
+
+    def score_rows(model, rows):  # a "metric" that shows which features a model was shown
+        return {"mae": float(rows[column].mean())}
+
+    challenger = {"model": {"estimator": "new"}, "registry_version": "2"}
+    promotion = {"val_guard": {"relative_tolerance": 0.1}}
+    scores = score_both(
+        challenger, champion, run_test, score_rows=score_rows, promotion=promotion,
+        guard_evaluation=run_val, champion_frames=(own_test, own_val),
+    )  # fmt: skip
+    assert scores["challenger"] == score_rows(None, run_test)
+    assert scores["champion"] == score_rows(None, own_test)
+    assert scores["val"]["champion"] == score_rows(None, own_val)
+    assert scores["val"]["challenger"] == score_rows(None, run_val)
+    assert scores["champion_features"] == "rebuilt with its own sensor baselines"
+    plain = score_both(challenger, champion, run_test, score_rows=score_rows)
+    assert plain["champion"] == score_rows(None, run_test)
+    assert plain["champion_features"] == "this run's"
+    # rows that do not line up are refused, naming the machine
+    with pytest.raises(ValueError, match=machine["machine_id"]):
+        champion_features(champion, tiny_baselines, machine, (test.iloc[1:], run_test))

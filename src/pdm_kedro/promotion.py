@@ -127,6 +127,7 @@ def decide(  # noqa: PLR0911 (one return per rule, each with its reason)
         "evaluation": scores.get("evaluation"),
         "bootstrap": scores.get("bootstrap"),
         "val": scores.get("val"),
+        "champion_features": scores.get("champion_features"),
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -351,10 +352,13 @@ def paired_bootstrap(
     bootstrap: dict[str, Any],
     timestamp_column: str = "timestamp",
     label_column: str | None = None,
+    champion_evaluation: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The interval of the challenger's gain over the champion per metric (positive = better),
     over block resamples of the evaluation rows: whole days (or episodes) drawn with
-    replacement, the same draw for both models (paired), seeded.
+    replacement, the same draw for both models (paired), seeded. ``champion_evaluation`` (the
+    same rows, row for row, as the features the champion was built for) is what the champion
+    scores on; by default ``evaluation``.
 
     Rows of a day are autocorrelated, so blocks, not rows, are the units. With fewer than
     ``bootstrap.min_blocks`` blocks there is no interval (``gain`` empty, ``note`` says why).
@@ -382,11 +386,13 @@ def paired_bootstrap(
     gains: dict[str, list[float]] = {}
     for _ in range(int(bootstrap["resamples"])):
         picked = rng.integers(0, len(uniques), len(uniques))
-        rows = evaluation.iloc[np.concatenate([members[k] for k in picked])]
+        index = np.concatenate([members[k] for k in picked])
+        rows = evaluation.iloc[index]
         if label_column is not None and not pd.to_numeric(rows[label_column]).fillna(0).any():
             out["skipped_without_positives"] = out.get("skipped_without_positives", 0) + 1
             continue
-        new, old = score_rows(challenger_model, rows), score_rows(champion_model, rows)
+        theirs = rows if champion_evaluation is None else champion_evaluation.iloc[index]
+        new, old = score_rows(challenger_model, rows), score_rows(champion_model, theirs)
         for metric in new:
             change = improvement(metric, new.get(metric), old.get(metric))
             gains.setdefault(metric, []).append(np.nan if change is None else change)
@@ -412,6 +418,7 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
     score_rows: Callable[[dict[str, Any], pd.DataFrame], dict[str, float]] | None = None,
     promotion: dict[str, Any] | None = None,
     guard_evaluation: pd.DataFrame | None = None,
+    champion_frames: tuple[pd.DataFrame | None, pd.DataFrame | None] | None = None,
 ) -> dict[str, Any]:
     """``scores`` for :func:`decide`: ``score(model)`` of both packages on the same data.
 
@@ -424,13 +431,20 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
     ``promotion.bootstrap`` set adds the :func:`paired_bootstrap` of the gain (``bootstrap``);
     ``guard_evaluation`` (the val split) with ``promotion.val_guard`` set adds both models'
     metrics on it (``val``), for the non-regression guard of :func:`decide`.
+
+    ``champion_frames`` (from :func:`champion_features`): the evaluation and guard rows as
+    features built the way the champion was trained on (its own sensor baselines), row for row
+    the same rows; the champion is scored on them (``score_rows`` only).
     """
+    own_test, own_val = champion_frames if champion_frames is not None else (None, None)
     if score is None:
         if score_rows is None:
             raise ValueError("score_both needs score or score_rows")
 
         def score(model: Any) -> dict[str, float]:
             return score_rows(model, evaluation)
+    elif own_test is not None or own_val is not None:
+        raise ValueError("champion_frames need score_rows (a model scored on any rows)")
 
     stamps = pd.to_datetime(evaluation[timestamp_column]) if len(evaluation) else None
     start = stamps.min().isoformat() if stamps is not None else None
@@ -444,7 +458,12 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
     if label_column is not None and label_column in evaluation:
         summary["positives"] = int(pd.to_numeric(evaluation[label_column]).fillna(0).sum())
     new = challenger_scores if challenger_scores is not None else score(challenger["model"])
-    old = score(champion["model"]) if champion is not None else None
+    if champion is None:
+        old = None
+    elif own_test is not None:
+        old = score_rows(champion["model"], own_test)
+    else:
+        old = score(champion["model"])
     out = {
         "challenger": new,
         "champion": old,
@@ -461,6 +480,7 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
             bootstrap,
             timestamp_column,
             label_column if label_column is not None and label_column in evaluation else None,
+            own_test,
         )
     if (
         (promotion or {}).get("val_guard")
@@ -475,6 +495,57 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
             if c.EPISODE in guard_evaluation
             else None,
             "challenger": score_rows(challenger["model"], guard_evaluation),
-            "champion": score_rows(champion["model"], guard_evaluation),
+            "champion": score_rows(
+                champion["model"], own_val if own_val is not None else guard_evaluation
+            ),
         }
+    if champion is not None:
+        out["champion_features"] = (
+            "this run's" if own_test is None else "rebuilt with its own sensor baselines"
+        )
     return out
+
+
+def champion_features(
+    champion: dict[str, Any] | None,
+    sensor_baselines: dict[str, Any] | None,
+    machine: dict[str, Any] | None,
+    *splits: tuple[pd.DataFrame | None, pd.DataFrame | None],
+) -> tuple[pd.DataFrame | None, ...] | None:
+    """The features the champion was trained on, for each ``(validated rows, this run's
+    features)`` split: rebuilt from the validated rows with the sensor baselines recorded in the
+    champion's package (``model["sensor_baselines"]``, :func:`pdm_kedro.evaluation.tracking.
+    registration_entry`) when they differ from this run's; None when nothing needs rebuilding
+    (no champion, the same baselines, or a champion registered before its baselines were
+    recorded: scored on this run's features, as before).
+
+    Every run fits its baselines (per-sensor median and scale) on its own train split and builds
+    every split's features with them; a champion scored on another run's features is handicapped
+    by the difference (a challenger trained on one episode beat the champion's anomaly detector
+    so, docs/continuous_training.md). Rows stay row for row the same (checked), so the paired
+    bootstrap still pairs them.
+    """
+    theirs = ((champion or {}).get("model") or {}).get("sensor_baselines")
+    if theirs is None or sensor_baselines is None or theirs == sensor_baselines:
+        return None
+    from pdm_kedro.pipelines.feature_engineering.nodes import (  # noqa: PLC0415 (no cycle)
+        build_window_features,
+    )
+
+    out = []
+    for validated, features in splits:
+        if validated is None or features is None:
+            out.append(None)
+            continue
+        rebuilt = build_window_features(validated, theirs, machine)
+        keys = [c.TIMESTAMP, c.EPISODE]
+        if len(rebuilt) != len(features) or not rebuilt[keys].reset_index(drop=True).equals(
+            features[keys].reset_index(drop=True)
+        ):
+            raise ValueError(
+                f"{(machine or {}).get('machine_id', '?')}: the champion's features rebuilt "
+                f"from the validated rows ({len(rebuilt)} rows) do not match this run's "
+                f"({len(features)} rows) row for row"
+            )
+        out.append(rebuilt.reset_index(drop=True))
+    return tuple(out)

@@ -28,11 +28,25 @@ class NoChampion(AbstractDataset):
         return {}
 
 
-def promotion_datasets(machine_id: str, family: str) -> dict[str, AbstractDataset]:
-    """``<machine>.<family>.champion_model`` (none yet) and ``params:promotion``."""
+def promotion_datasets(
+    machine_id: str, family: str, sources: dict[str, Any] | None = None
+) -> dict[str, AbstractDataset]:
+    """``<machine>.<family>.champion_model`` (none yet), ``params:promotion``, and what the
+    row-wise families (classification, regression, anomaly) rebuild a champion's features from (``validated_test``,
+    ``validated_val``, ``sensor_baselines``): ``sources`` by name when given, else None (read
+    only when a champion exists, and none does here; tests/test_promotion.py has that path)."""
+    sources = sources or {}
+    rebuild = family in ("classification", "regression", "anomaly")
     return {
         f"{machine_id}.{family}.champion_model": NoChampion(),
         "params:promotion": MemoryDataset(PROMOTION),
+        **{
+            f"{machine_id}.{name}": MemoryDataset(sources[name])
+            if name in sources
+            else NoChampion()
+            for name in ("validated_test", "validated_val", "sensor_baselines")
+            if rebuild
+        },
     }
 
 

@@ -64,16 +64,22 @@ def registration_entry(
     metrics: dict[str, Any],
     features_test: pd.DataFrame,
     features_val: pd.DataFrame,
+    sensor_baselines: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The model, its metrics document and what the registry records beside it.
 
     ``trained_until`` (the end of the val split, the newest data the model was tuned on) lets
     promotion check that its evaluation data are new to the model; the test split's fingerprint
-    and the headline score are recorded as version tags.
+    and the headline score are recorded as version tags. ``sensor_baselines`` (the run's, which
+    its features were built with) travel inside the registered model
+    (``model["sensor_baselines"]``): a later run's promotion scores this model, once champion, on
+    features rebuilt with them (:func:`pdm_kedro.promotion.champion_features`).
     """
     name, score = headline_score(metrics)
     return {
-        "model": model,
+        "model": model
+        if sensor_baselines is None
+        else {**model, "sensor_baselines": sensor_baselines},
         "metrics": metrics,
         "family": metrics["family"],
         "machine_id": metrics["machine_id"],

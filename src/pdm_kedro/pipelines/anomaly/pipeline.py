@@ -121,17 +121,34 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         Node(tracking_metrics, inputs="metrics", outputs="mlflow_metrics", name="track_metrics"),
         Node(
             registration_entry,
-            inputs=["model", "metrics", "features_test", "features_val"],
+            inputs=["model", "metrics", "features_test", "features_val", "sensor_baselines"],
             outputs="registered_model",
             name="register_model",
         ),
         *promotion_nodes(
-            FAMILY, score_for_promotion, ["features_test", "features_val", "params:promotion"]
+            FAMILY,
+            score_for_promotion,
+            [
+                "features_test",
+                "features_val",
+                "params:promotion",
+                "validated_test",
+                "validated_val",
+                "sensor_baselines",
+                "params:machine",
+            ],
         ),
     ]
     return Pipeline(
         nodes,
         namespace=FAMILY,
-        inputs={"features_train", "features_val", "features_test"},
+        inputs={
+            "features_train",
+            "features_val",
+            "features_test",
+            "validated_test",
+            "validated_val",
+            "sensor_baselines",
+        },
         parameters={"params:machine", "params:anomaly", "params:features", "params:promotion"},
     )

@@ -105,12 +105,22 @@ def _pipeline(with_alarms: bool) -> Pipeline:
         Node(tracking_metrics, inputs="metrics", outputs="mlflow_metrics", name="track_metrics"),
         Node(
             registration_entry,
-            inputs=["model", "metrics", "features_test", "features_val"],
+            inputs=["model", "metrics", "features_test", "features_val", "sensor_baselines"],
             outputs="registered_model",
             name="register_model",
         ),
         *promotion_nodes(
-            FAMILY, score_for_promotion, ["features_test", "features_val", "params:promotion"]
+            FAMILY,
+            score_for_promotion,
+            [
+                "features_test",
+                "features_val",
+                "params:promotion",
+                "validated_test",
+                "validated_val",
+                "sensor_baselines",
+                "params:machine",
+            ],
         ),
     ]
     return Pipeline(
@@ -120,6 +130,9 @@ def _pipeline(with_alarms: bool) -> Pipeline:
             "features_train",
             "features_val",
             "features_test",
+            "validated_test",
+            "validated_val",
+            "sensor_baselines",
             "hidden_state_train",
             "hidden_state_val",
             "hidden_state_test",
