@@ -506,6 +506,54 @@ def score_both(  # noqa: PLR0913 (the models, the data, how to score them, the b
     return out
 
 
+# what a row-wise family (classification, regression, anomaly) scores promotion on: the
+# evaluation and val features, and what a champion's own features are rebuilt from
+REBUILT_FROM = ("validated_test", "validated_val", "sensor_baselines")
+ROW_EVALUATION = (
+    "features_test",
+    "features_val",
+    "params:promotion",
+    *REBUILT_FROM,
+    "params:machine",
+)
+
+
+def score_rows_both(  # noqa: PLR0913 (the inputs of ROW_EVALUATION, how to score a model)
+    challenger: dict[str, Any],
+    champion: dict[str, Any] | None,
+    features_test: pd.DataFrame,
+    features_val: pd.DataFrame | None,
+    promotion: dict[str, Any] | None,
+    validated_test: pd.DataFrame | None,
+    validated_val: pd.DataFrame | None,
+    sensor_baselines: dict[str, Any] | None,
+    machine: dict[str, Any] | None,
+    *,
+    score_rows: Callable[[dict[str, Any], pd.DataFrame], dict[str, float]],
+    label_column: str | None = None,
+) -> dict[str, Any]:
+    """:func:`score_both` for a row-wise family (the inputs of :data:`ROW_EVALUATION`): both
+    models on the test rows, the paired bootstrap and the val guard, the champion on the rows
+    rebuilt with its own sensor baselines when they differ from the run's
+    (:func:`champion_features`)."""
+    return score_both(
+        challenger,
+        champion,
+        features_test,
+        label_column=label_column,
+        score_rows=score_rows,
+        promotion=promotion,
+        guard_evaluation=features_val,
+        champion_frames=champion_features(
+            champion,
+            sensor_baselines,
+            machine,
+            (validated_test, features_test),
+            (validated_val, features_val),
+        ),
+    )
+
+
 def champion_features(
     champion: dict[str, Any] | None,
     sensor_baselines: dict[str, Any] | None,

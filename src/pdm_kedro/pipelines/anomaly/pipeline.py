@@ -3,7 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
-from pdm_kedro.promotion import promotion_nodes
+from pdm_kedro.promotion import REBUILT_FROM, ROW_EVALUATION, promotion_nodes
 
 from .nodes import (
     FAMILY,
@@ -128,15 +128,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         *promotion_nodes(
             FAMILY,
             score_for_promotion,
-            [
-                "features_test",
-                "features_val",
-                "params:promotion",
-                "validated_test",
-                "validated_val",
-                "sensor_baselines",
-                "params:machine",
-            ],
+            list(ROW_EVALUATION),
         ),
     ]
     return Pipeline(
@@ -146,9 +138,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             "features_train",
             "features_val",
             "features_test",
-            "validated_test",
-            "validated_val",
-            "sensor_baselines",
+            *REBUILT_FROM,
         },
         parameters={"params:machine", "params:anomaly", "params:features", "params:promotion"},
     )

@@ -4,7 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.evaluation.ceiling import ceiling_classifier_metrics
 from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
-from pdm_kedro.promotion import promotion_nodes
+from pdm_kedro.promotion import REBUILT_FROM, ROW_EVALUATION, promotion_nodes
 
 from .nodes import (
     FAMILY,
@@ -139,15 +139,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
         *promotion_nodes(
             FAMILY,
             score_for_promotion,
-            [
-                "features_test",
-                "features_val",
-                "params:promotion",
-                "validated_test",
-                "validated_val",
-                "sensor_baselines",
-                "params:machine",
-            ],
+            list(ROW_EVALUATION),
         ),
     ]
     return Pipeline(
@@ -157,9 +149,7 @@ def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
             "features_train",
             "features_val",
             "features_test",
-            "validated_test",
-            "validated_val",
-            "sensor_baselines",
+            *REBUILT_FROM,
             "hidden_state_train",
             "hidden_state_val",
             "hidden_state_test",

@@ -31,7 +31,7 @@ from pdm_kedro.evaluation.protocol import LAST_CYCLE, declared_protocol, last_ob
 from pdm_kedro.evaluation.regression_metrics import regression_metrics
 from pdm_kedro.evaluation.report import metric_rows, with_intervals
 from pdm_kedro.fleet import parse_machine
-from pdm_kedro.promotion import champion_features, score_both
+from pdm_kedro.promotion import score_rows_both
 
 logger = logging.getLogger(__name__)
 
@@ -427,18 +427,8 @@ def score_for_promotion(  # noqa: PLR0913 (both models, both splits as built for
     val split when ``promotion.val_guard`` is. The champion scores those rows as features built
     with its own sensor baselines when they differ from this run's
     (:func:`pdm_kedro.promotion.champion_features`)."""
-    return score_both(
-        challenger,
-        champion,
-        features_test,
+    return score_rows_both(
+        challenger, champion, features_test, features_val, promotion,
+        validated_test, validated_val, sensor_baselines, machine,
         score_rows=promotion_metrics,
-        promotion=promotion,
-        guard_evaluation=features_val,
-        champion_frames=champion_features(
-            champion,
-            sensor_baselines,
-            machine,
-            (validated_test, features_test),
-            (validated_val, features_val),
-        ),
-    )
+    )  # fmt: skip

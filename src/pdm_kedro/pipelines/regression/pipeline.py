@@ -6,7 +6,7 @@ from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.evaluation.ceiling import ceiling_regressor_metrics
 from pdm_kedro.evaluation.tracking import registration_entry, tracking_metrics
-from pdm_kedro.promotion import promotion_nodes
+from pdm_kedro.promotion import REBUILT_FROM, ROW_EVALUATION, promotion_nodes
 
 from .nodes import (
     FAMILY,
@@ -112,15 +112,7 @@ def _pipeline(with_alarms: bool) -> Pipeline:
         *promotion_nodes(
             FAMILY,
             score_for_promotion,
-            [
-                "features_test",
-                "features_val",
-                "params:promotion",
-                "validated_test",
-                "validated_val",
-                "sensor_baselines",
-                "params:machine",
-            ],
+            list(ROW_EVALUATION),
         ),
     ]
     return Pipeline(
@@ -130,9 +122,7 @@ def _pipeline(with_alarms: bool) -> Pipeline:
             "features_train",
             "features_val",
             "features_test",
-            "validated_test",
-            "validated_val",
-            "sensor_baselines",
+            *REBUILT_FROM,
             "hidden_state_train",
             "hidden_state_val",
             "hidden_state_test",
