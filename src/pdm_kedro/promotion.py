@@ -518,40 +518,47 @@ ROW_EVALUATION = (
 )
 
 
-def score_rows_both(  # noqa: PLR0913 (the inputs of ROW_EVALUATION, how to score a model)
-    challenger: dict[str, Any],
-    champion: dict[str, Any] | None,
-    features_test: pd.DataFrame,
-    features_val: pd.DataFrame | None,
-    promotion: dict[str, Any] | None,
-    validated_test: pd.DataFrame | None,
-    validated_val: pd.DataFrame | None,
-    sensor_baselines: dict[str, Any] | None,
-    machine: dict[str, Any] | None,
-    *,
+def row_scorer(
     score_rows: Callable[[dict[str, Any], pd.DataFrame], dict[str, float]],
     label_column: str | None = None,
-) -> dict[str, Any]:
-    """:func:`score_both` for a row-wise family (the inputs of :data:`ROW_EVALUATION`): both
-    models on the test rows, the paired bootstrap and the val guard, the champion on the rows
-    rebuilt with its own sensor baselines when they differ from the run's
-    (:func:`champion_features`)."""
-    return score_both(
-        challenger,
-        champion,
-        features_test,
-        label_column=label_column,
-        score_rows=score_rows,
-        promotion=promotion,
-        guard_evaluation=features_val,
-        champion_frames=champion_features(
+) -> Callable[..., dict[str, Any]]:
+    """The ``score_for_promotion`` node of a row-wise family (inputs: :data:`ROW_EVALUATION`),
+    scoring a model on any rows with ``score_rows`` (``label_column``: its 0/1 label)."""
+
+    def score_for_promotion(  # noqa: PLR0913 (both models, both splits as built for each)
+        challenger: dict[str, Any],
+        champion: dict[str, Any] | None,
+        features_test: pd.DataFrame,
+        features_val: pd.DataFrame | None = None,
+        promotion: dict[str, Any] | None = None,
+        validated_test: pd.DataFrame | None = None,
+        validated_val: pd.DataFrame | None = None,
+        sensor_baselines: dict[str, Any] | None = None,
+        machine: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Challenger and champion on the same evaluation rows (the newest labelled split), with
+        the paired bootstrap of the gain when ``promotion.bootstrap`` is set and both scored on
+        the val split when ``promotion.val_guard`` is. The champion scores those rows as
+        features built with its own sensor baselines when they differ from this run's
+        (:func:`champion_features`)."""
+        return score_both(
+            challenger,
             champion,
-            sensor_baselines,
-            machine,
-            (validated_test, features_test),
-            (validated_val, features_val),
-        ),
-    )
+            features_test,
+            label_column=label_column,
+            score_rows=score_rows,
+            promotion=promotion,
+            guard_evaluation=features_val,
+            champion_frames=champion_features(
+                champion,
+                sensor_baselines,
+                machine,
+                (validated_test, features_test),
+                (validated_val, features_val),
+            ),
+        )
+
+    return score_for_promotion
 
 
 def champion_features(
@@ -587,9 +594,7 @@ def champion_features(
             continue
         rebuilt = build_window_features(validated, theirs, machine)
         keys = [c.TIMESTAMP, c.EPISODE]
-        if len(rebuilt) != len(features) or not rebuilt[keys].reset_index(drop=True).equals(
-            features[keys].reset_index(drop=True)
-        ):
+        if not rebuilt[keys].reset_index(drop=True).equals(features[keys].reset_index(drop=True)):
             raise ValueError(
                 f"{(machine or {}).get('machine_id', '?')}: the champion's features rebuilt "
                 f"from the validated rows ({len(rebuilt)} rows) do not match this run's "

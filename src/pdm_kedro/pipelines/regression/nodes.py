@@ -31,7 +31,7 @@ from pdm_kedro.evaluation.protocol import LAST_CYCLE, declared_protocol, last_ob
 from pdm_kedro.evaluation.regression_metrics import regression_metrics
 from pdm_kedro.evaluation.report import metric_rows, with_intervals
 from pdm_kedro.fleet import parse_machine
-from pdm_kedro.promotion import score_rows_both
+from pdm_kedro.promotion import row_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -411,24 +411,5 @@ def promotion_metrics(model: dict[str, Any], frame: pd.DataFrame) -> dict[str, f
     return {"rmse": figures["rmse"], "nasa_score_mean": figures["nasa_score_mean"]}
 
 
-def score_for_promotion(  # noqa: PLR0913 (both models, both splits as built for each)
-    challenger: dict[str, Any],
-    champion: dict[str, Any] | None,
-    features_test: pd.DataFrame,
-    features_val: pd.DataFrame | None = None,
-    promotion: dict[str, Any] | None = None,
-    validated_test: pd.DataFrame | None = None,
-    validated_val: pd.DataFrame | None = None,
-    sensor_baselines: dict[str, Any] | None = None,
-    machine: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Challenger and champion on the same evaluation rows (the newest labelled split), with
-    the paired bootstrap of the gain when ``promotion.bootstrap`` is set and both scored on the
-    val split when ``promotion.val_guard`` is. The champion scores those rows as features built
-    with its own sensor baselines when they differ from this run's
-    (:func:`pdm_kedro.promotion.champion_features`)."""
-    return score_rows_both(
-        challenger, champion, features_test, features_val, promotion,
-        validated_test, validated_val, sensor_baselines, machine,
-        score_rows=promotion_metrics,
-    )  # fmt: skip
+# both models on the evaluation rows, the champion on its own features (pdm_kedro.promotion)
+score_for_promotion = row_scorer(promotion_metrics)
