@@ -177,3 +177,19 @@ def test_failed_export_parity_is_reported_in_every_answer(tiny_bundle, readings,
     (copy / "manifest.json").write_text(json.dumps(seal_manifest(manifest)))
     warnings = predict(load_bundle(copy), readings)["warnings"]
     assert any("regression" in w and "worst row 7" in w for w in warnings)
+
+
+def test_a_model_trained_with_other_sensor_baselines_is_reported_in_every_answer(
+    tiny_bundle, readings, tmp_path
+):
+    copy = tmp_path / "edge"
+    shutil.copytree(tiny_bundle[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["models"]["anomaly"]["feature_constants_match"] = False
+    (copy / "manifest.json").write_text(json.dumps(seal_manifest(manifest)))
+    warnings = predict(load_bundle(copy), readings)["warnings"]
+    assert any(w.startswith("anomaly:") and "other sensor baselines" in w for w in warnings)
+    assert not any(
+        "other sensor baselines" in w
+        for w in predict(load_bundle(tiny_bundle[0]), readings)["warnings"]
+    )

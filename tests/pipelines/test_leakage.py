@@ -24,6 +24,8 @@ TRAIN, VAL, TEST = "train", "val", "test"
 # family -> {fitted object: splits it is allowed to (and must) depend on}
 FITTED: dict[str, dict[str, set[str]]] = {
     "feature_engineering": {
+        "fitted_sensor_baselines": {TRAIN},
+        # this run's fit, or (a retraining run) the served ones, fitted by an earlier run
         "sensor_baselines": {TRAIN},
         "features_train": {TRAIN},
         "features_val": {TRAIN, VAL},

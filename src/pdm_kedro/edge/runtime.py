@@ -173,6 +173,11 @@ def predict(
     if unknown:
         warnings.append(f"unknown regimes {unknown} were coded as -1 (not seen in training)")
     for family in bundle.families:
+        if models[family].get("feature_constants_match") is False:
+            warnings.append(
+                f"{family}: the model was trained on features built with other sensor baselines "
+                "than this bundle computes them with; use its answers with care"
+            )
         parity = models[family].get("parity", {})
         if parity.get("passed") is False:
             warnings.append(

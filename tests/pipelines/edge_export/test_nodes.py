@@ -10,6 +10,7 @@ import pytest
 import xgboost as xgb
 
 from pdm_kedro import contract as c
+from pdm_kedro.pipelines.edge_export import nodes
 from pdm_kedro.pipelines.edge_export.nodes import (
     EdgeParityError,
     build_edge_manifest,
@@ -117,6 +118,32 @@ def test_manifest_refuses_a_feature_table_the_edge_cannot_compute(
         build_edge_manifest(
             machine, tiny_baselines, tiny_features["test"], tiny_params["validation"], bad
         )
+
+
+def test_manifest_marks_a_model_trained_with_other_sensor_baselines(
+    tiny_features, tiny_baselines, machine, tiny_params, exported, tiny_models, monkeypatch
+):
+    """A champion kept by a run that fitted new baselines: the bundle computes its inputs with
+    the run's constants, unlike its training. The manifest says so per family."""
+    other = copy.deepcopy(tiny_baselines)
+    other["sensors"]["current"]["median"] += 1.0
+    same = tiny_models["classification"] | {"sensor_baselines": tiny_baselines}
+    kept = tiny_models["regression"] | {"sensor_baselines": other}
+    entries = [
+        describe_for_edge(same, exported["classification"], {}, {"passed": True}),
+        describe_for_edge(kept, exported["regression"], {}, {"passed": True}),
+        describe_for_edge(tiny_models["anomaly"], exported["anomaly"], {}, {"passed": True}),
+    ]
+    warned = []
+    monkeypatch.setattr(nodes.logger, "warning", lambda msg, *args: warned.append(msg % args))
+    manifest = build_edge_manifest(
+        machine, tiny_baselines, tiny_features["test"], tiny_params["validation"], *entries
+    )
+    models = manifest["models"]
+    assert models["classification"]["feature_constants_match"] is True
+    assert models["regression"]["feature_constants_match"] is False
+    assert "feature_constants_match" not in models["anomaly"]  # registered before: unknown
+    assert len(warned) == 1 and "regression" in warned[0] and "other sensor baselines" in warned[0]
 
 
 def test_required_history_covers_the_health_slope():

@@ -7,6 +7,7 @@ from pdm_kedro import contract as c
 from pdm_kedro.pipelines.feature_engineering.nodes import (
     assess_label_difficulty,
     build_window_features,
+    choose_sensor_baselines,
     feature_columns,
     fit_sensor_baselines,
 )
@@ -23,6 +24,30 @@ def test_baselines_are_fitted_on_train_only(tiny_splits, machine, tiny_params):
     poisoned["current"] = poisoned["current"] + 100
     assert fit_sensor_baselines(poisoned, machine, tiny_params["features"]) != baselines
     assert fit_sensor_baselines(train, machine, tiny_params["features"]) == baselines
+
+
+def test_a_retraining_run_keeps_the_served_baselines_when_they_define_the_same_features(
+    tiny_splits, machine, tiny_params
+):
+    train = tiny_splits[0]
+    features = tiny_params["features"]
+    served = fit_sensor_baselines(train, machine, features)
+    # this run's train split holds more (here: shifted) rows: its own fit differs
+    shifted = train.assign(current=train["current"] + 5.0)
+    fitted = fit_sensor_baselines(shifted, machine, features)
+    assert fitted != served
+    retraining = {"use_production": True}
+    assert choose_sensor_baselines(fitted, served, retraining) == served
+    # a plain run, the option off, or no served baselines yet: this run's own fit
+    assert choose_sensor_baselines(fitted, served, {"use_production": False}) == fitted
+    off = retraining | {"keep_served_baselines": False}
+    assert choose_sensor_baselines(fitted, served, off) == fitted
+    assert choose_sensor_baselines(fitted, None, retraining) == fitted
+    # other windows define other features: the served constants cannot make them
+    longer = fit_sensor_baselines(
+        shifted, machine, features | {"windows_hours": [*features["windows_hours"], 12]}
+    )
+    assert choose_sensor_baselines(longer, served, retraining) == longer
 
 
 def test_features_never_cross_episodes(tiny_splits, tiny_baselines, machine):

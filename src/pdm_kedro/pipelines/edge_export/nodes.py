@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import UTC, datetime
@@ -78,6 +79,14 @@ def _metadata(model: dict[str, Any], machine_id: str) -> dict[str, Any]:
         if key in model:
             props[key] = model[key]
     return props
+
+
+def baselines_fingerprint(baselines: dict[str, Any] | None) -> str | None:
+    """sha256 of the sensor baselines' canonical JSON (None for none): which constants a model's
+    features were built with."""
+    if baselines is None:
+        return None
+    return sha256_hex(json.dumps(baselines, sort_keys=True).encode("utf-8"))
 
 
 def production_parts(
@@ -246,6 +255,11 @@ def describe_for_edge(
         "input_name": INPUT_NAME,
         "feature_names": list(model["feature_names"]),
     }
+    # the constants the model's features were built with (models registered since they are
+    # recorded): the manifest compares them with the bundle's (feature_constants_match)
+    trained_with = baselines_fingerprint(model.get("sensor_baselines"))
+    if trained_with is not None:
+        entry["sensor_baselines_sha256"] = trained_with
     registry = registry or {}
     entry["registered_model"] = registry.get("registered_model")
     version = registry.get("registry_version")
@@ -324,6 +338,31 @@ def build_edge_manifest_with_explanation(
     )
 
 
+def check_feature_constants(
+    machine_id: str, entry: dict[str, Any], sensor_baselines: dict[str, Any]
+) -> dict[str, Any]:
+    """The entry with ``feature_constants_match``: whether its model was trained on features
+    built with the bundle's sensor baselines (unknown, no key, for a model registered before its
+    baselines were recorded). A mismatch (a plain ``kedro run`` that fitted new baselines and
+    kept this family's champion) is logged, and the runtime warns on every answer: the model
+    gets inputs scaled unlike its training."""
+    trained_with = entry.get("sensor_baselines_sha256")
+    if trained_with is None:
+        return entry
+    match = trained_with == baselines_fingerprint(sensor_baselines)
+    if not match:
+        logger.warning(
+            "%s/%s: the production model (registry version %s) was trained on features built "
+            "with other sensor baselines than this bundle's; its answers are computed from "
+            "inputs scaled unlike its training. Retrain it (a retraining run keeps the served "
+            "baselines) or promote this run's model.",
+            machine_id,
+            entry["family"],
+            entry.get("registry_version"),
+        )
+    return entry | {"feature_constants_match": match}
+
+
 def _edge_manifest(
     machine: dict[str, Any],
     sensor_baselines: dict[str, Any],
@@ -362,6 +401,10 @@ def _edge_manifest(
             f"(only in table: {sorted(set(trained) - set(names))}, only at the edge: "
             f"{sorted(set(names) - set(trained))}, or the order differs)."
         )
+    family_entries = tuple(
+        check_feature_constants(spec.machine_id, entry, sensor_baselines)
+        for entry in family_entries
+    )
     for entry in family_entries:
         unknown = sorted(set(entry.get("feature_names", [])) - set(names))
         if unknown:
@@ -401,6 +444,7 @@ def _edge_manifest(
             "fitted_on": sensor_baselines.get("fitted_on"),
             "missing_readings": "forward-filled from the same sensor's last reading",
             "zscore": "(reading - median) / scale",
+            "sensor_baselines_sha256": baselines_fingerprint(sensor_baselines),
             # per-operating-condition z-scores applied to the readings first (fitted on train)
             **(
                 {"condition_scaling": sensor_baselines["condition_scaling"]}

@@ -105,6 +105,70 @@ def fit_sensor_baselines(
     }
 
 
+DEFINITION_KEYS = ("machine_id", "windows_hours", "window_rows", "statistics")
+
+
+def feature_definition(baselines: dict[str, Any]) -> dict[str, Any]:
+    """What the baselines define, as opposed to what they fit: the sensors (unit, kind), windows,
+    statistics, degradation settings (not their fitted signature), and whether readings are
+    condition-scaled or snapshot rows. Two baselines with the same definition make the same
+    feature columns."""
+    degradation = {
+        k: v for k, v in (baselines.get("degradation") or {}).items() if k != "signature"
+    }
+    return {
+        **{key: baselines.get(key) for key in DEFINITION_KEYS},
+        "sensors": {
+            name: (info.get("unit"), info.get("kind"))
+            for name, info in baselines.get("sensors", {}).items()
+        },
+        "degradation": degradation,
+        "condition_scaling": bool(baselines.get("condition_scaling")),
+        "snapshot": bool(baselines.get("snapshot")),
+    }
+
+
+def choose_sensor_baselines(
+    fitted: dict[str, Any],
+    served: dict[str, Any] | None,
+    retraining_data: dict[str, Any],
+) -> dict[str, Any]:
+    """The baselines this run builds every split's features with.
+
+    A retraining run (``retraining_data.use_production``, what ``pdm-kedro cycle --retrain``
+    sets) keeps the baselines the machine is served with (``served``: the last run's
+    ``sensor_baselines.json``, which the bundle and the scoring pipeline use) when
+    ``retraining_data.keep_served_baselines`` is true (the default) and they define the same
+    features as this run's parameters. Otherwise the run's own fit (``fitted``, train split).
+
+    Why: every family's champion must compute its inputs with the constants it was trained on.
+    A retraining run that refits them (its train split now holds production episodes) and then
+    keeps one family's champion and promotes another's challenger leaves the bundle and the
+    scoring pipeline serving the kept champion features built with other constants
+    (docs/continuous_training.md). Keeping the served constants keeps every champion, kept or
+    new, on the same ones. A plain ``kedro run`` always fits its own.
+    """
+    machine_id = fitted.get("machine_id")
+    retraining = bool((retraining_data or {}).get("use_production", False))
+    keep = bool((retraining_data or {}).get("keep_served_baselines", True))
+    if not retraining or not keep or served is None:
+        return fitted
+    if feature_definition(served) != feature_definition(fitted):
+        logger.warning(
+            "%s: the served sensor baselines define other features than this run's parameters "
+            "(windows, statistics, sensors or degradation changed): the retraining run uses its "
+            "own fit; champions it keeps were trained on other features",
+            machine_id,
+        )
+        return fitted
+    logger.info(
+        "%s: retraining keeps the served sensor baselines (fitted on %s)",
+        machine_id,
+        served.get("fitted_on"),
+    )
+    return served
+
+
 def fit_signature_of(
     train: pd.DataFrame, spec: Any, sensors: dict[str, dict[str, Any]], degradation: dict
 ) -> dict[str, Any] | None:

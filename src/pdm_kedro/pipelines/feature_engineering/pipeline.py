@@ -4,18 +4,34 @@ from kedro.pipeline import Node, Pipeline
 
 from pdm_kedro.contract import SPLITS
 
-from .nodes import assess_label_difficulty, build_window_features, fit_sensor_baselines
+from .nodes import (
+    assess_label_difficulty,
+    build_window_features,
+    choose_sensor_baselines,
+    fit_sensor_baselines,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:  # noqa: ARG001
-    """``validated_<split>`` -> ``sensor_baselines`` (train only) -> ``features_<split>``."""
+    """``validated_<split>`` -> ``sensor_baselines`` (train only; a retraining run keeps the
+    served ones, :func:`.nodes.choose_sensor_baselines`) -> ``features_<split>``."""
     return Pipeline(
         [
             Node(
                 fit_sensor_baselines,
                 inputs=["validated_train", "params:machine", "params:features"],
-                outputs="sensor_baselines",
+                outputs="fitted_sensor_baselines",
                 name="fit_sensor_baselines",
+            ),
+            Node(
+                choose_sensor_baselines,
+                inputs=[
+                    "fitted_sensor_baselines",
+                    "served_sensor_baselines",
+                    "params:retraining_data",
+                ],
+                outputs="sensor_baselines",
+                name="choose_sensor_baselines",
             ),
             *(
                 Node(

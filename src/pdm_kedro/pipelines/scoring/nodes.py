@@ -117,6 +117,12 @@ def answer_batch(
         key, kind = entry["answer"]["key"], entry["answer"]["kind"]
         if kind == "forecast":
             log[FORECAST_COLUMN], warnings = _forecasts(bundle, validated, days, new)
+    warnings += [
+        f"{family}: the model was trained on features built with other sensor baselines than "
+        "the bundle's; its answers are computed from inputs scaled unlike its training"
+        for family in bundle.families
+        if manifest["models"][family].get("feature_constants_match") is False
+    ]
     keep = new.to_numpy()
     log, days, features, validated = log[keep], days[keep], features[keep], validated[keep]
     matrix = features[manifest["feature_names"]].to_numpy(dtype=np.float64)
