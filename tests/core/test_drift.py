@@ -67,3 +67,28 @@ def test_the_ks_statistic_equals_scipys():
 
     ref, cur = ar1(2000, 4), ar1(300, 5) + 0.5
     assert ks_statistic(np.sort(ref), cur) == pytest.approx(ks_2samp(ref, cur).statistic, abs=1e-12)
+
+
+def test_a_fence_keeps_a_few_dropouts_from_moving_the_wasserstein_distance():
+    """A healthy week with a handful of readings dropped to 0 (as the simulator's sensor faults
+    do, and as training saw now and then) is not drift; a shifted bulk still is."""
+    rng = np.random.default_rng(4)
+    values = ar1(8000, 5)
+    sd = float(values.std())
+    values[rng.choice(values.size, 12, replace=False)] = -60 * sd  # 0.15 % dropouts in training
+    ref = pd.DataFrame({"s": values})
+    plain = DriftReference(ref, ["s"], WINDOW, quantile=0.95, margin=1.5)
+    fenced = DriftReference(ref, ["s"], WINDOW, quantile=0.95, margin=1.5, fence=5.0)
+    week = ar1(WINDOW, 6)
+    week[[20, 21, 22, 90, 91, 150]] = -60 * sd  # a burst of dropouts in one window
+    burst = pd.DataFrame({"s": week})
+    assert "wasserstein" in plain.check(burst, 1)["s"]["above"]
+    assert fenced.check(burst, 1)["s"]["above"] == []
+    shifted = pd.DataFrame({"s": ar1(WINDOW, 7) + 3 * sd})
+    assert set(fenced.check(shifted, 1)["s"]["above"]) == {"psi", "ks", "wasserstein"}
+    # the fences come from the reference's quartiles; a column without spread is not clipped
+    low, high = fenced.limits["s"]
+    q1, q3 = np.quantile(values, [0.25, 0.75])
+    assert (low, high) == pytest.approx((q1 - 5 * (q3 - q1), q3 + 5 * (q3 - q1)))
+    flat = DriftReference(pd.DataFrame({"s": np.zeros(1000)}), ["s"], WINDOW, fence=5.0)
+    assert flat.limits["s"] is None

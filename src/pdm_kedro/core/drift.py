@@ -8,6 +8,12 @@ Kolmogorov-Smirnov statistic (that of :func:`scipy.stats.ks_2samp`), the Wassers
 the Jensen-Shannon distance of the binned distributions (:func:`scipy.spatial.distance.jensenshannon`).
 A statistic's threshold is a quantile of its values over contiguous chunks of the reference, each
 as long as a monitoring window, times a margin.
+
+With ``fence`` (k, in interquartile ranges) every value is first clipped to the reference's far-out
+fences ``[Q1 - k IQR, Q3 + k IQR]`` (Tukey's, k 3): a few isolated extreme readings (a sensor
+dropping to 0 for one reading) then move a window's Wasserstein distance by their distance to the
+fence, not by their full distance, while a shift of the bulk still counts in full up to the
+fence. PSI and KS, on quantile bins and ranks, do not change.
 """
 
 from __future__ import annotations
@@ -70,6 +76,19 @@ def _scale(reference: np.ndarray) -> float:
     return sd if sd > 1e-12 else 1.0
 
 
+def fence_limits(reference: np.ndarray, fence: float | None) -> tuple[float, float] | None:
+    """The reference's far-out fences ``Q1 - fence IQR`` and ``Q3 + fence IQR`` (None: no
+    fence, no finite value, or an IQR of 0: a discrete column has no outliers to clip)."""
+    finite = reference[np.isfinite(reference)]
+    if fence is None or finite.size == 0:
+        return None
+    q1, q3 = np.quantile(finite, [0.25, 0.75])
+    iqr = float(q3 - q1)
+    if iqr <= 0:
+        return None
+    return float(q1 - fence * iqr), float(q3 + fence * iqr)
+
+
 def chunk_starts(n_rows: int, window_rows: int, step_rows: int, max_chunks: int) -> np.ndarray:
     """Starts of the reference chunks (at most ``max_chunks``, evenly spread)."""
     if n_rows < window_rows or window_rows < 1:
@@ -95,11 +114,16 @@ class DriftReference:
         quantile: float = 1.0,
         margin: float = 1.25,
         thresholds: dict[str, dict[str, float]] | None = None,
+        fence: float | None = None,
     ) -> None:
         """``thresholds`` (with ``n_chunks``): a calibration stored from an earlier
-        construction on the same reference and options, reused instead of recomputed."""
+        construction on the same reference and options, reused instead of recomputed.
+        ``fence``: values are clipped to the reference's ``Q1 - fence IQR``, ``Q3 + fence IQR``
+        (None: no clipping)."""
         self.columns = list(columns)
-        self.values = {col: reference[col].to_numpy(dtype=np.float64) for col in self.columns}
+        raw = {col: reference[col].to_numpy(dtype=np.float64) for col in self.columns}
+        self.limits = {col: fence_limits(v, fence) for col, v in raw.items()}
+        self.values = {col: self._clipped(col, v) for col, v in raw.items()}
         self.edges = {col: bin_edges(v, bins) for col, v in self.values.items()}
         self.scales = {col: _scale(v) for col, v in self.values.items()}
         starts = chunk_starts(
@@ -124,8 +148,14 @@ class DriftReference:
                 for stat in STATISTICS
             }
 
+    def _clipped(self, col: str, values: np.ndarray) -> np.ndarray:
+        limits = self.limits[col]
+        return values if limits is None else np.clip(values, *limits)
+
     def statistics_of(self, col: str, current: np.ndarray) -> dict[str, float]:
-        return column_statistics(self.values[col], current, self.edges[col], self.scales[col])
+        return column_statistics(
+            self.values[col], self._clipped(col, current), self.edges[col], self.scales[col]
+        )
 
     def check(self, window: pd.DataFrame, min_statistics: int = 2) -> dict[str, dict]:
         """Per column: each statistic, its threshold, and ``drifted`` (at least

@@ -369,8 +369,16 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
     if todo:
         adjusted_train = regime_adjusted(validated_train.sort_values(c.TIMESTAMP), medians, sensors)
         stored_cal = drift_calibration_seen or {}
+        fence = monitoring.get("sensor_fence_iqr")
+        sensor_options = options if fence is None else options | {"fence": float(fence)}
         sensor_ref = _calibrated(
-            "sensors", adjusted_train, sensors, window_rows, options, stored_cal, new_calibration
+            "sensors",
+            adjusted_train,
+            sensors,
+            window_rows,
+            sensor_options,
+            stored_cal,
+            new_calibration,
         )
         n_chunks = sensor_ref.n_chunks
         feature_ref = _calibrated(
@@ -487,6 +495,7 @@ def monitor_machine(  # noqa: PLR0913, PLR0915
             "threshold_quantile": options["quantile"],
             "threshold_margin": options["margin"],
             "sensors": "regime-adjusted readings (minus the training median in the row's regime)",
+            "sensor_fence_iqr": monitoring.get("sensor_fence_iqr"),
         },
         "champion": {
             "created_at": created,
