@@ -71,7 +71,8 @@ def test_the_ks_statistic_equals_scipys():
 
 def test_a_fence_keeps_a_few_dropouts_from_moving_the_wasserstein_distance():
     """A healthy week with a handful of readings dropped to 0 (as the simulator's sensor faults
-    do, and as training saw now and then) is not drift; a shifted bulk still is."""
+    do, and as training saw now and then) is not drift; a shifted bulk still is. The thresholds
+    are the unclipped ones: the fence only lowers a window's statistics."""
     rng = np.random.default_rng(4)
     values = ar1(8000, 5)
     sd = float(values.std())
@@ -86,6 +87,7 @@ def test_a_fence_keeps_a_few_dropouts_from_moving_the_wasserstein_distance():
     assert fenced.check(burst, 1)["s"]["above"] == []
     shifted = pd.DataFrame({"s": ar1(WINDOW, 7) + 3 * sd})
     assert set(fenced.check(shifted, 1)["s"]["above"]) == {"psi", "ks", "wasserstein"}
+    assert fenced.thresholds == plain.thresholds
     # the fences come from the reference's quartiles; a column without spread is not clipped
     low, high = fenced.limits["s"]
     q1, q3 = np.quantile(values, [0.25, 0.75])

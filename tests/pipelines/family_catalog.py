@@ -15,8 +15,10 @@ PROMOTION = {
 }
 
 
-class NoChampion(AbstractDataset):
-    """The ``champion_model`` of a registry without a champion yet (loads None)."""
+class LoadsNone(AbstractDataset):
+    """A dataset that loads None: the ``champion_model`` of a registry without a champion yet, an
+    input a run does not read (the splits a champion's features are rebuilt from when there is
+    none), or the served baselines of a machine's first run."""
 
     def load(self) -> None:
         return None
@@ -38,12 +40,10 @@ def promotion_datasets(
     sources = sources or {}
     rebuild = family in ("classification", "regression", "anomaly")
     return {
-        f"{machine_id}.{family}.champion_model": NoChampion(),
+        f"{machine_id}.{family}.champion_model": LoadsNone(),
         "params:promotion": MemoryDataset(PROMOTION),
         **{
-            f"{machine_id}.{name}": MemoryDataset(sources[name])
-            if name in sources
-            else NoChampion()
+            f"{machine_id}.{name}": MemoryDataset(sources[name]) if name in sources else LoadsNone()
             for name in ("validated_test", "validated_val", "sensor_baselines")
             if rebuild
         },

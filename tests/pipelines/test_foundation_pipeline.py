@@ -6,6 +6,7 @@ from kedro.runner import SequentialRunner
 
 from pdm_kedro.pipeline_registry import discover_templates, namespace_for_machine
 from tests.conftest import TEST_MACHINE
+from tests.pipelines.family_catalog import LoadsNone
 
 
 def test_generation_validation_features_on_one_namespace(machine, tiny_params):
@@ -23,6 +24,7 @@ def test_generation_validation_features_on_one_namespace(machine, tiny_params):
             # no production data yet (a first training): the loop's state loads as {}
             f"{TEST_MACHINE}.prediction_log_seen": MemoryDataset({}),
             f"{TEST_MACHINE}.production_labels_seen": MemoryDataset({}),
+            f"{TEST_MACHINE}.served_sensor_baselines": LoadsNone(),  # a first run
             **{
                 f"params:{k}": MemoryDataset(tiny_params[k])
                 for k in (

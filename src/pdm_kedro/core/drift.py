@@ -9,11 +9,14 @@ the Jensen-Shannon distance of the binned distributions (:func:`scipy.spatial.di
 A statistic's threshold is a quantile of its values over contiguous chunks of the reference, each
 as long as a monitoring window, times a margin.
 
-With ``fence`` (k, in interquartile ranges) every value is first clipped to the reference's far-out
-fences ``[Q1 - k IQR, Q3 + k IQR]`` (Tukey's, k 3): a few isolated extreme readings (a sensor
-dropping to 0 for one reading) then move a window's Wasserstein distance by their distance to the
-fence, not by their full distance, while a shift of the bulk still counts in full up to the
-fence. PSI and KS, on quantile bins and ranks, do not change.
+With ``fence`` (k, in interquartile ranges) a checked window's values are first clipped to the
+reference's far-out fences ``[Q1 - k IQR, Q3 + k IQR]`` (Tukey's, k 3): a few isolated extreme
+readings (a sensor dropping to 0 for one reading) then move its Wasserstein distance by their
+distance to the fence, not by their full distance, while a shift of the bulk still counts in full
+up to the fence. The thresholds stay calibrated on the reference as it is (its chunks unclipped):
+clipping only lowers a window's statistics, so it never flags a window the unclipped check would
+not. (Clipping the reference chunks as well lowered the Wasserstein thresholds and flagged healthy
+windows of the small config.)
 """
 
 from __future__ import annotations
@@ -121,9 +124,8 @@ class DriftReference:
         ``fence``: values are clipped to the reference's ``Q1 - fence IQR``, ``Q3 + fence IQR``
         (None: no clipping)."""
         self.columns = list(columns)
-        raw = {col: reference[col].to_numpy(dtype=np.float64) for col in self.columns}
-        self.limits = {col: fence_limits(v, fence) for col, v in raw.items()}
-        self.values = {col: self._clipped(col, v) for col, v in raw.items()}
+        self.values = {col: reference[col].to_numpy(dtype=np.float64) for col in self.columns}
+        self.limits = {col: fence_limits(v, fence) for col, v in self.values.items()}
         self.edges = {col: bin_edges(v, bins) for col, v in self.values.items()}
         self.scales = {col: _scale(v) for col, v in self.values.items()}
         starts = chunk_starts(
@@ -148,21 +150,22 @@ class DriftReference:
                 for stat in STATISTICS
             }
 
-    def _clipped(self, col: str, values: np.ndarray) -> np.ndarray:
-        limits = self.limits[col]
-        return values if limits is None else np.clip(values, *limits)
-
     def statistics_of(self, col: str, current: np.ndarray) -> dict[str, float]:
-        return column_statistics(
-            self.values[col], self._clipped(col, current), self.edges[col], self.scales[col]
-        )
+        """The statistics of ``current`` as it is (what the thresholds are calibrated on)."""
+        return column_statistics(self.values[col], current, self.edges[col], self.scales[col])
+
+    def window_statistics(self, col: str, current: np.ndarray) -> dict[str, float]:
+        """The statistics of a checked window: its values clipped to the fences first."""
+        limits = self.limits[col]
+        clipped = current if limits is None else np.clip(current, *limits)
+        return self.statistics_of(col, clipped)
 
     def check(self, window: pd.DataFrame, min_statistics: int = 2) -> dict[str, dict]:
         """Per column: each statistic, its threshold, and ``drifted`` (at least
         ``min_statistics`` of :data:`FLAGGING` above their thresholds)."""
         out = {}
         for col in self.columns:
-            stats = self.statistics_of(col, window[col].to_numpy(dtype=np.float64))
+            stats = self.window_statistics(col, window[col].to_numpy(dtype=np.float64))
             above = [s for s in FLAGGING if stats[s] > self.thresholds[col][s]]
             out[col] = {
                 **{s: _round(v) for s, v in stats.items()},

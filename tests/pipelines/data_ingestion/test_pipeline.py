@@ -18,6 +18,7 @@ from pdm_kedro.pipelines import (
     feature_engineering,
 )
 from tests.conftest import PROJECT_ROOT
+from tests.pipelines.family_catalog import LoadsNone
 
 STAGES = ("data_ingestion", "data_validation", "feature_engineering")
 
@@ -69,7 +70,11 @@ def test_file_machine_runs_through_validation_and_features(
     datasets = {
         f"{machine_id}.source_files": MemoryDataset(cycle_files),
         f"params:{machine_id}.machine": MemoryDataset(engine),
-        **{f"params:{k}": MemoryDataset(params[k]) for k in ("labels", "splits", "validation")},
+        **{
+            f"params:{k}": MemoryDataset(params[k])
+            for k in ("labels", "splits", "validation", "retraining_data")
+        },
+        f"{machine_id}.served_sensor_baselines": LoadsNone(),  # a first run
         "params:features": MemoryDataset({**params["features"], "windows_hours": [2, 4]}),
     }
     outputs = [f"{machine_id}.{name}" for name in ("source_report", "features_test")]

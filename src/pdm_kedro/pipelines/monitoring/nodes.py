@@ -166,7 +166,7 @@ def with_attainable_quorum(
             out[col] = entry
             continue
         beyond = np.full(n_rows, finite.max() + 10.0 * max(reference.scales[col], 1e-12))
-        ceiling = reference.statistics_of(col, beyond)
+        ceiling = reference.window_statistics(col, beyond)
         thresholds = reference.thresholds[col]
         blind = [s for s in FLAGGING if np.isfinite(ceiling[s]) and thresholds[s] >= ceiling[s]]
         quorum = min(int(min_statistics), max(1, len(FLAGGING) - len(blind)))
