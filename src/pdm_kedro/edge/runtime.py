@@ -173,11 +173,9 @@ def predict(
     if unknown:
         warnings.append(f"unknown regimes {unknown} were coded as -1 (not seen in training)")
     for family in bundle.families:
-        if models[family].get("feature_constants_match") is False:
-            warnings.append(
-                f"{family}: the model was trained on features built with other sensor baselines "
-                "than this bundle computes them with; use its answers with care"
-            )
+        mismatch = feature_constants_warning(family, models[family])
+        if mismatch is not None:
+            warnings.append(mismatch)
         parity = models[family].get("parity", {})
         if parity.get("passed") is False:
             warnings.append(
@@ -195,6 +193,18 @@ def predict(
     if top_n is not None:
         result["explanation"] = explain_answers(bundle, features[-1:], top_n)
     return result
+
+
+def feature_constants_warning(family: str, entry: Mapping[str, Any]) -> str | None:
+    """The warning every answer of ``family`` carries when its manifest entry says the model was
+    trained with other sensor baselines than the bundle's (``feature_constants_match`` false,
+    :func:`pdm_kedro.pipelines.edge_export.nodes.check_feature_constants`); else None."""
+    if entry.get("feature_constants_match") is not False:
+        return None
+    return (
+        f"{family}: the model was trained on features built with other sensor baselines than "
+        "this bundle computes them with; use its answers with care"
+    )
 
 
 def rul_rule(manifest: Mapping[str, Any]) -> tuple[str, str, float] | None:

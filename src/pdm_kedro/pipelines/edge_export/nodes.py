@@ -339,17 +339,18 @@ def build_edge_manifest_with_explanation(
 
 
 def check_feature_constants(
-    machine_id: str, entry: dict[str, Any], sensor_baselines: dict[str, Any]
+    machine_id: str, entry: dict[str, Any], bundle_fingerprint: str | None
 ) -> dict[str, Any]:
     """The entry with ``feature_constants_match``: whether its model was trained on features
-    built with the bundle's sensor baselines (unknown, no key, for a model registered before its
+    built with the bundle's sensor baselines (``bundle_fingerprint``, :func:`baselines_fingerprint`
+    of them; unknown, no key, for a model registered before its
     baselines were recorded). A mismatch (a plain ``kedro run`` that fitted new baselines and
     kept this family's champion) is logged, and the runtime warns on every answer: the model
     gets inputs scaled unlike its training."""
     trained_with = entry.get("sensor_baselines_sha256")
     if trained_with is None:
         return entry
-    match = trained_with == baselines_fingerprint(sensor_baselines)
+    match = trained_with == bundle_fingerprint
     if not match:
         logger.warning(
             "%s/%s: the production model (registry version %s) was trained on features built "
@@ -401,9 +402,9 @@ def _edge_manifest(
             f"(only in table: {sorted(set(trained) - set(names))}, only at the edge: "
             f"{sorted(set(names) - set(trained))}, or the order differs)."
         )
+    fingerprint = baselines_fingerprint(sensor_baselines)
     family_entries = tuple(
-        check_feature_constants(spec.machine_id, entry, sensor_baselines)
-        for entry in family_entries
+        check_feature_constants(spec.machine_id, entry, fingerprint) for entry in family_entries
     )
     for entry in family_entries:
         unknown = sorted(set(entry.get("feature_names", [])) - set(names))
@@ -444,7 +445,7 @@ def _edge_manifest(
             "fitted_on": sensor_baselines.get("fitted_on"),
             "missing_readings": "forward-filled from the same sensor's last reading",
             "zscore": "(reading - median) / scale",
-            "sensor_baselines_sha256": baselines_fingerprint(sensor_baselines),
+            "sensor_baselines_sha256": fingerprint,
             # per-operating-condition z-scores applied to the readings first (fitted on train)
             **(
                 {"condition_scaling": sensor_baselines["condition_scaling"]}

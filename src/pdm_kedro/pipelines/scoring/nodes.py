@@ -21,7 +21,12 @@ from pdm_kedro.core.rul_answer import rul_at_alarm
 from pdm_kedro.edge.bundle import EdgeBundle
 from pdm_kedro.edge.errors import EdgeInputError
 from pdm_kedro.edge.readings import check_readings
-from pdm_kedro.edge.runtime import family_output, forecast, rul_rule
+from pdm_kedro.edge.runtime import (
+    family_output,
+    feature_constants_warning,
+    forecast,
+    rul_rule,
+)
 from pdm_kedro.fleet import parse_machine
 
 from .gate import BATCH
@@ -118,10 +123,9 @@ def answer_batch(
         if kind == "forecast":
             log[FORECAST_COLUMN], warnings = _forecasts(bundle, validated, days, new)
     warnings += [
-        f"{family}: the model was trained on features built with other sensor baselines than "
-        "the bundle's; its answers are computed from inputs scaled unlike its training"
+        w
         for family in bundle.families
-        if manifest["models"][family].get("feature_constants_match") is False
+        if (w := feature_constants_warning(family, manifest["models"][family])) is not None
     ]
     keep = new.to_numpy()
     log, days, features, validated = log[keep], days[keep], features[keep], validated[keep]
